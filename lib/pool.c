@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pool lifetime: configuration, laying out the shared region, forking the
+ * workers and waiting until each reports ready, liveness checks through
+ * pidfds, and teardown. The hot path (submit, collect) is in dispatch.c.
+ */
+#include "rp_internal.h"
+#include "rp_clock.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define MAX_RING_BYTES	(1ull << 30)
+#define MAX_WINDOW	(1u << 20)
+#define START_TIMEOUT_NS 10000000000ull	/* workers must report ready within 10 s */
+#define STOP_GRACE_MS	1000
+
+void rp_config_init(struct rp_config *cfg)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->workers = n < 1 ? 1 : n > RP_MAX_WORKERS ? RP_MAX_WORKERS : (unsigned)n;
+	cfg->ring_bytes = 1u << 20;
+	cfg->max_in_flight = 1024;
+	cfg->spin_ns = 50000;
+	cfg->liveness_ns = 10000000;
+}
+
+static bool pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+static int check_config(const struct rp_config *c)
+{
+	if (c->workers < 1 || c->workers > RP_MAX_WORKERS)
+		return -EINVAL;
+	if (!pow2(c->ring_bytes) || c->ring_bytes < RP_MIN_RING_BYTES ||
+	    c->ring_bytes > MAX_RING_BYTES)
+		return -EINVAL;
+	if (!pow2(c->max_in_flight) || c->max_in_flight > MAX_WINDOW)
+		return -EINVAL;
+	if (c->spin_ns > 1000000000ull || c->liveness_ns < 100000)
+		return -EINVAL;
+	if (c->flags & ~RP_CFG_UNORDERED)
+		return -EINVAL;
+	return 0;
+}
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Reap worker i if it has exited; record how. Returns true once reaped. */
+static bool reap(struct rp_worker *w, bool block)
+{
+	siginfo_t si;
+
+	if (w->reaped)
+		return true;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, (id_t)w->pidfd, &si, WEXITED | (block ? 0 : WNOHANG)) < 0) {
+		/* ECHILD: SIGCHLD is ignored and the kernel reaped it. */
+		if (errno == ECHILD) {
+			w->reaped = true;
+			w->term_exit = -1;
+		}
+		return w->reaped;
+	}
+	if (si.si_pid == 0)
+		return false;	/* WNOHANG, still running */
+	w->reaped = true;
+	if (si.si_code == CLD_EXITED) {
+		w->term_exit = si.si_status;
+		w->term_signal = 0;
+	} else {
+		w->term_signal = si.si_status;
+		w->term_exit = -1;
+	}
+	return true;
+}
+
+static void kill_worker(struct rp_worker *w)
+{
+	if (!w->reaped && w->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, w->pidfd, SIGKILL, NULL, 0);
+}
+
+/*
+ * Worker i is gone (or must be treated as gone). Results it published stay
+ * collectible; every other task outstanding on it fails with `status`.
+ * O(window); runs once per dead worker.
+ */
+static void fail_worker(struct rp_pool *p, unsigned i, int status, bool trust_ring)
+{
+	struct rp_worker *w = &p->w[i];
+	uint64_t ready = 0, s;
+
+	if (w->dead)
+		return;
+	w->dead = true;
+	p->alive--;
+	if (trust_ring) {
+		/* Count complete results on a copy of our consumer handle; the
+		 * first invalid record ends the count. */
+		struct rp_ring_cons c = w->results;
+		struct rp_rec_view v;
+
+		while (rp_ring_peek(&c, &v) == 0) {
+			rp_ring_release(&c, &v);
+			ready++;
+		}
+	}
+	for (s = p->next_seq; s != p->submit_seq; s++) {
+		struct rp_slot *sl = &p->slots[s & p->mask];
+
+		if (sl->state != RP_SLOT_PENDING || sl->worker != i || sl->seq != s)
+			continue;
+		if (ready) {
+			ready--;
+			continue;
+		}
+		sl->state = RP_SLOT_FAILED;
+		sl->status = status;
+		sl->term_signal = w->term_signal;
+		sl->term_exit = w->term_exit;
+		w->outstanding--;
+		p->nfailed++;
+	}
+}
+
+void rp__worker_died(struct rp_pool *p, unsigned i)
+{
+	reap(&p->w[i], true);
+	fail_worker(p, i, RP_ECRASHED, true);
+}
+
+void rp__worker_broke_protocol(struct rp_pool *p, unsigned i)
+{
+	struct rp_worker *w = &p->w[i];
+
+	kill_worker(w);
+	reap(w, true);
+	/* Nothing in its result ring can be trusted any more. */
+	fail_worker(p, i, RP_EPROTO, false);
+}
+
+/*
+ * Poll every live worker's pidfd without blocking; a readable pidfd means the
+ * process exited. Returns the number of workers found dead.
+ */
+int rp__check_workers(struct rp_pool *p)
+{
+	struct pollfd pf[RP_MAX_WORKERS];
+	unsigned idx[RP_MAX_WORKERS], n = 0, i;
+	int dead = 0;
+
+	p->liveness_checks++;
+	for (i = 0; i < p->nw; i++) {
+		if (p->w[i].dead)
+			continue;
+		pf[n].fd = p->w[i].pidfd;
+		pf[n].events = POLLIN;
+		pf[n].revents = 0;
+		idx[n++] = i;
+	}
+	if (!n || poll(pf, n, 0) <= 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (pf[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+			rp__worker_died(p, idx[i]);
+			dead++;
+		}
+	}
+	return dead;
+}
+
+static void stop_all(struct rp_pool *p)
+{
+	unsigned i, left;
+	uint64_t t0 = rp_clock_ns();
+
+	if (!p->w)
+		return;
+	for (i = 0; i < p->nw; i++) {
+		if (p->w[i].pid <= 0)
+			continue;
+		/* release: pairs with the worker's acquire in stop_requested(). */
+		atomic_store_explicit(&p->w[i].ctl->stop, 1, memory_order_release);
+		rp_evc_notify(&p->w[i].ctl->wake);
+	}
+	do {
+		left = 0;
+		for (i = 0; i < p->nw; i++)
+			if (p->w[i].pid > 0 && !reap(&p->w[i], false))
+				left++;
+		if (left)
+			usleep(200);
+	} while (left && rp_clock_ns() - t0 < STOP_GRACE_MS * 1000000ull);
+	for (i = 0; i < p->nw; i++) {
+		if (p->w[i].pid <= 0)
+			continue;
+		if (!p->w[i].reaped) {
+			kill_worker(&p->w[i]);
+			reap(&p->w[i], true);
+		}
+		close(p->w[i].pidfd);
+		p->w[i].pidfd = -1;
+	}
+}
+
+static void free_pool(struct rp_pool *p)
+{
+	stop_all(p);
+	rp_region_destroy(&p->region);
+	free(p->slots);
+	free(p->w);
+	free(p);
+}
+
+/* Wait until every worker has reported READY, or one failed or died. */
+static int wait_ready(struct rp_pool *p)
+{
+	uint64_t t0 = rp_clock_ns();
+
+	for (;;) {
+		uint32_t armed = rp_evc_prepare(&p->sh->doorbell);
+		unsigned ready = 0, i;
+
+		for (i = 0; i < p->nw; i++) {
+			/* acquire: pairs with the worker's release of state. */
+			uint32_t st = atomic_load_explicit(&p->w[i].ctl->state,
+							   memory_order_acquire);
+
+			if (st == RP_WS_READY)
+				ready++;
+			else if (st == RP_WS_FAILED || st == RP_WS_EXITING) {
+				/* relaxed: ordered by the acquire of state. */
+				int e = atomic_load_explicit(&p->w[i].ctl->init_err,
+							     memory_order_relaxed);
+				return e < 0 ? e : -ECHILD;
+			}
+		}
+		if (ready == p->nw) {
+			rp_evc_cancel(&p->sh->doorbell, armed);
+			return 0;
+		}
+		if (rp__check_workers(p))
+			return -ECHILD;
+		if (rp_clock_ns() - t0 > START_TIMEOUT_NS)
+			return -ETIMEDOUT;
+		rp_evc_wait(&p->sh->doorbell, armed, 1000000);
+	}
+}
+
+int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
+{
+	struct rp_pool *p;
+	uint64_t wctl_off, rings_off, size, rb;
+	unsigned i;
+	int err;
+
+	if (!out || !cfg)
+		return -EINVAL;
+	*out = NULL;
+	err = check_config(cfg);
+	if (err)
+		return err;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->cfg = *cfg;
+	p->nw = cfg->workers;
+	p->owner = getpid();
+	p->resv_worker = -1;
+	p->held_worker = -1;
+	p->mask = cfg->max_in_flight - 1;
+	p->region.fd = -1;
+	p->w = calloc(p->nw, sizeof(*p->w));
+	p->slots = calloc(cfg->max_in_flight, sizeof(*p->slots));
+	if (!p->w || !p->slots) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < p->nw; i++)
+		p->w[i].pidfd = -1;
+
+	rb = cfg->ring_bytes;
+	wctl_off = RP_ALIGN_UP((uint64_t)sizeof(struct rp_shared), (uint64_t)RP_CACHELINE);
+	rings_off = RP_ALIGN_UP(wctl_off + p->nw * sizeof(struct rp_wctl), (uint64_t)RP_CACHELINE);
+	size = rings_off + (uint64_t)p->nw * 2 * rp_ring_memsize(rb);
+	err = rp_region_create(&p->region, "ringpool", size);
+	if (err)
+		goto fail;
+	p->sh = p->region.base;
+	p->sh->magic = RP_SHARED_MAGIC;
+	p->sh->version = RP_SHARED_VERSION;
+	p->sh->size = p->region.size;
+	p->sh->nworkers = p->nw;
+	p->sh->ring_bytes = rb;
+	p->sh->wctl_off = wctl_off;
+	p->sh->rings_off = rings_off;
+	p->sh->spin_ns = cfg->spin_ns;
+	p->sh->parent_pid = p->owner;
+	rp_evc_init(&p->sh->doorbell);
+	p->max_payload = rp_ring_max_payload(rb);
+	p->spin_ticks = rp_ns_to_ticks(cfg->spin_ns); /* calibrates before fork */
+
+	for (i = 0; i < p->nw; i++) {
+		struct rp_worker *w = &p->w[i];
+		void *tr = rp__task_ring(p->sh, rings_off, rb, i);
+		void *rr = rp__result_ring(p->sh, rings_off, rb, i);
+
+		w->ctl = rp__wctl(p->sh, i);
+		rp_evc_init(&w->ctl->wake);
+		if ((err = rp_ring_init(tr, rb)) || (err = rp_ring_init(rr, rb)) ||
+		    (err = rp_ring_prod_attach(&w->tasks, tr, rb)) ||
+		    (err = rp_ring_cons_attach(&w->results, rr, rb)))
+			goto fail;
+		w->limit = cfg->max_in_flight;
+		w->term_exit = -1;
+	}
+
+	/* Nothing buffered in stdio may be written twice by a child. */
+	fflush(NULL);
+	for (i = 0; i < p->nw; i++) {
+		struct rp_worker *w = &p->w[i];
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			err = -errno;
+			goto fail;
+		}
+		if (pid == 0) {
+			unsigned j;
+
+			for (j = 0; j < i; j++)
+				close(p->w[j].pidfd);
+			rp__worker_main(p->sh, i);
+		}
+		w->pid = pid;
+		w->pidfd = pidfd_open_(pid);
+		if (w->pidfd < 0) {
+			err = -errno;
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			w->pid = 0;
+			goto fail;
+		}
+	}
+	p->alive = p->nw;
+	err = wait_ready(p);
+	if (err)
+		goto fail;
+	*out = p;
+	return 0;
+fail:
+	free_pool(p);
+	return err;
+}
+
+int rp_pool_close(struct rp_pool *p)
+{
+	if (!p)
+		return -EINVAL;
+	p->closed = true;
+	return 0;
+}
+
+int rp_pool_destroy(struct rp_pool *p)
+{
+	if (!p)
+		return -EINVAL;
+	p->closed = true;
+	p->destroying = true;
+	free_pool(p);
+	return 0;
+}
+
+unsigned rp_pool_workers(const struct rp_pool *p)
+{
+	return p ? p->nw : 0;
+}
+
+int rp_pool_stats(const struct rp_pool *p, struct rp_stats *st)
+{
+	unsigned i;
+
+	if (!p || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->workers = p->nw;
+	st->workers_alive = p->alive;
+	st->submitted = p->submit_seq;
+	st->completed = p->completed;
+	st->in_flight = p->in_flight;
+	st->max_payload = p->max_payload;
+	st->parent_futex_waits = p->futex_waits;
+	st->parent_futex_wakes = p->futex_wakes;
+	st->liveness_checks = p->liveness_checks;
+	for (i = 0; i < p->nw; i++) {
+		/* relaxed: statistics, no ordering with anything else. */
+		st->worker_futex_waits += atomic_load_explicit(&p->w[i].ctl->futex_waits,
+							       memory_order_relaxed);
+		st->worker_futex_wakes += atomic_load_explicit(&p->w[i].ctl->futex_wakes,
+							       memory_order_relaxed);
+	}
+	return 0;
+}

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker process: consume task records in place, call the task function,
+ * write its result in place, publish, repeat; sleep on the worker's wake
+ * eventcount when the task ring stays empty past the spin budget.
+ *
+ * Everything comes from the region base and the worker's index, never from
+ * the parent's heap, so the same loop serves exec'd workers later. The
+ * parent is trusted (it created the region) but the header's numbers are
+ * still read once and checked before use.
+ */
+#include "rp_internal.h"
+#include "rp_clock.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+/* A worker whose parent has gone exits with this code. */
+#define RP_EXIT_ORPHAN	3
+#define RP_EXIT_PROTO	4
+
+struct worker {
+	struct rp_shared *sh;
+	struct rp_wctl *ctl;
+	unsigned idx;
+	pid_t parent;
+	uint64_t spin_ticks;
+	struct rp_ring_cons tasks;
+	struct rp_ring_prod results;
+	rp_task_fn fns[RP_MAX_FNS];
+	uint64_t waits, wakes;
+};
+
+static _Noreturn void worker_exit(struct worker *w, int code)
+{
+	/* release: pairs with the parent's acquire load of state; our counters
+	 * (relaxed stores before) are visible once EXITING is seen. */
+	atomic_store_explicit(&w->ctl->state, RP_WS_EXITING, memory_order_release);
+	_exit(code);
+}
+
+static bool stop_requested(struct worker *w)
+{
+	/* acquire: pairs with the parent's release store of stop in destroy. */
+	return atomic_load_explicit(&w->ctl->stop, memory_order_acquire) != 0;
+}
+
+static void count_syscalls(struct worker *w)
+{
+	/* relaxed: statistics only, read by the parent without ordering needs. */
+	atomic_store_explicit(&w->ctl->futex_waits, w->waits, memory_order_relaxed);
+	atomic_store_explicit(&w->ctl->futex_wakes, w->wakes, memory_order_relaxed);
+}
+
+/* Publish results and consumed task space; wake the parent if it sleeps. */
+static void worker_flush(struct worker *w)
+{
+	int any = rp_ring_publish(&w->results);
+
+	any |= rp_ring_cons_publish(&w->tasks);
+	if (any && rp_evc_notify(&w->sh->doorbell)) {
+		w->wakes++;
+		count_syscalls(w);
+	}
+}
+
+/*
+ * Sleep until `ready` holds: spin for the budget, then arm the wake
+ * eventcount, re-check, sleep. A 1 s timeout re-checks that the parent lives
+ * (PR_SET_PDEATHSIG is the fast path; this is the backstop).
+ */
+static void worker_wait(struct worker *w, bool (*ready)(struct worker *, void *), void *arg)
+{
+	uint64_t end = rp_ticks() + w->spin_ticks;
+
+	worker_flush(w);
+	do {
+		if (ready(w, arg) || stop_requested(w))
+			return;
+		rp_cpu_relax();
+	} while (rp_ticks() < end);
+	for (;;) {
+		uint32_t armed = rp_evc_prepare(&w->ctl->wake);
+		int r;
+
+		if (ready(w, arg) || stop_requested(w)) {
+			rp_evc_cancel(&w->ctl->wake, armed);
+			return;
+		}
+		w->waits++;
+		count_syscalls(w);
+		r = rp_evc_wait(&w->ctl->wake, armed, 1000000000ull);
+		if (r == -ETIMEDOUT && getppid() != w->parent)
+			worker_exit(w, RP_EXIT_ORPHAN);
+		if (ready(w, arg) || stop_requested(w))
+			return;
+	}
+}
+
+static bool tasks_ready(struct worker *w, void *arg)
+{
+	(void)arg;
+	return !rp_ring_cons_empty(&w->tasks);
+}
+
+struct space_req {
+	uint64_t cap;
+	void *ptr;
+	int err;
+};
+
+static bool space_ready(struct worker *w, void *arg)
+{
+	struct space_req *s = arg;
+
+	s->ptr = rp_ring_reserve(&w->results, s->cap, &s->err);
+	return s->ptr || s->err != -EAGAIN;
+}
+
+static struct worker *current;	/* this process's worker, for rp_task_result */
+
+void *rp__worker_result_space(struct rp_task_priv *tp, uint64_t cap, int *err)
+{
+	struct worker *w = current;
+	struct space_req s = { .cap = cap };
+
+	while (!space_ready(w, &s)) {
+		worker_wait(w, space_ready, &s);
+		if (stop_requested(w) && !s.ptr)
+			worker_exit(w, 0);
+	}
+	*err = s.err;
+	(void)tp;
+	return s.ptr;
+}
+
+void *rp_task_result(struct rp_task *t, size_t cap)
+{
+	struct rp_task_priv *tp;
+	void *p;
+	int err = 0;
+
+	if (!t || !t->priv_)
+		return NULL;
+	tp = t->priv_;
+	if (tp->reserved || tp->err)
+		return NULL;
+	p = rp__worker_result_space(tp, cap, &err);
+	if (!p) {
+		tp->err = err ? err : -EMSGSIZE;
+		return NULL;
+	}
+	tp->reserved = true;
+	tp->resv = p;
+	tp->resv_cap = cap;
+	tp->len = cap;
+	return p;
+}
+
+int rp_task_result_len(struct rp_task *t, size_t len)
+{
+	struct rp_task_priv *tp;
+
+	if (!t || !t->priv_)
+		return -EINVAL;
+	tp = t->priv_;
+	if (!tp->reserved)
+		return -EINVAL;
+	if (len > tp->resv_cap) {
+		tp->err = -EMSGSIZE;
+		tp->len = 0;
+		return -EMSGSIZE;
+	}
+	tp->len = len;
+	return 0;
+}
+
+static rp_task_fn lookup_fn(struct worker *w, uint32_t tag)
+{
+	uint32_t i = tag & RP_TAG_FN_MASK;
+
+	if (rp_unlikely(!w->fns[i])) {
+		/* Written by the parent before it published this task (P1/C1
+		 * order the entry before the record we just read). */
+		uint64_t a = w->sh->fns[i].addr;
+
+		w->fns[i] = (rp_task_fn)(uintptr_t)a;
+	}
+	return w->fns[i];
+}
+
+static void run_task(struct worker *w, const struct rp_rec_view *v)
+{
+	struct rp_task_priv tp = { .results = &w->results };
+	struct rp_task t = { .seq = v->seq, .worker = w->idx, .priv_ = &tp };
+	rp_task_fn fn = lookup_fn(w, v->tag);
+	uint64_t t0 = rp_ticks(), ns;
+	uint32_t rtag = 0;
+	int status;
+
+	if (rp_unlikely(!fn)) {
+		status = -ENOSYS;
+		rtag = RP_RES_POOL;
+	} else {
+		status = fn(&t, v->data, v->len);
+	}
+	ns = rp_ticks_to_ns(rp_ticks() - t0);
+	if (rp_unlikely(tp.err)) {
+		status = tp.err;
+		rtag = RP_RES_POOL;
+		tp.len = 0;
+	}
+	if (!tp.reserved) {
+		int err;
+
+		/* An empty result: 24 bytes of header. */
+		if (!rp__worker_result_space(&tp, 0, &err))
+			worker_exit(w, RP_EXIT_PROTO);
+		tp.len = 0;
+	}
+	rp_ring_commit(&w->results, tp.len, rtag, v->seq, status,
+		       ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns);
+}
+
+_Noreturn void rp__worker_main(void *base, unsigned idx)
+{
+	static struct worker wk;
+	struct worker *w = &wk;
+	struct rp_shared *sh = base;
+	uint64_t ring_bytes = sh->ring_bytes, rings_off = sh->rings_off, done = 0;
+	unsigned since_pub = 0;
+
+	w->sh = sh;
+	w->idx = idx;
+	w->parent = sh->parent_pid;
+	current = w;
+	/* The parent decides about Ctrl-C; a worker dies with its parent. */
+	signal(SIGINT, SIG_IGN);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != w->parent)
+		_exit(RP_EXIT_ORPHAN);
+	if (idx >= sh->nworkers || sh->magic != RP_SHARED_MAGIC)
+		_exit(RP_EXIT_PROTO);
+	w->ctl = rp__wctl(sh, idx);
+	w->spin_ticks = rp_ns_to_ticks(sh->spin_ns);
+	if (rp_ring_cons_attach(&w->tasks, rp__task_ring(base, rings_off, ring_bytes, idx),
+				ring_bytes) ||
+	    rp_ring_prod_attach(&w->results, rp__result_ring(base, rings_off, ring_bytes, idx),
+				ring_bytes)) {
+		atomic_store_explicit(&w->ctl->init_err, -EPROTO, memory_order_relaxed);
+		/* release: pairs with the parent's acquire of state; init_err
+		 * above is visible once FAILED is. */
+		atomic_store_explicit(&w->ctl->state, RP_WS_FAILED, memory_order_release);
+		rp_evc_notify(&sh->doorbell);
+		_exit(RP_EXIT_PROTO);
+	}
+	/* release: pairs with the parent's acquire load in wait_ready(). */
+	atomic_store_explicit(&w->ctl->state, RP_WS_READY, memory_order_release);
+	rp_evc_notify(&sh->doorbell);
+
+	for (;;) {
+		struct rp_rec_view v;
+		int r;
+
+		if (rp_ring_cons_cached_empty(&w->tasks)) {
+			/* End of a burst: publish before looking for more. */
+			worker_flush(w);
+			since_pub = 0;
+		}
+		if (rp_unlikely(stop_requested(w)))
+			break;
+		r = rp_ring_peek(&w->tasks, &v);
+		if (r == -EAGAIN) {
+			worker_wait(w, tasks_ready, NULL);
+			continue;
+		}
+		if (rp_unlikely(r < 0))
+			worker_exit(w, RP_EXIT_PROTO);
+		run_task(w, &v);
+		rp_ring_release(&w->tasks, &v);
+		done++;
+		/* Publish each result at once: a later task may run long, and
+		 * the parent must not wait for it to see this one. The store is
+		 * cheap; the notify is a fence and a load of the doorbell. */
+		rp_ring_publish(&w->results);
+		if (++since_pub >= RP_PUBLISH_BATCH) {
+			rp_ring_cons_publish(&w->tasks);
+			since_pub = 0;
+		}
+		if (rp_evc_notify(&sh->doorbell)) {
+			w->wakes++;
+			count_syscalls(w);
+		}
+		/* relaxed: a statistic. */
+		atomic_store_explicit(&w->ctl->tasks_done, done, memory_order_relaxed);
+	}
+	worker_flush(w);
+	count_syscalls(w);
+	worker_exit(w, 0);
+}

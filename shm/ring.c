@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Cold paths of the SPSC ring: layout and attaching handles. The hot path
+ * (reserve, commit, publish, peek, release) is inline in rp_ring.h.
+ */
+#include "rp_ring.h"
+
+#include <string.h>
+
+static int cap_ok(uint64_t cap)
+{
+	return cap >= RP_RING_MIN_CAP && cap <= RP_RING_MAX_CAP && !(cap & (cap - 1));
+}
+
+int rp_ring_init(void *mem, uint64_t cap)
+{
+	struct rp_ring *r = mem;
+
+	if (!mem || !cap_ok(cap) || ((uintptr_t)mem % RP_CACHELINE))
+		return -EINVAL;
+	memset(r, 0, sizeof(*r));
+	atomic_init(&r->tail, 0);
+	atomic_init(&r->head, 0);
+	r->capacity = cap;
+	r->magic = RP_RING_MAGIC;
+	return 0;
+}
+
+static int check(void *mem, uint64_t cap)
+{
+	const struct rp_ring *r = mem;
+
+	if (!mem || !cap_ok(cap) || ((uintptr_t)mem % RP_CACHELINE))
+		return -EINVAL;
+	if (r->magic != RP_RING_MAGIC || r->capacity != cap)
+		return -EINVAL;
+	return 0;
+}
+
+int rp_ring_prod_attach(struct rp_ring_prod *p, void *mem, uint64_t cap)
+{
+	struct rp_ring *r = mem;
+	uint64_t h, t;
+	int err = check(mem, cap);
+
+	if (err)
+		return err;
+	/* acquire: pairs with the consumer's C2 release and with our own
+	 * earlier P1 if we re-attach; relaxed would do for a fresh ring. */
+	h = atomic_load_explicit(&r->head, memory_order_acquire);
+	t = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (t - h > cap)
+		return -EPROTO;
+	p->ring = r;
+	p->data = r->data;
+	p->cap = cap;
+	p->tail = p->tail_pub = t;
+	p->head_cache = h;
+	p->resv = 0;
+	return 0;
+}
+
+int rp_ring_cons_attach(struct rp_ring_cons *c, void *mem, uint64_t cap)
+{
+	struct rp_ring *r = mem;
+	uint64_t h, t;
+	int err = check(mem, cap);
+
+	if (err)
+		return err;
+	/* acquire: pairs with P1 (tail) and with a previous consumer's C2. */
+	h = atomic_load_explicit(&r->head, memory_order_acquire);
+	t = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (t - h > cap)
+		return -EPROTO;
+	c->ring = r;
+	c->data = r->data;
+	c->cap = cap;
+	c->head = c->head_pub = h;
+	c->tail_cache = h;
+	return 0;
+}

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Single-producer/single-consumer ring of variable-length records, laid out in
+ * caller-placed (usually shared) memory: rp_ring_memsize() + rp_ring_init().
+ *
+ * Each side keeps a process-local handle (struct rp_ring_prod / rp_ring_cons)
+ * holding its own free-running 64-bit index, a cached copy of the other
+ * side's index (reloaded only when the ring looks full or empty) and the
+ * capacity it was created with. Nothing the peer writes is trusted: indices
+ * and record headers are read once, validated against the local capacity and
+ * refused with -EPROTO when impossible, so a corrupt peer can never make us
+ * touch memory outside the ring.
+ *
+ * Wrap-around: records never straddle the end of the data area. A record
+ * that does not fit in the bytes left before the end is preceded by an 8-byte
+ * pad marker, and the consumer skips from the marker to the end. Padding was
+ * chosen over mapping the data twice back to back because the rings live at
+ * arbitrary offsets of one shared region mapped once; the price is that a
+ * record may use at most half the ring (rp_ring_max_payload()), which
+ * guarantees it fits once the consumer has caught up.
+ *
+ * Indices are free-running (never masked when stored) and wrap modulo 2^64:
+ * tail - head is the used byte count as long as it never exceeds capacity,
+ * which both sides check. Publishing is separate from committing, so a
+ * producer publishes once per burst (rp_ring_publish) and a consumer releases
+ * space once per burst (rp_ring_cons_publish, also done by rp_ring_peek
+ * whenever it has to reload the producer's index).
+ */
+#ifndef RP_RING_H
+#define RP_RING_H
+
+#include "rp_compiler.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Record header, 24 bytes, 8-byte aligned; the payload follows it. */
+struct rp_rec {
+	uint32_t len;		/* payload bytes */
+	uint32_t tag;		/* user's; RP_REC_PAD is reserved by the ring */
+	uint64_t seq;		/* user's */
+	int32_t status;		/* user's */
+	uint32_t aux;		/* user's */
+};
+
+#define RP_REC_HDR	((uint64_t)sizeof(struct rp_rec))
+#define RP_REC_ALIGN	8u
+#define RP_REC_PAD	0xffffffffu
+#define RP_REC_SIZE(len) RP_ALIGN_UP(RP_REC_HDR + (uint64_t)(len), (uint64_t)RP_REC_ALIGN)
+/* The pad marker is the header's first 8 bytes: {len, tag = RP_REC_PAD}. */
+#define RP_REC_PAD_MIN	8u
+
+#define RP_RING_MIN_CAP	64u
+#define RP_RING_MAX_CAP	(1ull << 31)
+#define RP_RING_MAGIC	0x52505247u /* "RPRG" */
+
+/* The shared part. Producer and consumer lines are apart to avoid false sharing. */
+struct rp_ring {
+	/* Written by the producer only. */
+	_Alignas(RP_CACHELINE) _Atomic uint64_t tail;
+	/* Written by the consumer only. */
+	_Alignas(RP_CACHELINE) _Atomic uint64_t head;
+	/* Written once by rp_ring_init(), before the ring is shared. */
+	_Alignas(RP_CACHELINE) uint64_t capacity;
+	uint32_t magic;
+	/* The data area starts at the next cache line. */
+	_Alignas(RP_CACHELINE) unsigned char data[];
+};
+
+_Static_assert(offsetof(struct rp_ring, tail) % RP_CACHELINE == 0, "tail on its own line");
+_Static_assert(offsetof(struct rp_ring, head) % RP_CACHELINE == 0, "head on its own line");
+_Static_assert(offsetof(struct rp_ring, head) - offsetof(struct rp_ring, tail) >= RP_CACHELINE,
+	       "producer and consumer lines apart");
+_Static_assert(offsetof(struct rp_ring, data) % RP_CACHELINE == 0, "data line-aligned");
+
+struct rp_ring_prod {
+	struct rp_ring *ring;
+	unsigned char *data;
+	uint64_t cap;		/* ours, never re-read from shared memory */
+	uint64_t tail;		/* next write position; may run ahead of the published one */
+	uint64_t tail_pub;	/* last value stored to ring->tail */
+	uint64_t head_cache;	/* consumer's head as we last saw it */
+	uint64_t resv;		/* bytes of the open reservation at tail, 0 if none */
+};
+
+struct rp_ring_cons {
+	struct rp_ring *ring;
+	unsigned char *data;
+	uint64_t cap;
+	uint64_t head;		/* next read position; may run ahead of the published one */
+	uint64_t head_pub;	/* last value stored to ring->head */
+	uint64_t tail_cache;	/* producer's tail as we last saw it */
+};
+
+/* A record as read by the consumer: header fields copied out once. */
+struct rp_rec_view {
+	const void *data;	/* payload, in place in the ring */
+	uint32_t len;
+	uint32_t tag;
+	uint64_t seq;
+	int32_t status;
+	uint32_t aux;
+	uint64_t size;		/* bytes the record occupies, for release */
+};
+
+/* Bytes to set aside for a ring of `cap` data bytes (cap a power of two). */
+static inline size_t rp_ring_memsize(uint64_t cap)
+{
+	return sizeof(struct rp_ring) + cap;
+}
+
+/* Largest payload one record of a `cap`-byte ring can carry. */
+static inline uint64_t rp_ring_max_payload(uint64_t cap)
+{
+	return cap / 2 - RP_REC_HDR;
+}
+
+/*
+ * Lay out an empty ring of `cap` data bytes at mem (rp_ring_memsize(cap)
+ * bytes, 64-byte aligned). Returns 0, or -EINVAL if cap is not a power of two
+ * in [RP_RING_MIN_CAP, RP_RING_MAX_CAP] or mem is misaligned.
+ */
+int rp_ring_init(void *mem, uint64_t cap);
+
+/*
+ * Attach a producer or consumer handle to an initialised ring. `cap` is the
+ * capacity the caller knows from its own records; the copy in shared memory
+ * is only checked against it. Returns 0 or -EINVAL (bad cap, or magic or
+ * capacity in memory disagree), -EPROTO (indices already impossible).
+ */
+int rp_ring_prod_attach(struct rp_ring_prod *p, void *mem, uint64_t cap);
+int rp_ring_cons_attach(struct rp_ring_cons *c, void *mem, uint64_t cap);
+
+/*
+ * Reserve space for a record of `len` payload bytes at the tail. Returns a
+ * pointer to the payload space, or NULL if the ring lacks room now (the
+ * consumer has not caught up) or the consumer's index is impossible (then
+ * *err is set to -EPROTO; otherwise to -EAGAIN). A len above
+ * rp_ring_max_payload() gives NULL with -EMSGSIZE. At most one reservation is
+ * open at a time; a second call replaces the first.
+ */
+static inline void *rp_ring_reserve(struct rp_ring_prod *p, uint64_t len, int *err)
+{
+	uint64_t cap = p->cap, need, off, contig, total;
+
+	if (rp_unlikely(len > rp_ring_max_payload(cap))) {
+		*err = -EMSGSIZE;
+		return NULL;
+	}
+	need = RP_REC_SIZE(len);
+	off = p->tail & (cap - 1);
+	contig = cap - off;
+	total = need <= contig ? need : contig + need;
+	if (rp_unlikely(p->tail - p->head_cache + total > cap)) {
+		/* P2 acquire: pairs with C2 (consumer's release of head). The
+		 * consumer has finished reading the bytes it released before we
+		 * overwrite them. */
+		uint64_t h = atomic_load_explicit(&p->ring->head, memory_order_acquire);
+
+		if (rp_unlikely(p->tail - h > cap || h - p->head_cache > cap)) {
+			*err = -EPROTO; /* head ahead of tail, or moved backwards */
+			return NULL;
+		}
+		p->head_cache = h;
+		if (p->tail - h + total > cap) {
+			*err = -EAGAIN;
+			return NULL;
+		}
+	}
+	if (need > contig) {
+		/* Pad marker: only {len, tag} are guaranteed to fit (contig >= 8). */
+		struct rp_rec *pad = (struct rp_rec *)(p->data + off);
+
+		pad->len = 0;
+		pad->tag = RP_REC_PAD;
+		p->tail += contig;
+		off = 0;
+	}
+	p->resv = need;
+	return p->data + off + RP_REC_HDR;
+}
+
+/* Drop the open reservation (a pad marker it wrote stays; that is harmless). */
+static inline void rp_ring_abort(struct rp_ring_prod *p)
+{
+	p->resv = 0;
+}
+
+/*
+ * Commit the open reservation as a record of `len` payload bytes (len must
+ * not exceed what was reserved). The record is not visible to the consumer
+ * until rp_ring_publish().
+ */
+static inline void rp_ring_commit(struct rp_ring_prod *p, uint64_t len, uint32_t tag,
+				  uint64_t seq, int32_t status, uint32_t aux)
+{
+	struct rp_rec *r = (struct rp_rec *)(p->data + (p->tail & (p->cap - 1)));
+
+	r->len = (uint32_t)len;
+	r->tag = tag;
+	r->seq = seq;
+	r->status = status;
+	r->aux = aux;
+	p->tail += RP_REC_SIZE(len);
+	p->resv = 0;
+}
+
+/* Make committed records visible. Returns 1 if anything was published. */
+static inline int rp_ring_publish(struct rp_ring_prod *p)
+{
+	if (p->tail == p->tail_pub)
+		return 0;
+	/* P1 release: pairs with C1 (consumer's acquire of tail). Orders the
+	 * record headers and payloads written above before the new tail. */
+	atomic_store_explicit(&p->ring->tail, p->tail, memory_order_release);
+	p->tail_pub = p->tail;
+	return 1;
+}
+
+/* Committed but unpublished bytes. */
+static inline uint64_t rp_ring_unpublished(const struct rp_ring_prod *p)
+{
+	return p->tail - p->tail_pub;
+}
+
+/* Give consumed space back to the producer. Returns 1 if anything changed. */
+static inline int rp_ring_cons_publish(struct rp_ring_cons *c)
+{
+	if (c->head == c->head_pub)
+		return 0;
+	/* C2 release: pairs with P2. Our reads of the released records happen
+	 * before the producer may overwrite them. */
+	atomic_store_explicit(&c->ring->head, c->head, memory_order_release);
+	c->head_pub = c->head;
+	return 1;
+}
+
+/*
+ * Look at the next record without consuming it. Returns 0 and fills *v;
+ * -EAGAIN if the ring is empty; -EPROTO if the producer wrote an impossible
+ * index or header. On reloading the producer's tail it first publishes our
+ * own head (once per burst). The payload stays valid until rp_ring_release.
+ */
+static inline int rp_ring_peek(struct rp_ring_cons *c, struct rp_rec_view *v)
+{
+	uint64_t cap = c->cap, off, contig, avail;
+	const struct rp_rec *r;
+	uint32_t len, tag;
+
+	for (;;) {
+		if (c->head == c->tail_cache) {
+			uint64_t t;
+
+			rp_ring_cons_publish(c);
+			/* C1 acquire: pairs with P1. Everything the producer
+			 * wrote before publishing t is visible below. */
+			t = atomic_load_explicit(&c->ring->tail, memory_order_acquire);
+			if (t == c->head)
+				return -EAGAIN;
+			if (rp_unlikely(t - c->head > cap))
+				return -EPROTO; /* tail behind head, or past capacity */
+			c->tail_cache = t;
+		}
+		off = c->head & (cap - 1);
+		contig = cap - off;
+		avail = c->tail_cache - c->head;
+		r = (const struct rp_rec *)(c->data + off);
+		/* Each header field is read once into a local, then validated. */
+		tag = r->tag;
+		if (tag != RP_REC_PAD)
+			break;
+		if (rp_unlikely(contig > avail))
+			return -EPROTO; /* pad marker not covered by tail */
+		c->head += contig;
+	}
+	len = r->len;
+	if (rp_unlikely(contig < RP_REC_HDR || len > contig - RP_REC_HDR ||
+			RP_REC_SIZE(len) > avail))
+		return -EPROTO;
+	v->data = (const unsigned char *)r + RP_REC_HDR;
+	v->len = len;
+	v->tag = tag;
+	v->seq = r->seq;
+	v->status = r->status;
+	v->aux = r->aux;
+	v->size = RP_REC_SIZE(len);
+	return 0;
+}
+
+/* Consume the record last returned by rp_ring_peek(). */
+static inline void rp_ring_release(struct rp_ring_cons *c, const struct rp_rec_view *v)
+{
+	c->head += v->size;
+}
+
+/* True if a peek would find nothing without reloading the producer's index. */
+static inline int rp_ring_cons_cached_empty(const struct rp_ring_cons *c)
+{
+	return c->head == c->tail_cache;
+}
+
+/*
+ * Non-consuming emptiness check for sleepers' re-checks: loads the
+ * producer's tail (acquire, pairs with P1) and compares it with our head.
+ */
+static inline int rp_ring_cons_empty(const struct rp_ring_cons *c)
+{
+	return atomic_load_explicit(&c->ring->tail, memory_order_acquire) == c->head;
+}
+
+#endif
