@@ -500,10 +500,10 @@ int rp_map(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, voi
 
 	if (!p || !fn || (n && (!in || (!out && out_size))))
 		return -EINVAL;
-	if (p->in_flight || p->resv_worker >= 0)
-		return -EBUSY;
 	if (p->closed)
 		return -ESHUTDOWN;
+	if (p->in_flight || p->resv_worker >= 0)
+		return -EBUSY;
 	base = p->submit_seq;
 	while (got < n) {
 		struct rp_result res;

@@ -35,6 +35,9 @@ void peer_child_init(pid_t parent);
 /* Pin the calling thread to `cpu` (best effort; returns 0 or -errno). */
 int peer_pin(int cpu);
 
+/* Let the calling thread run on every online CPU again. */
+void peer_unpin(void);
+
 unsigned peer_nproc(void);
 
 /* CLOCK_MONOTONIC, ns. */
@@ -106,6 +109,13 @@ static inline uint64_t peer_payload_expect(size_t len, uint64_t tag)
 
 /* Payload sizes of the sweep, 64 B .. 16 MiB; terminated by 0. */
 extern const size_t peer_payload_sizes[];
+
+/*
+ * Tasks in flight for the payload sweep of the peers that need one buffer
+ * per task in flight: a power of two, at least 2 per worker, about 256 KiB
+ * in flight for small payloads, at most 1024.
+ */
+unsigned peer_payload_window(size_t bytes, unsigned workers);
 
 /* How many tasks of `bytes` to run (bounded by bytes moved and a count). */
 uint64_t peer_payload_tasks(size_t bytes, int quick);

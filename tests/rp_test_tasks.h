@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* Task functions shared by the pool tests. */
+#ifndef RP_TEST_TASKS_H
+#define RP_TEST_TASKS_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ringpool.h"
+
+static inline uint64_t test_mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return x;
+}
+
+/* Result = in * 3 + 1 (8 bytes in, 8 bytes out). */
+static __attribute__((unused)) int task_triple(struct rp_task *t, const void *in, size_t len)
+{
+	uint64_t x, *out;
+
+	if (len != 8)
+		return -EINVAL;
+	memcpy(&x, in, 8);
+	out = rp_task_result(t, 8);
+	if (!out)
+		return -ENOMEM;
+	*out = x * 3 + 1;
+	return 0;
+}
+
+/* Like task_triple, after a busy wait of 0..4 us chosen from the input. */
+static __attribute__((unused)) int task_triple_jitter(struct rp_task *t, const void *in, size_t len)
+{
+	uint64_t x;
+	struct timespec a, b;
+
+	memcpy(&x, in, 8);
+	long ns = (long)(test_mix(x) % 4000);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < ns);
+	return task_triple(t, in, len);
+}
+
+/* Echo the input back as the result. */
+static __attribute__((unused)) int task_echo(struct rp_task *t, const void *in, size_t len)
+{
+	void *out = rp_task_result(t, len);
+
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, in, len);
+	return 0;
+}
+
+/* Input: {uint64 value, int32 action, int32 arg}. Actions below. */
+struct ctl_in {
+	uint64_t value;
+	int32_t action;
+	int32_t arg;
+};
+
+enum {
+	ACT_OK,		/* result = value */
+	ACT_FAIL,	/* return arg */
+	ACT_KILL,	/* raise(arg) */
+	ACT_EXIT,	/* _exit(arg) */
+	ACT_SLEEP_MS,	/* sleep arg ms, then result = value */
+	ACT_PID,	/* result = getpid(), then sleep arg ms */
+	ACT_BIG,	/* ask for arg bytes of result */
+	ACT_OVERLEN,	/* reserve 8, then claim arg bytes */
+};
+
+static __attribute__((unused)) int task_ctl(struct rp_task *t, const void *in, size_t len)
+{
+	struct ctl_in c;
+	uint64_t *out;
+
+	if (len != sizeof(c))
+		return -EINVAL;
+	memcpy(&c, in, sizeof(c));
+	switch (c.action) {
+	case ACT_FAIL:
+		return c.arg;
+	case ACT_KILL:
+		raise(c.arg);
+		return 0;
+	case ACT_EXIT:
+		_exit(c.arg);
+	case ACT_SLEEP_MS:
+		usleep((useconds_t)c.arg * 1000);
+		break;
+	case ACT_PID:
+		out = rp_task_result(t, 8);
+		*out = (uint64_t)getpid();
+		usleep((useconds_t)c.arg * 1000);
+		return 0;
+	case ACT_BIG:
+		return rp_task_result(t, (size_t)c.arg) ? 0 : -ENOMEM;
+	case ACT_OVERLEN:
+		if (!rp_task_result(t, 8))
+			return -ENOMEM;
+		return rp_task_result_len(t, (size_t)c.arg);
+	}
+	out = rp_task_result(t, 8);
+	*out = c.value;
+	return 0;
+}
+
+static inline struct rp_pool *test_pool(unsigned workers, unsigned flags)
+{
+	struct rp_config c;
+	struct rp_pool *p = NULL;
+
+	rp_config_init(&c);
+	c.workers = workers;
+	c.flags = flags;
+	c.spin_ns = 20000;
+	if (rp_pool_create(&p, &c))
+		return NULL;
+	return p;
+}
+
+#endif

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The whole test suite, from a fresh clone: configures and builds what it
+# needs, then runs
+#   1. the Criterion suite (build/),
+#   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#      (build-asan/),
+#   3. the protocol model check and its must-fail variant, the
+#      ThreadSanitizer ring test and the short ring stress run, when present,
+#   4. the examples and the benchmark smoke run.
+# Every step is bounded in time. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+passed=0
+failed=0
+failures=()
+
+step() { # step NAME TIMEOUT_S COMMAND...
+  local name=$1 t=$2
+  shift 2
+  echo "=== $name"
+  if timeout --kill-after=10 "$t" "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    echo "=== FAILED: $name" >&2
+  fi
+}
+
+configure() { # configure DIR [meson options...]
+  local dir=$1
+  shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >/dev/null || return 1
+  fi
+  ninja -C "$dir" >/dev/null
+}
+
+step "build" 600 configure build
+step "unit+integration tests" 900 meson test -C build --print-errorlogs
+
+export ASAN_OPTIONS=handle_segv=0:handle_sigbus=0:handle_abort=0:detect_leaks=1
+export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+step "build (ASan+UBSan)" 900 configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
+step "tests under ASan+UBSan" 900 meson test -C build-asan --print-errorlogs
+unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+
+[ -x shm/model/check.sh ] || [ -f shm/model/check.sh ] && step "protocol model (spin)" 300 bash shm/model/check.sh
+[ -f tests/tsan/run.sh ] && step "ring under ThreadSanitizer" 600 bash tests/tsan/run.sh
+[ -f tests/stress/run.sh ] && step "ring stress (short)" 120 bash tests/stress/run.sh --short
+[ -f examples/run.sh ] && step "examples" 300 bash examples/run.sh build
+[ -f bench/smoke.sh ] && step "benchmark smoke run" 300 bash bench/smoke.sh build
+
+echo
+for f in "${failures[@]}"; do echo "failed: $f"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
