@@ -29,32 +29,42 @@
 #define LIMIT_TARGET_NS	200000u
 #define LIMIT_EVERY	32u
 
-static void publish_tasks(struct rp_pool *p, struct rp_worker *w)
+/* Publish committed tasks to w. Returns 1 if w was asleep and got woken. */
+static int publish_tasks(struct rp_pool *p, struct rp_worker *w)
 {
 	w->unpub = 0;
-	if (rp_ring_publish(&w->tasks) && rp_evc_notify(&w->ctl->wake))
+	if (rp_ring_publish(&w->tasks) && rp_evc_notify(&w->ctl->wake)) {
 		p->futex_wakes++;
+		return 1;
+	}
+	return 0;
 }
 
 /* Return consumed result space to worker w, waking it if it waits for room. */
-static void publish_head(struct rp_pool *p, struct rp_worker *w)
+static int publish_head(struct rp_pool *p, struct rp_worker *w)
 {
-	if (rp_ring_cons_publish(&w->results) && rp_evc_notify(&w->ctl->wake))
+	if (rp_ring_cons_publish(&w->results) && rp_evc_notify(&w->ctl->wake)) {
 		p->futex_wakes++;
+		return 1;
+	}
+	return 0;
 }
 
-static void flush_all(struct rp_pool *p)
+/* Publish everything to every worker. Returns how many were woken. */
+static int flush_all(struct rp_pool *p)
 {
 	unsigned i;
+	int woken = 0;
 
 	for (i = 0; i < p->nw; i++) {
 		struct rp_worker *w = &p->w[i];
 
 		if (w->dead)
 			continue;
-		publish_tasks(p, w);
-		publish_head(p, w);
+		woken += publish_tasks(p, w);
+		woken += publish_head(p, w);
 	}
+	return woken;
 }
 
 int rp_flush(struct rp_pool *p)
@@ -96,29 +106,47 @@ static bool result_ready(struct rp_pool *p)
  * Wait until cond(p) holds. Spins for the spin budget, then sleeps on the
  * doorbell. Every sleep is bounded by liveness_ns, after which worker
  * liveness is checked (a dead worker makes its tasks' results ready).
+ *
+ * If we woke a sleeping worker since the last wait, the answer cannot come
+ * sooner than that worker's wake-up, so we sleep at once instead of
+ * spinning: on a VM, waking an idle vCPU costs tens of microseconds, while a
+ * waker that sleeps lets the scheduler run the woken worker on this CPU.
  */
-static void pool_wait(struct rp_pool *p, bool (*cond)(struct rp_pool *))
+static void wait_cond(struct rp_pool *p, bool (*cond)(struct rp_pool *))
 {
 	uint64_t end, last_check;
 
 	flush_all(p);
-	end = rp_ticks() + p->spin_ticks;
-	do {
-		if (cond(p))
-			return;
-		rp_cpu_relax();
-	} while (rp_ticks() < end);
+	if (p->futex_wakes == p->wakes_seen) {
+		end = rp_ticks() + p->spin_ticks;
+		do {
+			if (cond(p))
+				return;
+			rp_cpu_relax();
+		} while (rp_ticks() < end);
+	}
 	last_check = rp_clock_ns();
 	for (;;) {
-		uint32_t armed = rp_evc_prepare(&p->sh->doorbell);
-		uint64_t now;
+		uint64_t timeout = p->cfg.liveness_ns, now;
+		uint32_t armed;
 
+		if (p->light_notify) {
+			armed = rp_evc_prepare_heavy(&p->sh->doorbell);
+			if (!armed) {
+				/* membarrier failed: a light notify may be missed,
+				 * so sleep briefly and look again. */
+				armed = rp_evc_prepare(&p->sh->doorbell);
+				timeout = 100000;
+			}
+		} else {
+			armed = rp_evc_prepare(&p->sh->doorbell);
+		}
 		if (cond(p)) {
 			rp_evc_cancel(&p->sh->doorbell, armed);
 			return;
 		}
 		p->futex_waits++;
-		rp_evc_wait(&p->sh->doorbell, armed, p->cfg.liveness_ns);
+		rp_evc_wait(&p->sh->doorbell, armed, timeout);
 		now = rp_clock_ns();
 		if (now - last_check >= p->cfg.liveness_ns) {
 			last_check = now;
@@ -127,6 +155,12 @@ static void pool_wait(struct rp_pool *p, bool (*cond)(struct rp_pool *))
 		if (cond(p))
 			return;
 	}
+}
+
+static void pool_wait(struct rp_pool *p, bool (*cond)(struct rp_pool *))
+{
+	wait_cond(p, cond);
+	p->wakes_seen = p->futex_wakes;
 }
 
 static int pick_worker(struct rp_pool *p)
@@ -205,22 +239,28 @@ static bool can_progress(struct rp_pool *p)
 	return false;
 }
 
-int rp_reserve(struct rp_pool *p, rp_task_fn fn, size_t len, unsigned flags, void **buf)
+/* Open a reservation in worker i's task ring. */
+static inline bool try_reserve(struct rp_pool *p, int i, uint32_t tag, size_t len, void **buf,
+			       int *err)
 {
-	uint32_t tag;
-	int err;
+	void *ptr = rp_ring_reserve(&p->w[i].tasks, len, err);
 
-	if (!p || !buf)
-		return -EINVAL;
-	if (p->closed)
-		return -ESHUTDOWN;
-	if (p->resv_worker >= 0)
-		return -EBUSY;
-	err = fn_index(p, fn ? fn : p->cfg.fn, &tag);
-	if (err)
-		return err;
-	if (len > p->max_payload)
-		return -EMSGSIZE;
+	if (rp_unlikely(!ptr))
+		return false;
+	p->resv_worker = i;
+	p->resv_tag = tag;
+	p->resv_len = len;
+	p->rr = (unsigned)i;
+	*buf = ptr;
+	return true;
+}
+
+/* The slow path of reserve: full rings, dead workers, waiting. */
+static int __attribute__((noinline)) reserve_slow(struct rp_pool *p, uint32_t tag, size_t len,
+						   unsigned flags, void **buf)
+{
+	int err = 0;
+
 	for (;;) {
 		int i;
 
@@ -230,38 +270,22 @@ int rp_reserve(struct rp_pool *p, rp_task_fn fn, size_t len, unsigned flags, voi
 			return -EAGAIN;
 		i = pick_worker(p);
 		if (i >= 0) {
-			struct rp_worker *w = &p->w[i];
-			void *ptr = rp_ring_reserve(&w->tasks, len, &err);
-
-			if (ptr) {
-				p->resv_worker = i;
-				p->resv_tag = tag;
-				p->resv_len = len;
-				p->rr = (unsigned)i;
-				*buf = ptr;
+			if (try_reserve(p, i, tag, len, buf, &err))
 				return 0;
-			}
 			if (err == -EPROTO) {
 				rp__worker_broke_protocol(p, (unsigned)i);
 				continue;
 			}
 			/* This worker's ring is full: let it see what it has. */
-			publish_tasks(p, w);
+			publish_tasks(p, &p->w[i]);
 			/* Try the others before waiting. */
 			for (unsigned k = 0; k < p->nw; k++) {
 				struct rp_worker *o = &p->w[k];
 
 				if ((int)k == i || o->dead || o->outstanding >= o->limit)
 					continue;
-				ptr = rp_ring_reserve(&o->tasks, len, &err);
-				if (ptr) {
-					p->resv_worker = (int)k;
-					p->resv_tag = tag;
-					p->resv_len = len;
-					p->rr = k;
-					*buf = ptr;
+				if (try_reserve(p, (int)k, tag, len, buf, &err))
 					return 0;
-				}
 			}
 		}
 		if (result_ready(p))
@@ -275,19 +299,44 @@ int rp_reserve(struct rp_pool *p, rp_task_fn fn, size_t len, unsigned flags, voi
 	}
 }
 
-int rp_commit(struct rp_pool *p, size_t len, uint64_t *seq)
+static inline __attribute__((always_inline)) int reserve_(struct rp_pool *p, rp_task_fn fn,
+							   size_t len, unsigned flags, void **buf)
 {
-	struct rp_worker *w;
-	struct rp_slot *s;
-	uint64_t q;
+	uint32_t tag;
+	int err, i;
 
-	if (!p || p->resv_worker < 0)
-		return -EINVAL;
-	if (len > p->resv_len)
+	if (rp_unlikely(p->closed))
+		return -ESHUTDOWN;
+	if (rp_unlikely(p->resv_worker >= 0))
+		return -EBUSY;
+	err = fn_index(p, fn ? fn : p->cfg.fn, &tag);
+	if (rp_unlikely(err))
+		return err;
+	if (rp_unlikely(len > p->max_payload))
 		return -EMSGSIZE;
-	w = &p->w[p->resv_worker];
-	q = p->submit_seq++;
-	s = &p->slots[q & p->mask];
+	/* Fast path: room in the window and in the chosen worker's ring. */
+	if (rp_likely(!window_full(p))) {
+		i = pick_worker(p);
+		if (rp_likely(i >= 0) && try_reserve(p, i, tag, len, buf, &err))
+			return 0;
+	}
+	return reserve_slow(p, tag, len, flags, buf);
+}
+
+int rp_reserve(struct rp_pool *p, rp_task_fn fn, size_t len, unsigned flags, void **buf)
+{
+	if (!p || !buf)
+		return -EINVAL;
+	return reserve_(p, fn, len, flags, buf);
+}
+
+static inline __attribute__((always_inline)) void commit_(struct rp_pool *p, size_t len,
+							   uint64_t *seq)
+{
+	struct rp_worker *w = &p->w[p->resv_worker];
+	uint64_t q = p->submit_seq++;
+	struct rp_slot *s = &p->slots[q & p->mask];
+
 	s->seq = q;
 	s->worker = (uint16_t)p->resv_worker;
 	p->in_flight++;
@@ -309,6 +358,15 @@ int rp_commit(struct rp_pool *p, size_t len, uint64_t *seq)
 	p->resv_worker = -1;
 	if (seq)
 		*seq = q;
+}
+
+int rp_commit(struct rp_pool *p, size_t len, uint64_t *seq)
+{
+	if (!p || p->resv_worker < 0)
+		return -EINVAL;
+	if (len > p->resv_len)
+		return -EMSGSIZE;
+	commit_(p, len, seq);
 	return 0;
 }
 
@@ -327,19 +385,20 @@ int rp_submit(struct rp_pool *p, rp_task_fn fn, const void *data, size_t len, un
 	void *buf;
 	int err;
 
-	if (len && !data)
+	if (!p || (len && !data))
 		return -EINVAL;
-	err = rp_reserve(p, fn, len, flags, &buf);
+	err = reserve_(p, fn, len, flags, &buf);
 	if (err)
 		return err;
 	if (len)
 		memcpy(buf, data, len);
-	return rp_commit(p, len, seq);
+	commit_(p, len, seq);
+	return 0;
 }
 
-static void update_limit(struct rp_worker *w, uint32_t ns, uint64_t window)
+static void update_limit(struct rp_worker *w, uint32_t ticks, uint64_t window)
 {
-	uint64_t lim;
+	uint64_t lim, ns = ticks == UINT32_MAX ? UINT64_MAX / 16 : rp_ticks_to_ns(ticks);
 
 	/* EWMA with weight 1/8. */
 	w->ewma_ns = w->ewma_ns - (w->ewma_ns >> 3) + (ns >> 3);

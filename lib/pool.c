@@ -71,7 +71,8 @@ static bool reap(struct rp_worker *w, bool block)
 	if (w->reaped)
 		return true;
 	memset(&si, 0, sizeof(si));
-	if (waitid(P_PIDFD, (id_t)w->pidfd, &si, WEXITED | (block ? 0 : WNOHANG)) < 0) {
+	if (waitid(w->pidfd >= 0 ? P_PIDFD : P_PID, w->pidfd >= 0 ? (id_t)w->pidfd : (id_t)w->pid,
+		   &si, WEXITED | (block ? 0 : WNOHANG)) < 0) {
 		/* ECHILD: SIGCHLD is ignored and the kernel reaped it. */
 		if (errno == ECHILD) {
 			w->reaped = true;
@@ -92,10 +93,15 @@ static bool reap(struct rp_worker *w, bool block)
 	return true;
 }
 
+/* Before it is reaped, a child's pid cannot be reused, so kill() is safe too. */
 static void kill_worker(struct rp_worker *w)
 {
-	if (!w->reaped && w->pidfd >= 0)
+	if (w->reaped)
+		return;
+	if (w->pidfd >= 0)
 		syscall(SYS_pidfd_send_signal, w->pidfd, SIGKILL, NULL, 0);
+	else if (w->pid > 0)
+		kill(w->pid, SIGKILL);
 }
 
 /*
@@ -159,7 +165,9 @@ void rp__worker_broke_protocol(struct rp_pool *p, unsigned i)
 
 /*
  * Poll every live worker's pidfd without blocking; a readable pidfd means the
- * process exited. Returns the number of workers found dead.
+ * process exited. Where pidfds are unavailable (kernels before 5.3, some
+ * sandboxes, valgrind), waitid(WNOHANG) on the pid does the same job.
+ * Returns the number of workers found dead.
  */
 int rp__check_workers(struct rp_pool *p)
 {
@@ -171,6 +179,13 @@ int rp__check_workers(struct rp_pool *p)
 	for (i = 0; i < p->nw; i++) {
 		if (p->w[i].dead)
 			continue;
+		if (p->w[i].pidfd < 0) {
+			if (reap(&p->w[i], false)) {
+				fail_worker(p, i, RP_ECRASHED, true);
+				dead++;
+			}
+			continue;
+		}
 		pf[n].fd = p->w[i].pidfd;
 		pf[n].events = POLLIN;
 		pf[n].revents = 0;
@@ -216,7 +231,8 @@ static void stop_all(struct rp_pool *p)
 			kill_worker(&p->w[i]);
 			reap(&p->w[i], true);
 		}
-		close(p->w[i].pidfd);
+		if (p->w[i].pidfd >= 0)
+			close(p->w[i].pidfd);
 		p->w[i].pidfd = -1;
 	}
 }
@@ -314,6 +330,8 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 	p->sh->rings_off = rings_off;
 	p->sh->spin_ns = cfg->spin_ns;
 	p->sh->parent_pid = p->owner;
+	p->light_notify = rp_membarrier_available();
+	p->sh->light_notify = p->light_notify;
 	rp_evc_init(&p->sh->doorbell);
 	p->max_payload = rp_ring_max_payload(rb);
 	p->spin_ticks = rp_ns_to_ticks(cfg->spin_ns); /* calibrates before fork */
@@ -347,12 +365,14 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 			unsigned j;
 
 			for (j = 0; j < i; j++)
-				close(p->w[j].pidfd);
+				if (p->w[j].pidfd >= 0)
+					close(p->w[j].pidfd);
 			rp__worker_main(p->sh, i);
 		}
 		w->pid = pid;
+		/* Without pidfds (ENOSYS, EPERM), liveness falls back to waitid. */
 		w->pidfd = pidfd_open_(pid);
-		if (w->pidfd < 0) {
+		if (w->pidfd < 0 && errno != ENOSYS && errno != EPERM) {
 			err = -errno;
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);

@@ -55,6 +55,9 @@ struct rp_shared {
 	uint64_t rings_off;
 	uint64_t spin_ns;
 	int32_t parent_pid;
+	/* 1: the parent arms the doorbell with rp_evc_prepare_heavy(), so
+	 * registered workers may ring it with rp_evc_notify_light(). */
+	uint32_t light_notify;
 	/* The parent sleeps here; every worker notifies it after publishing. */
 	_Alignas(RP_CACHELINE) struct rp_evc doorbell;
 	_Alignas(RP_CACHELINE) struct rp_fn_entry fns[RP_MAX_FNS];
@@ -143,6 +146,7 @@ struct rp_pool {
 	uint64_t nfailed;	/* slots in RP_SLOT_FAILED */
 	uint64_t max_payload;
 	uint64_t spin_ticks;
+	bool light_notify;	/* see rp_shared.light_notify */
 	unsigned rr;		/* unordered: worker to look at first */
 
 	int resv_worker;	/* worker of the open reservation, -1 if none */
@@ -160,6 +164,7 @@ struct rp_pool {
 	bool destroying;
 	uint64_t futex_waits;
 	uint64_t futex_wakes;
+	uint64_t wakes_seen;	/* futex_wakes when the last wait ended */
 	uint64_t liveness_checks;
 };
 

@@ -32,6 +32,7 @@ struct worker {
 	struct rp_ring_prod results;
 	rp_task_fn fns[RP_MAX_FNS];
 	uint64_t waits, wakes;
+	bool light;		/* registered for the parent's membarrier */
 };
 
 static _Noreturn void worker_exit(struct worker *w, int code)
@@ -148,7 +149,9 @@ void *rp_task_result(struct rp_task *t, size_t cap)
 	tp = t->priv_;
 	if (tp->reserved || tp->err)
 		return NULL;
-	p = rp__worker_result_space(tp, cap, &err);
+	p = rp_ring_reserve(tp->results, cap, &err);
+	if (rp_unlikely(!p) && err == -EAGAIN)
+		p = rp__worker_result_space(tp, cap, &err);
 	if (!p) {
 		tp->err = err ? err : -EMSGSIZE;
 		return NULL;
@@ -197,7 +200,7 @@ static void run_task(struct worker *w, const struct rp_rec_view *v)
 	struct rp_task_priv tp = { .results = &w->results };
 	struct rp_task t = { .seq = v->seq, .worker = w->idx, .priv_ = &tp };
 	rp_task_fn fn = lookup_fn(w, v->tag);
-	uint64_t t0 = rp_ticks(), ns;
+	uint64_t t0 = rp_ticks(), dt;
 	uint32_t rtag = 0;
 	int status;
 
@@ -207,7 +210,7 @@ static void run_task(struct worker *w, const struct rp_rec_view *v)
 	} else {
 		status = fn(&t, v->data, v->len);
 	}
-	ns = rp_ticks_to_ns(rp_ticks() - t0);
+	dt = rp_ticks() - t0;
 	if (rp_unlikely(tp.err)) {
 		status = tp.err;
 		rtag = RP_RES_POOL;
@@ -221,8 +224,9 @@ static void run_task(struct worker *w, const struct rp_rec_view *v)
 			worker_exit(w, RP_EXIT_PROTO);
 		tp.len = 0;
 	}
+	/* aux: the task's run time in ticks, saturated; the parent converts. */
 	rp_ring_commit(&w->results, tp.len, rtag, v->seq, status,
-		       ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns);
+		       dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt);
 }
 
 _Noreturn void rp__worker_main(void *base, unsigned idx)
@@ -246,6 +250,7 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 		_exit(RP_EXIT_PROTO);
 	w->ctl = rp__wctl(sh, idx);
 	w->spin_ticks = rp_ns_to_ticks(sh->spin_ns);
+	w->light = sh->light_notify && rp_membarrier_register() == 0;
 	if (rp_ring_cons_attach(&w->tasks, rp__task_ring(base, rings_off, ring_bytes, idx),
 				ring_bytes) ||
 	    rp_ring_prod_attach(&w->results, rp__result_ring(base, rings_off, ring_bytes, idx),
@@ -284,13 +289,14 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 		done++;
 		/* Publish each result at once: a later task may run long, and
 		 * the parent must not wait for it to see this one. The store is
-		 * cheap; the notify is a fence and a load of the doorbell. */
+		 * cheap; the light notify is a load of the doorbell (the parent
+		 * pays for the fence with a membarrier when it goes to sleep). */
 		rp_ring_publish(&w->results);
 		if (++since_pub >= RP_PUBLISH_BATCH) {
 			rp_ring_cons_publish(&w->tasks);
 			since_pub = 0;
 		}
-		if (rp_evc_notify(&sh->doorbell)) {
+		if (w->light ? rp_evc_notify_light(&sh->doorbell) : rp_evc_notify(&sh->doorbell)) {
 			w->wakes++;
 			count_syscalls(w);
 		}

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,4 +68,35 @@ int rp__evc_wake(struct rp_evc *e, uint32_t seen)
 		}
 	}
 	return 0;
+}
+
+static long membarrier_(int cmd)
+{
+	return syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+int rp_membarrier_available(void)
+{
+	long q = membarrier_(MEMBARRIER_CMD_QUERY);
+
+	return q > 0 && (q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+	       (q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED);
+}
+
+int rp_membarrier_register(void)
+{
+	if (!rp_membarrier_available())
+		return -ENOSYS;
+	return membarrier_(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) < 0 ? -errno : 0;
+}
+
+uint32_t rp_evc_prepare_heavy(struct rp_evc *e)
+{
+	uint32_t v = rp_evc_prepare(e);
+
+	/* A full fence on every CPU running a registered notifier: pairs with
+	 * the compiler barrier in rp_evc_notify_light(). */
+	if (membarrier_(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0)
+		return 0;
+	return v;
 }

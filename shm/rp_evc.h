@@ -16,6 +16,16 @@
  *
  * Futexes are shared (no FUTEX_PRIVATE_FLAG): waiter and notifier are
  * different processes mapping the same memfd.
+ *
+ * Asymmetric variant, for a notifier on a hot path (a worker publishing one
+ * result per task): rp_evc_notify_light() replaces the fence N1 with a
+ * compiler barrier, and the waiter pays instead, in rp_evc_prepare_heavy(),
+ * with membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which runs a full fence
+ * on every CPU currently running a registered process. Either the notifier's
+ * publish happened before that fence (and the waiter's re-check sees it), or
+ * its load of the word comes after it (and sees the flag). Notifiers must
+ * have called rp_membarrier_register() successfully; otherwise they use
+ * rp_evc_notify().
  */
 #ifndef RP_EVC_H
 #define RP_EVC_H
@@ -82,6 +92,41 @@ static inline int rp_evc_notify(struct rp_evc *e)
 {
 	atomic_thread_fence(memory_order_seq_cst); /* N1: pairs with W1 */
 	/* relaxed: ordered after our publish by N1 above. */
+	uint32_t v = atomic_load_explicit(&e->word, memory_order_relaxed);
+
+	if (rp_likely(!(v & RP_EVC_ARMED)))
+		return 0;
+	return rp__evc_wake(e, v);
+}
+
+/*
+ * Register this process as a target of the waiter's membarrier. Returns 0,
+ * or -ENOSYS / -EINVAL / -EPERM when the kernel or a sandbox does not offer
+ * MEMBARRIER_CMD_GLOBAL_EXPEDITED: then use the symmetric pair.
+ */
+int rp_membarrier_register(void);
+
+/* 1 if MEMBARRIER_CMD_GLOBAL_EXPEDITED is available, else 0. */
+int rp_membarrier_available(void);
+
+/*
+ * rp_evc_prepare() followed by a membarrier: pairs with notifiers that use
+ * rp_evc_notify_light(). Returns the armed value, or 0 if the membarrier
+ * failed (then treat the wait as unsafe: re-check with a short timeout).
+ */
+uint32_t rp_evc_prepare_heavy(struct rp_evc *e);
+
+/*
+ * Notify without a fence; only for notifiers registered with
+ * rp_membarrier_register() whose waiters arm with rp_evc_prepare_heavy().
+ * Returns 1 if it issued FUTEX_WAKE.
+ */
+static inline int rp_evc_notify_light(struct rp_evc *e)
+{
+	/* Compiler barrier only: the waiter's membarrier supplies the CPU
+	 * fence (pairs with the barrier in rp_evc_prepare_heavy()). */
+	atomic_signal_fence(memory_order_seq_cst);
+	/* relaxed: ordering comes from the asymmetric pair above. */
 	uint32_t v = atomic_load_explicit(&e->word, memory_order_relaxed);
 
 	if (rp_likely(!(v & RP_EVC_ARMED)))
