@@ -44,7 +44,9 @@ static bool pow2(uint64_t x)
 
 static int check_config(const struct rp_config *c)
 {
-	if (c->workers < 1 || c->workers > RP_MAX_WORKERS)
+	if (c->workers > RP_MAX_WORKERS)
+		return -EINVAL;
+	if (c->init_args_len > RP_MAX_INIT_ARGS || (c->init_args_len && !c->init_args))
 		return -EINVAL;
 	if (!pow2(c->ring_bytes) || c->ring_bytes < RP_MIN_RING_BYTES ||
 	    c->ring_bytes > MAX_RING_BYTES)
@@ -138,12 +140,7 @@ static void fail_worker(struct rp_pool *p, unsigned i, int status, bool trust_ri
 			ready--;
 			continue;
 		}
-		sl->state = RP_SLOT_FAILED;
-		sl->status = status;
-		sl->term_signal = w->term_signal;
-		sl->term_exit = w->term_exit;
-		w->outstanding--;
-		p->nfailed++;
+		rp__fail_slot(p, sl, status, w->term_signal, w->term_exit);
 	}
 }
 
@@ -237,9 +234,48 @@ static void stop_all(struct rp_pool *p)
 	}
 }
 
+/* Finish every future and job the pool still knows, and free inline results. */
+static void detach_owners(struct rp_pool *p)
+{
+	uint64_t q;
+	struct rp_job *j = NULL, *nx = NULL;
+
+	rp__futures_cancel_all(p, RP_ECANCELED);
+	if (p->slots) {
+		for (q = p->next_seq; q != p->submit_seq; q++) {
+			struct rp_slot *s = &p->slots[q & p->mask];
+
+			if (s->state == RP_SLOT_FREE || s->seq != q)
+				continue;
+			if (s->kind == RP_OWN_FUTURE)
+				rp__futures_detach(p, s->owner);
+			else if (s->kind == RP_OWN_JOB && s->owner) {
+				struct rp_job *owner = s->owner;
+				uint64_t r;
+
+				/* A job may own many slots: detach it once. */
+				for (r = q + 1; r != p->submit_seq; r++)
+					if (p->slots[r & p->mask].owner == owner)
+						p->slots[r & p->mask].owner = NULL;
+				rp__job_detach(p, owner);
+			}
+			free(s->ibuf);
+			s->ibuf = NULL;
+			s->state = RP_SLOT_FREE;
+		}
+	}
+	(void)j;
+	(void)nx;
+	rp__jobs_detach_all(p);
+}
+
 static void free_pool(struct rp_pool *p)
 {
 	stop_all(p);
+	if (p->inline_mode && p->inline_ready)
+		rp__inline_exit(p);
+	detach_owners(p);
+	free(p->scratch);
 	rp_region_destroy(&p->region);
 	free(p->slots);
 	free(p->w);
@@ -302,9 +338,13 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 	p->owner = getpid();
 	p->resv_worker = -1;
 	p->held_worker = -1;
+	p->own_kind = RP_OWN_RAW;
+	p->own_count = 1;
+	p->inline_mode = cfg->workers == 0;
+	p->t_start_ns = rp_clock_ns();
 	p->mask = cfg->max_in_flight - 1;
 	p->region.fd = -1;
-	p->w = calloc(p->nw, sizeof(*p->w));
+	p->w = calloc(p->nw ? p->nw : 1, sizeof(*p->w));
 	p->slots = calloc(cfg->max_in_flight, sizeof(*p->slots));
 	if (!p->w || !p->slots) {
 		err = -ENOMEM;
@@ -317,6 +357,9 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 	wctl_off = RP_ALIGN_UP((uint64_t)sizeof(struct rp_shared), (uint64_t)RP_CACHELINE);
 	rings_off = RP_ALIGN_UP(wctl_off + p->nw * sizeof(struct rp_wctl), (uint64_t)RP_CACHELINE);
 	size = rings_off + (uint64_t)p->nw * 2 * rp_ring_memsize(rb);
+	size = RP_ALIGN_UP(size, (uint64_t)RP_CACHELINE);
+	p->sh_init_off = size;
+	size += cfg->init_args_len;
 	err = rp_region_create(&p->region, "ringpool", size);
 	if (err)
 		goto fail;
@@ -333,6 +376,12 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 	p->light_notify = rp_membarrier_available();
 	p->sh->light_notify = p->light_notify;
 	rp_evc_init(&p->sh->doorbell);
+	p->sh->init_args_off = p->sh_init_off;
+	p->sh->init_args_len = cfg->init_args_len;
+	if (cfg->init_args_len)
+		memcpy((unsigned char *)p->sh + p->sh_init_off, cfg->init_args, cfg->init_args_len);
+	p->sh->init_fn = (uint64_t)(uintptr_t)cfg->init;
+	p->sh->exit_fn = (uint64_t)(uintptr_t)cfg->exit;
 	p->max_payload = rp_ring_max_payload(rb);
 	p->spin_ticks = rp_ns_to_ticks(cfg->spin_ns); /* calibrates before fork */
 
@@ -349,6 +398,7 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 			goto fail;
 		w->limit = cfg->max_in_flight;
 		w->term_exit = -1;
+		w->start_ns = p->t_start_ns;
 	}
 
 	/* Nothing buffered in stdio may be written twice by a child. */
@@ -384,6 +434,12 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 	err = wait_ready(p);
 	if (err)
 		goto fail;
+	if (p->inline_mode) {
+		err = rp__inline_init(p);
+		if (err)
+			goto fail;
+		p->inline_ready = true;
+	}
 	*out = p;
 	return 0;
 fail:
@@ -396,6 +452,74 @@ int rp_pool_close(struct rp_pool *p)
 	if (!p)
 		return -EINVAL;
 	p->closed = true;
+	return 0;
+}
+
+static bool all_computed(void *arg)
+{
+	struct rp_pool *p = arg;
+	unsigned i;
+
+	if (p->fq_head || p->jobs)
+		return false;
+	for (i = 0; i < p->nw; i++) {
+		struct rp_worker *w = &p->w[i];
+
+		/* relaxed: a counter; the results it counts were published
+		 * (release) before it, and rp_next re-reads the rings anyway. */
+		if (!w->dead && atomic_load_explicit(&w->ctl->tasks_done, memory_order_relaxed) !=
+					w->dispatched)
+			return false;
+	}
+	/* Owned results still in rings are delivered by the pump. */
+	for (i = 0; i < p->nw; i++)
+		if (p->w[i].outstanding && !p->w[i].raw_head && !p->w[i].dead &&
+		    !rp_ring_cons_empty(&p->w[i].results))
+			return false;
+	return !p->nfailed_owned;
+}
+
+int rp_pool_join(struct rp_pool *p, uint64_t timeout_ns)
+{
+	int err;
+
+	if (!p)
+		return -EINVAL;
+	if (p->in_cb)
+		return -EDEADLK;
+	p->closed = true;
+	rp__flush_all(p);
+	err = rp__wait_owned(p, all_computed, p, timeout_ns);
+	/* Only the caller's uncollected results remain: that is "done". */
+	if (err == -EDEADLK && !p->in_cb)
+		err = all_computed(p) ? 0 : -EDEADLK;
+	return err;
+}
+
+int rp_pool_terminate(struct rp_pool *p)
+{
+	unsigned i;
+
+	if (!p)
+		return -EINVAL;
+	if (p->in_cb)
+		return -EDEADLK;
+	p->closed = true;
+	p->terminated = true;
+	for (i = 0; i < p->nw; i++)
+		kill_worker(&p->w[i]);
+	for (i = 0; i < p->nw; i++) {
+		struct rp_worker *w = &p->w[i];
+
+		if (w->pid <= 0 || w->dead)
+			continue;
+		reap(w, true);
+		/* Results it published are delivered; the rest are cancelled. */
+		fail_worker(p, i, RP_ECANCELED, true);
+	}
+	rp__futures_cancel_all(p, RP_ECANCELED);
+	rp__jobs_cancel(p, RP_ECANCELED);
+	rp__pump(p);
 	return 0;
 }
 
@@ -412,30 +536,4 @@ int rp_pool_destroy(struct rp_pool *p)
 unsigned rp_pool_workers(const struct rp_pool *p)
 {
 	return p ? p->nw : 0;
-}
-
-int rp_pool_stats(const struct rp_pool *p, struct rp_stats *st)
-{
-	unsigned i;
-
-	if (!p || !st)
-		return -EINVAL;
-	memset(st, 0, sizeof(*st));
-	st->workers = p->nw;
-	st->workers_alive = p->alive;
-	st->submitted = p->submit_seq;
-	st->completed = p->completed;
-	st->in_flight = p->in_flight;
-	st->max_payload = p->max_payload;
-	st->parent_futex_waits = p->futex_waits;
-	st->parent_futex_wakes = p->futex_wakes;
-	st->liveness_checks = p->liveness_checks;
-	for (i = 0; i < p->nw; i++) {
-		/* relaxed: statistics, no ordering with anything else. */
-		st->worker_futex_waits += atomic_load_explicit(&p->w[i].ctl->futex_waits,
-							       memory_order_relaxed);
-		st->worker_futex_wakes += atomic_load_explicit(&p->w[i].ctl->futex_wakes,
-							       memory_order_relaxed);
-	}
-	return 0;
 }

@@ -34,8 +34,29 @@ enum {
 	RP_WS_EXITING = 3,
 };
 
-/* Task record tag: low 8 bits are the function index. */
+/* Task record tag: low 8 bits are the function index; bit 8 marks a chunk. */
 #define RP_TAG_FN_MASK	0xffu
+#define RP_TAG_CHUNK	(1u << 8)
+
+/*
+ * A chunk: several tasks in one record. Task payload:
+ *   struct rp_chunk_in, then count x struct rp_chunk_ent (offset from the
+ *   start of the data area, length), then the data area.
+ * Result payload:
+ *   struct rp_chunk_in (count, out_cap), then count x struct rp_chunk_ent
+ *   (status in off's place, length), then count slots of out_cap bytes.
+ */
+struct rp_chunk_in {
+	uint32_t count;
+	uint32_t out_cap;
+};
+
+struct rp_chunk_ent {
+	uint32_t off;		/* input: data offset; result: status (int32) */
+	uint32_t len;
+};
+
+#define RP_CHUNK_MAX	1024u
 
 /* Results are published at least every this many records. */
 #define RP_PUBLISH_BATCH 32u
@@ -54,6 +75,10 @@ struct rp_shared {
 	uint64_t wctl_off;
 	uint64_t rings_off;
 	uint64_t spin_ns;
+	uint64_t init_args_off;	/* initializer argument bytes, in the region */
+	uint64_t init_args_len;
+	uint64_t init_fn;	/* fork mode: addresses in the same image */
+	uint64_t exit_fn;
 	int32_t parent_pid;
 	/* 1: the parent arms the doorbell with rp_evc_prepare_heavy(), so
 	 * registered workers may ring it with rp_evc_notify_light(). */
@@ -73,6 +98,7 @@ struct rp_wctl {
 	_Atomic uint64_t futex_waits;
 	_Atomic uint64_t futex_wakes;
 	_Atomic uint64_t tasks_done;
+	_Atomic uint64_t busy_ticks;
 };
 
 _Static_assert(offsetof(struct rp_wctl, state) % RP_CACHELINE == 0, "worker line apart");
@@ -100,13 +126,29 @@ static inline void *rp__result_ring(void *base, uint64_t rings_off, uint64_t rin
 enum {
 	RP_SLOT_FREE = 0,
 	RP_SLOT_PENDING,	/* dispatched; the result will come from its worker's ring */
-	RP_SLOT_FAILED,		/* the pool decided the status (worker died) */
+	RP_SLOT_FAILED,		/* the pool decided the status (worker died, terminate) */
+	RP_SLOT_INLINE,		/* workers = 0: ran at commit, result in ibuf */
+};
+
+/* Who consumes a slot's result. */
+enum {
+	RP_OWN_RAW = 0,		/* the caller, through rp_next */
+	RP_OWN_FUTURE,		/* a struct rp_future */
+	RP_OWN_JOB,		/* a map job (rp_map, rp_map_async, rp_imap) */
 };
 
 struct rp_slot {
 	uint64_t seq;
+	uint64_t t_submit;	/* rp_ticks() at commit, for latency stats */
+	void *owner;		/* future or job; NULL for RP_OWN_RAW */
+	void *ibuf;		/* RP_SLOT_INLINE: the result (malloc'd) */
+	uint64_t index;		/* job: index of the first task of the record */
+	uint32_t ilen;
 	uint16_t worker;
+	uint16_t count;		/* tasks in the record (a chunk), >= 1 */
 	uint8_t state;
+	uint8_t kind;		/* RP_OWN_* */
+	uint8_t rflags;		/* RP_SLOT_INLINE: the result's RP_RES_* flags */
 	int32_t status;
 	int32_t term_signal;
 	int32_t term_exit;
@@ -125,8 +167,24 @@ struct rp_worker {
 	uint32_t outstanding;	/* dispatched and not yet collected */
 	uint32_t limit;		/* adaptive cap on outstanding */
 	uint32_t unpub;		/* committed and unpublished task records */
-	uint64_t ewma_ns;	/* smoothed task duration reported by the worker */
+	uint64_t ewma_ns;	/* smoothed record duration reported by the worker */
+	uint64_t start_ns;	/* when it was started */
+	uint64_t dispatched;	/* records committed to it, ever */
+	bool raw_head;		/* its ring head is a result waiting for rp_next */
+	/* statistics */
+	uint64_t st_tasks, st_failed, st_busy_ticks, st_wait_ns;
 };
+
+/* A per-pool log-linear latency histogram: 64 octaves x 16 sub-buckets. */
+#define RP_HIST_SUB 16
+struct rp_hist {
+	uint64_t n;
+	uint64_t max;
+	uint32_t b[64 * RP_HIST_SUB];
+};
+
+struct rp_job;
+struct rp_future;
 
 struct rp_pool {
 	struct rp_config cfg;
@@ -140,10 +198,14 @@ struct rp_pool {
 	struct rp_slot *slots;
 	uint64_t mask;		/* max_in_flight - 1 */
 	uint64_t submit_seq;	/* next sequence number to hand out */
-	uint64_t next_seq;	/* ordered: next to deliver; unordered: lowest not freed */
+	uint64_t next_seq;	/* lowest sequence number whose slot is not free */
+	uint64_t raw_low;	/* lowest that may be an outstanding RP_OWN_RAW slot */
+	uint64_t raw_out;	/* RP_OWN_RAW slots outstanding */
+	bool inline_mode;	/* workers = 0 */
 	uint64_t in_flight;	/* submitted, not released */
 	uint64_t completed;
 	uint64_t nfailed;	/* slots in RP_SLOT_FAILED */
+	uint64_t nfailed_owned;	/* of which owned by a future or job */
 	uint64_t max_payload;
 	uint64_t spin_ticks;
 	bool light_notify;	/* see rp_shared.light_notify */
@@ -160,8 +222,40 @@ struct rp_pool {
 	rp_task_fn fn_cache;	/* last function looked up, and its index */
 	uint32_t fn_cache_idx;
 
+	/* Owner of the next commit (set by futures and jobs around commit_). */
+	uint8_t own_kind;
+	void *own_ptr;
+	uint64_t own_index;
+	uint16_t own_count;
+
+	/* Futures waiting for room (FIFO), and active jobs. */
+	struct rp_future *fq_head, *fq_tail;
+	struct rp_job *jobs;
+	unsigned in_cb;		/* > 0 while a user callback runs */
+	bool (*wait_done)(void *);	/* rp__wait_owned's condition */
+	void *wait_arg;
+
+	/* Inline mode: scratch input buffer, and the worker-side state. */
+	void *scratch;
+	size_t scratch_cap;
+	void *inline_state;
+
+	/* Progress. */
+	rp_progress_fn prog_cb;
+	void *prog_arg;
+	uint64_t prog_total, prog_base, prog_base_failed, prog_interval, prog_next;
+
+	/* Statistics. */
+	uint64_t failed;
+	uint64_t task_ewma_ns;	/* per task, for RP_CHUNK_AUTO */
+	uint64_t t_start_ns;
+	struct rp_hist hist;
+
+	uint64_t sh_init_off;
+	bool inline_ready;	/* inline initializer ran: run the exit hook */
 	bool closed;
 	bool destroying;
+	bool terminated;
 	uint64_t futex_waits;
 	uint64_t futex_wakes;
 	uint64_t wakes_seen;	/* futex_wakes when the last wait ended */
@@ -171,6 +265,57 @@ struct rp_pool {
 /* pool.c */
 int rp__check_workers(struct rp_pool *p);
 void rp__worker_died(struct rp_pool *p, unsigned i);
+void rp__fail_slot(struct rp_pool *p, struct rp_slot *s, int status, int sig, int code);
+
+/* dispatch.c: submission and waiting. */
+int rp__reserve(struct rp_pool *p, rp_task_fn fn, size_t len, unsigned flags, void **buf,
+		uint32_t extra_tag);
+void rp__commit(struct rp_pool *p, size_t len, uint64_t *seq);
+int rp__flush_all(struct rp_pool *p);
+/* Wait (bounded, liveness-checked) until cond(p) or `deadline_ns` (0: none).
+ * Returns 0, or -ETIMEDOUT. */
+int rp__wait(struct rp_pool *p, bool (*cond)(struct rp_pool *), uint64_t deadline_ns);
+bool rp__can_submit(struct rp_pool *p, size_t len);
+
+/* collect.c: results. */
+void rp__pump(struct rp_pool *p);	/* deliver owned results, feed queued work */
+bool rp__owned_ready(struct rp_pool *p);
+bool rp__raw_ready(struct rp_pool *p, bool unordered);
+void rp__account(struct rp_pool *p, struct rp_slot *s, struct rp_worker *w, uint32_t ticks,
+		 int status);
+void rp__free_slot(struct rp_pool *p, struct rp_slot *s);
+void rp__progress(struct rp_pool *p, bool final);
+/* Pump and wait until done(arg), at most timeout_ns (0: no limit). Returns 0,
+ * -ETIMEDOUT, or -EDEADLK (from a callback, or only results the caller has
+ * not collected stand in the way). */
+int rp__wait_owned(struct rp_pool *p, bool (*done)(void *), void *arg, uint64_t timeout_ns);
+
+/* future.c, job.c: owners. */
+void rp__future_deliver(struct rp_pool *p, struct rp_future *f, const struct rp_result *res);
+bool rp__futures_feed(struct rp_pool *p);
+void rp__futures_cancel_all(struct rp_pool *p, int status);
+void rp__job_deliver(struct rp_pool *p, struct rp_job *j, struct rp_slot *s,
+		     const struct rp_result *res);
+void rp__futures_detach(struct rp_pool *p, struct rp_future *f);
+void rp__job_detach(struct rp_pool *p, struct rp_job *j);
+void rp__deliver_owned(struct rp_pool *p, struct rp_slot *s, const struct rp_result *res);
+
+/* worker.c: run the tasks of a chunk record, writing results into out
+ * (out_total bytes, laid out as described at struct rp_chunk_in). Returns
+ * the result length, or a negative status for the whole chunk. */
+int64_t rp__run_chunk(rp_task_fn fn, struct rp_task *parent, const void *in, size_t len,
+		      unsigned char *out, size_t out_total);
+/* Bytes a chunk's result takes, from its input header; 0 if invalid. */
+uint64_t rp__chunk_result_size(const void *in, size_t len);
+bool rp__jobs_feed(struct rp_pool *p);
+void rp__jobs_cancel(struct rp_pool *p, int status);
+void rp__jobs_detach_all(struct rp_pool *p);
+
+/* inline.c: workers = 0. */
+int rp__inline_run(struct rp_pool *p, struct rp_slot *s, rp_task_fn fn, uint32_t tag,
+		   const void *in, size_t len);
+int rp__inline_init(struct rp_pool *p);
+void rp__inline_exit(struct rp_pool *p);
 void rp__worker_broke_protocol(struct rp_pool *p, unsigned i);
 
 /* worker.c: runs in the child, never returns. */
@@ -178,16 +323,17 @@ _Noreturn void rp__worker_main(void *base, unsigned idx);
 
 /* Per-task context behind struct rp_task.priv_. */
 struct rp_task_priv {
-	struct rp_ring_prod *results;
+	struct rp_ring_prod *results;	/* worker: the result ring */
 	void *resv;
 	uint64_t resv_cap;
 	uint64_t len;
 	int err;
 	bool reserved;
-	/* For waiting on result space. */
-	struct rp_shared *sh;
-	struct rp_wctl *ctl;
-	struct rp_ring_cons *tasks;
+	/* A task inside a chunk: its fixed result slot. */
+	unsigned char *chunk_out;
+	uint64_t chunk_cap;
+	/* Inline mode: results go to malloc'd memory. */
+	bool inline_mode;
 };
 
 /* worker.c: wait until the result ring has room (used by rp_task_result). */

@@ -31,8 +31,9 @@ struct worker {
 	struct rp_ring_cons tasks;
 	struct rp_ring_prod results;
 	rp_task_fn fns[RP_MAX_FNS];
-	uint64_t waits, wakes;
+	uint64_t waits, wakes, busy;
 	bool light;		/* registered for the parent's membarrier */
+	void *state;		/* set by the initializer */
 };
 
 static _Noreturn void worker_exit(struct worker *w, int code)
@@ -149,12 +150,27 @@ void *rp_task_result(struct rp_task *t, size_t cap)
 	tp = t->priv_;
 	if (tp->reserved || tp->err)
 		return NULL;
-	p = rp_ring_reserve(tp->results, cap, &err);
-	if (rp_unlikely(!p) && err == -EAGAIN)
-		p = rp__worker_result_space(tp, cap, &err);
-	if (!p) {
-		tp->err = err ? err : -EMSGSIZE;
-		return NULL;
+	if (tp->chunk_out) {
+		/* A task inside a chunk: its slot has a fixed size. */
+		if (cap > tp->chunk_cap) {
+			tp->err = -EMSGSIZE;
+			return NULL;
+		}
+		p = tp->chunk_out;
+	} else if (tp->inline_mode) {
+		p = malloc(cap ? cap : 1);
+		if (!p) {
+			tp->err = -ENOMEM;
+			return NULL;
+		}
+	} else {
+		p = rp_ring_reserve(tp->results, cap, &err);
+		if (rp_unlikely(!p) && err == -EAGAIN)
+			p = rp__worker_result_space(tp, cap, &err);
+		if (!p) {
+			tp->err = err ? err : -EMSGSIZE;
+			return NULL;
+		}
 	}
 	tp->reserved = true;
 	tp->resv = p;
@@ -195,10 +211,65 @@ static rp_task_fn lookup_fn(struct worker *w, uint32_t tag)
 	return w->fns[i];
 }
 
+uint64_t rp__chunk_result_size(const void *in, size_t len)
+{
+	struct rp_chunk_in h;
+
+	if (len < sizeof(h))
+		return 0;
+	memcpy(&h, in, sizeof(h));
+	if (!h.count || h.count > RP_CHUNK_MAX ||
+	    len < sizeof(h) + (uint64_t)h.count * sizeof(struct rp_chunk_ent))
+		return 0;
+	return sizeof(h) + (uint64_t)h.count * (sizeof(struct rp_chunk_ent) + h.out_cap);
+}
+
+int64_t rp__run_chunk(rp_task_fn fn, struct rp_task *parent, const void *in, size_t len,
+		      unsigned char *out, size_t out_total)
+{
+	const unsigned char *d = in;
+	struct rp_chunk_in h;
+	const struct rp_chunk_ent *e;
+	struct rp_chunk_ent *re;
+	const unsigned char *data;
+	unsigned char *slots;
+	uint64_t need = rp__chunk_result_size(in, len), dlen;
+	uint32_t i;
+
+	if (!need || need > out_total)
+		return RP_EPROTO;
+	memcpy(&h, d, sizeof(h));
+	e = (const void *)(d + sizeof(h));
+	data = d + sizeof(h) + (uint64_t)h.count * sizeof(*e);
+	dlen = len - (uint64_t)(data - d);
+	memcpy(out, &h, sizeof(h));
+	re = (void *)(out + sizeof(h));
+	slots = out + sizeof(h) + (uint64_t)h.count * sizeof(*re);
+	for (i = 0; i < h.count; i++) {
+		struct rp_task_priv tp = { .chunk_out = slots + (uint64_t)i * h.out_cap,
+					   .chunk_cap = h.out_cap };
+		struct rp_task t = *parent;
+		struct rp_chunk_ent ent;
+		int st;
+
+		memcpy(&ent, &e[i], sizeof(ent));
+		t.priv_ = &tp;
+		if ((uint64_t)ent.off + ent.len > dlen)
+			st = RP_EPROTO;
+		else
+			st = fn(&t, data + ent.off, ent.len);
+		if (tp.err)
+			st = tp.err;
+		re[i].off = (uint32_t)st;
+		re[i].len = st || !tp.reserved ? 0 : (uint32_t)tp.len;
+	}
+	return (int64_t)need;
+}
+
 static void run_task(struct worker *w, const struct rp_rec_view *v)
 {
 	struct rp_task_priv tp = { .results = &w->results };
-	struct rp_task t = { .seq = v->seq, .worker = w->idx, .priv_ = &tp };
+	struct rp_task t = { .seq = v->seq, .worker = w->idx, .state = w->state, .priv_ = &tp };
 	rp_task_fn fn = lookup_fn(w, v->tag);
 	uint64_t t0 = rp_ticks(), dt;
 	uint32_t rtag = 0;
@@ -207,6 +278,20 @@ static void run_task(struct worker *w, const struct rp_rec_view *v)
 	if (rp_unlikely(!fn)) {
 		status = -ENOSYS;
 		rtag = RP_RES_POOL;
+	} else if (rp_unlikely(v->tag & RP_TAG_CHUNK)) {
+		uint64_t need = rp__chunk_result_size(v->data, v->len);
+		unsigned char *out = NULL;
+		int64_t r;
+
+		status = RP_EPROTO;
+		if (need && need <= rp_ring_max_payload(w->results.cap))
+			out = rp_task_result(&t, need);
+		if (out) {
+			r = rp__run_chunk(fn, &t, v->data, v->len, out, need);
+			status = r < 0 ? (int)r : 0;
+		}
+		if (status)
+			rtag = RP_RES_POOL;
 	} else {
 		status = fn(&t, v->data, v->len);
 	}
@@ -216,6 +301,8 @@ static void run_task(struct worker *w, const struct rp_rec_view *v)
 		rtag = RP_RES_POOL;
 		tp.len = 0;
 	}
+	if (rp_unlikely(status && rtag))
+		tp.len = 0;
 	if (!tp.reserved) {
 		int err;
 
@@ -224,6 +311,7 @@ static void run_task(struct worker *w, const struct rp_rec_view *v)
 			worker_exit(w, RP_EXIT_PROTO);
 		tp.len = 0;
 	}
+	w->busy += dt;
 	/* aux: the task's run time in ticks, saturated; the parent converts. */
 	rp_ring_commit(&w->results, tp.len, rtag, v->seq, status,
 		       dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt);
@@ -262,6 +350,21 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 		rp_evc_notify(&sh->doorbell);
 		_exit(RP_EXIT_PROTO);
 	}
+	if (sh->init_fn) {
+		rp_init_fn init = (rp_init_fn)(uintptr_t)sh->init_fn;
+		const unsigned char *args = (const unsigned char *)base + sh->init_args_off;
+		int r = init(idx, sh->init_args_len ? args : NULL, sh->init_args_len, &w->state);
+
+		if (r) {
+			/* relaxed: published by the release store of state. */
+			atomic_store_explicit(&w->ctl->init_err, r < 0 ? r : -r,
+					      memory_order_relaxed);
+			/* release: pairs with the parent's acquire of state. */
+			atomic_store_explicit(&w->ctl->state, RP_WS_FAILED, memory_order_release);
+			rp_evc_notify(&sh->doorbell);
+			_exit(RP_EXIT_PROTO);
+		}
+	}
 	/* release: pairs with the parent's acquire load in wait_ready(). */
 	atomic_store_explicit(&w->ctl->state, RP_WS_READY, memory_order_release);
 	rp_evc_notify(&sh->doorbell);
@@ -287,6 +390,10 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 		run_task(w, &v);
 		rp_ring_release(&w->tasks, &v);
 		done++;
+		/* relaxed: statistics, and rp_pool_join's count; stored before
+		 * the publish so a woken parent sees it. */
+		atomic_store_explicit(&w->ctl->tasks_done, done, memory_order_relaxed);
+		atomic_store_explicit(&w->ctl->busy_ticks, w->busy, memory_order_relaxed);
 		/* Publish each result at once: a later task may run long, and
 		 * the parent must not wait for it to see this one. The store is
 		 * cheap; the light notify is a load of the doorbell (the parent
@@ -300,10 +407,10 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 			w->wakes++;
 			count_syscalls(w);
 		}
-		/* relaxed: a statistic. */
-		atomic_store_explicit(&w->ctl->tasks_done, done, memory_order_relaxed);
 	}
 	worker_flush(w);
 	count_syscalls(w);
+	if (sh->exit_fn)
+		((rp_exit_fn)(uintptr_t)sh->exit_fn)(idx, w->state);
 	worker_exit(w, 0);
 }

@@ -12,15 +12,27 @@
  * one thread at a time (the "owner"); task functions run in the workers.
  *
  * Contents:
- *   configuration and lifetime ... rp_config_init, rp_pool_create,
- *                                  rp_pool_close, rp_pool_destroy
- *   task side (in workers) ....... rp_task_fn, struct rp_task,
- *                                  rp_task_result, rp_task_result_len
+ *   configuration and lifetime ... rp_config_init, rp_pool_create, rp_pool_close,
+ *                                  rp_pool_join, rp_pool_terminate, rp_pool_destroy
+ *   task side (in workers) ....... rp_task_fn, struct rp_task, rp_task_result,
+ *                                  rp_task_result_len, rp_init_fn, rp_exit_fn
  *   submitting ................... rp_reserve + rp_commit (zero-copy),
  *                                  rp_submit (one copy), rp_flush
  *   collecting ................... rp_next, rp_release
- *   whole arrays ................. rp_map
- *   introspection ................ rp_pool_workers, rp_pool_stats
+ *   whole arrays ................. rp_map, rp_map_async + rp_job_*
+ *   single calls ................. rp_apply, rp_apply_async + rp_future_*
+ *   streams ...................... rp_imap (a source callback, bounded in flight)
+ *   several arguments ............ RP_ARGS / struct-per-record idiom (starmap)
+ *   progress ..................... rp_pool_set_progress, rp_progress_bar
+ *   introspection ................ rp_pool_workers, rp_pool_stats, rp_worker_stats
+ *
+ * Threads: a pool is owned by the thread that created it; call every
+ * rp_pool_ function, rp_submit, rp_next and the rest from that thread only (or
+ * serialise the calls yourself). Callbacks (job completion, progress, imap
+ * source and sink) run in the owner thread, inside whichever ringpool call
+ * is waiting at the time; from a callback, only rp_pool_stats and the
+ * rp_future_/rp_job_ accessors that do not wait may be called; anything
+ * else returns -EDEADLK.
  */
 #ifndef RINGPOOL_H
 #define RINGPOOL_H
@@ -28,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -82,6 +95,20 @@ void *rp_task_result(struct rp_task *t, size_t cap);
  */
 int rp_task_result_len(struct rp_task *t, size_t len);
 
+/*
+ * Worker initializer: runs once in each worker before it takes tasks (and in
+ * the caller for workers = 0). `args` are the config's init_args bytes, copied
+ * into the shared region at pool creation, so they reach exec'd workers too.
+ * Set *state to anything; every task of this worker sees it as t->state.
+ * Return 0, or a negative errno: pool creation then fails with that value
+ * and no worker is left running.
+ */
+typedef int (*rp_init_fn)(unsigned worker, const void *args, size_t len, void **state);
+
+/* Worker exit hook: runs in each worker when the pool is destroyed or
+ * closed and joined (not when a worker is killed). */
+typedef void (*rp_exit_fn)(unsigned worker, void *state);
+
 /* ---------------------------------------------------------------------- */
 /* Configuration and lifetime (owner thread).                              */
 /* ---------------------------------------------------------------------- */
@@ -89,7 +116,9 @@ int rp_task_result_len(struct rp_task *t, size_t len);
 #define RP_CFG_UNORDERED	(1u << 0)	/* rp_next returns results as they finish */
 
 struct rp_config {
-	unsigned workers;	/* worker processes; default: online CPUs (1..RP_MAX_WORKERS) */
+	unsigned workers;	/* worker processes; default: online CPUs (1..RP_MAX_WORKERS);
+				 * 0 runs every task inline in the caller, with the
+				 * same results, statuses and order (serial fallback) */
 	unsigned flags;		/* RP_CFG_* */
 	size_t ring_bytes;	/* data bytes per ring, power of two; default 1 MiB */
 	unsigned max_in_flight;	/* window: tasks submitted and not yet released;
@@ -99,7 +128,13 @@ struct rp_config {
 				 * this often; default 10 ms */
 	rp_task_fn fn;		/* default task function for rp_submit/rp_reserve
 				 * called with fn == NULL; may be NULL */
+	rp_init_fn init;	/* worker initializer, or NULL */
+	rp_exit_fn exit;	/* worker exit hook, or NULL */
+	const void *init_args;	/* bytes copied into the region for init */
+	size_t init_args_len;	/* at most RP_MAX_INIT_ARGS */
 };
+
+#define RP_MAX_INIT_ARGS	(1u << 20)
 
 #define RP_MAX_WORKERS		256
 #define RP_MAX_FNS		256	/* distinct task functions per pool */
@@ -110,8 +145,10 @@ void rp_config_init(struct rp_config *cfg);
 
 /*
  * Create a pool: one shared region, `workers` forked worker processes, each
- * waiting for tasks. Returns 0 and sets *out; or -EINVAL (cfg NULL, workers
- * not in 1..RP_MAX_WORKERS, ring_bytes not a power of two >= RP_MIN_RING_BYTES
+ * running cfg->init (if any) and then waiting for tasks. Returns 0 and sets
+ * *out; or the initializer's error; or -EINVAL (cfg NULL, workers
+ * above RP_MAX_WORKERS, init_args_len above RP_MAX_INIT_ARGS or init_args
+ * NULL with a length, ring_bytes not a power of two >= RP_MIN_RING_BYTES
  * or above 1 GiB, max_in_flight not a power of two in 1..2^20, spin_ns above
  * 1 s, liveness_ns below 100 us), -ENOMEM, -EAGAIN (fork failed), or another
  * -errno. On error no worker is left running and nothing is left open.
@@ -127,10 +164,28 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg);
 int rp_pool_close(struct rp_pool *pool);
 
 /*
+ * Wait until every submitted task has finished (up to timeout_ns; 0 = no
+ * limit): futures and async jobs are completed, and results of rp_submit
+ * tasks are computed and kept for rp_next, so close + join + destroy never
+ * loses a computed result unless you choose not to collect it. Implies
+ * rp_pool_close. Returns 0, -ETIMEDOUT, -EINVAL, -EDEADLK (from a callback).
+ */
+int rp_pool_join(struct rp_pool *pool, uint64_t timeout_ns);
+
+/*
+ * Stop now: kill the workers (SIGKILL) and reap them; every task not yet
+ * finished completes with status RP_ECANCELED (futures, jobs and rp_next
+ * alike); results already computed are still delivered. The pool is closed.
+ * Returns 0, -EINVAL, -EDEADLK.
+ */
+int rp_pool_terminate(struct rp_pool *pool);
+
+/*
  * Stop the workers and free everything: worker processes are asked to exit
- * after their current task, and killed if they have not within 1 s; all are
- * reaped. Results not yet collected are discarded. Returns 0, or -EINVAL if
- * pool is NULL. The pool must not be used afterwards.
+ * after their current task (running cfg->exit), and killed if they have not
+ * within 1 s; all are reaped. Results not yet collected are discarded; jobs
+ * and futures still referenced must not be used afterwards. Returns 0, or
+ * -EINVAL if pool is NULL. The pool must not be used afterwards.
  */
 int rp_pool_destroy(struct rp_pool *pool);
 
@@ -139,6 +194,8 @@ int rp_pool_destroy(struct rp_pool *pool);
 /* ---------------------------------------------------------------------- */
 
 #define RP_NONBLOCK	(1u << 0)	/* never wait: -EAGAIN instead */
+#define RP_UNORDERED	(1u << 1)	/* rp_next, rp_imap: as they finish, this call */
+#define RP_ORDERED	(1u << 2)	/* rp_next, rp_imap: submit order, this call */
 
 /*
  * Zero-copy submit, step 1: reserve `len` bytes of task input in some
@@ -189,6 +246,7 @@ int rp_flush(struct rp_pool *pool);
 #define RP_ECRASHED	(-EOWNERDEAD)	/* the worker died with the task outstanding */
 #define RP_EPROTO	(-EPROTO)	/* the worker broke the ring protocol */
 #define RP_EMSGSIZE	(-EMSGSIZE)	/* the task's result did not fit */
+#define RP_ECANCELED	(-ECANCELED)	/* cancelled, or the pool was terminated */
 
 #define RP_RES_POOL	(1u << 0)	/* status was set by ringpool, not the task */
 
@@ -205,7 +263,9 @@ struct rp_result {
 };
 
 /*
- * Next result: in submit order, or as they finish with RP_CFG_UNORDERED.
+ * Next result of a task submitted with rp_submit/rp_commit (futures and jobs
+ * collect their own): in submit order, or as they finish with
+ * RP_CFG_UNORDERED or RP_UNORDERED (RP_ORDERED overrides the config).
  * Publishes pending submissions first when it has to wait. Waits (unless
  * RP_NONBLOCK) until a result is ready; every wait checks worker liveness, so
  * a dead worker turns into RP_ECRASHED results, never a hang. Returns 0 and
@@ -232,6 +292,199 @@ void rp_release(struct rp_pool *pool, struct rp_result *res);
 int rp_map(struct rp_pool *pool, rp_task_fn fn, const void *in, size_t in_size,
 	   void *out, size_t out_size, size_t n);
 
+/*
+ * Chunking for rp_map, rp_map_async and rp_imap: `chunk` tasks travel in one
+ * ring record and their results in one result record, which divides the
+ * per-task overhead by `chunk`. RP_CHUNK_AUTO picks the size from the
+ * measured task duration (about 20 us of work per chunk, 1..1024).
+ * Results of a chunked task must be at most out_size bytes (rp_map) or
+ * max_result bytes (rp_imap). Progress and statuses stay per task.
+ */
+#define RP_CHUNK_AUTO	0u
+
+struct rp_map_opts {
+	unsigned chunk;		/* tasks per record; RP_CHUNK_AUTO or 1.. */
+	unsigned flags;		/* RP_UNORDERED: run in any order (results still
+				 * land at their index) */
+};
+
+/* rp_map with options (NULL = defaults: chunk 1). */
+int rp_map_ex(struct rp_pool *pool, rp_task_fn fn, const void *in, size_t in_size, void *out,
+	      size_t out_size, size_t n, const struct rp_map_opts *opts);
+
+/* ---- map_async: a job handle ---- */
+
+struct rp_job;
+
+/* Completion callback: runs once, in the owner thread, inside a ringpool call. */
+typedef void (*rp_job_cb)(struct rp_job *job, int status, void *arg);
+
+/*
+ * Start rp_map in the background: returns at once with *job; tasks are fed
+ * and results written to `out` as the pool makes progress (inside any later
+ * ringpool call on this pool: rp_job_wait, rp_next, rp_future_wait, ...).
+ * `in` and `out` must stay valid until the job is done. `cb` (may be NULL)
+ * runs when the last task has finished. Returns 0, or the rp_map errors.
+ */
+int rp_map_async(struct rp_pool *pool, rp_task_fn fn, const void *in, size_t in_size,
+		 void *out, size_t out_size, size_t n, const struct rp_map_opts *opts,
+		 rp_job_cb cb, void *cb_arg, struct rp_job **job);
+
+/*
+ * Wait until the job is done, at most timeout_ns (0 = no limit; use
+ * rp_job_poll to not wait). Returns the job's status (0, or the first failed
+ * task's status in input order, as rp_map), -ETIMEDOUT, or -EDEADLK.
+ */
+int rp_job_wait(struct rp_job *job, uint64_t timeout_ns);
+
+/* Make progress without waiting. Returns 1 if the job is done, else 0. */
+int rp_job_poll(struct rp_job *job);
+
+/* Tasks finished so far (any status), and in total. */
+size_t rp_job_done(const struct rp_job *job);
+size_t rp_job_total(const struct rp_job *job);
+
+/* Free a finished job (one still running is cancelled first: its remaining
+ * tasks are not submitted, those in flight are awaited). */
+void rp_job_free(struct rp_job *job);
+
+/* ---- apply / apply_async: futures ---- */
+
+struct rp_future;
+
+/*
+ * Submit one task and return a future for it. The input is copied (into the
+ * ring, or, when the window or rings are full, into a queue that the pool
+ * drains as room appears: any number of futures may be outstanding).
+ * Returns 0 and sets *f, or -EINVAL, -ENOMEM, -ESHUTDOWN, -ECHILD, -EMSGSIZE.
+ */
+int rp_apply_async(struct rp_pool *pool, rp_task_fn fn, const void *in, size_t len,
+		   struct rp_future **f);
+
+/*
+ * Wait for the future (at most timeout_ns; 0 = no limit). Returns 0 when it
+ * is done (read it with rp_future_result), -ETIMEDOUT, or -EDEADLK. Waiting
+ * on a finished future returns 0 at once, any number of times.
+ */
+int rp_future_wait(struct rp_future *f, uint64_t timeout_ns);
+
+/* Make progress without waiting. Returns 1 if done, else 0. */
+int rp_future_test(struct rp_future *f);
+
+/*
+ * A finished future's result: sets *data and *len (owned by the future,
+ * valid until rp_future_free) and returns the task's status (0, the task's
+ * code, or an RP_E* status). -EAGAIN if not finished.
+ */
+int rp_future_result(const struct rp_future *f, const void **data, size_t *len);
+
+/*
+ * Cancel a task not yet handed to a worker: returns 0, and the future
+ * completes with RP_ECANCELED. -ECANCELED if it is already dispatched,
+ * running or done (it then completes normally).
+ */
+int rp_future_cancel(struct rp_future *f);
+
+/* Release the future (cancelling it first if possible; if it is already
+ * dispatched, its result is dropped when it arrives). */
+void rp_future_free(struct rp_future *f);
+
+/*
+ * Blocking single call: run fn on `in` in a worker and copy its result (at
+ * most out_cap bytes) to `out`, its length to *out_len (may be NULL).
+ * Returns the task's status, RP_EMSGSIZE if the result exceeded out_cap, or
+ * the rp_apply_async errors.
+ */
+int rp_apply(struct rp_pool *pool, rp_task_fn fn, const void *in, size_t len, void *out,
+	     size_t out_cap, size_t *out_len);
+
+/* ---- imap: a stream of any length ---- */
+
+/*
+ * Source: write the next input into buf (cap bytes available) and return
+ * its length (0 is a valid empty record), or RP_EOF when there is no more
+ * input, or another negative errno to stop with that error.
+ */
+#define RP_EOF	(-ENODATA)
+typedef ssize_t (*rp_source_fn)(void *arg, void *buf, size_t cap);
+
+/*
+ * Sink: receives each result, in place (valid only during the call).
+ * Return 0 to go on, or a negative errno to stop (rp_imap then waits for the
+ * tasks in flight, discards their results, and returns that value).
+ */
+typedef int (*rp_sink_fn)(void *arg, const struct rp_result *res);
+
+struct rp_imap_opts {
+	size_t max_input;	/* largest record the source may write; default 4096 */
+	unsigned chunk;		/* 1 (default) or RP_CHUNK_AUTO or N: batch tasks */
+	size_t max_result;	/* with chunk != 1: largest result; default 4096 */
+	unsigned flags;		/* RP_UNORDERED: sink gets results as they finish */
+	uint64_t max_in_flight;	/* bound on tasks in flight; default and
+				 * maximum: the pool's max_in_flight */
+};
+
+/*
+ * Stream the source through fn into the sink, in input order (or as
+ * finished). Input is pulled only as room appears, so memory stays flat on
+ * an endless source. Failed tasks reach the sink with their status: none is
+ * dropped. Returns 0 at RP_EOF once every result reached the sink, the
+ * source's or sink's error, or rp_submit's errors. Must not be mixed with
+ * rp_submit tasks of the caller outstanding (-EBUSY).
+ */
+int rp_imap(struct rp_pool *pool, rp_task_fn fn, rp_source_fn src, void *src_arg,
+	    rp_sink_fn sink, void *sink_arg, const struct rp_imap_opts *opts);
+
+/* ---- starmap: several arguments ---- */
+
+/*
+ * A task takes one record, and a record can be any struct: starmap is
+ * "declare a struct of the arguments and map over an array of it". RP_ARGS
+ * names the fields of that struct in the task, checking the length:
+ *
+ *     struct add_args { double a, b; };
+ *     static int add(struct rp_task *t, const void *in, size_t len) {
+ *             RP_ARGS(struct add_args, x, in, len);  // or return -EINVAL
+ *             double *out = rp_task_result(t, sizeof *out);
+ *             *out = x->a + x->b;
+ *             return 0;
+ *     }
+ *     struct add_args args[N] = ...;
+ *     rp_map(pool, add, args, sizeof args[0], out, sizeof out[0], N);
+ */
+#define RP_ARGS(type, name, in, len)                                           \
+	const type *name = (const type *)(in);                                 \
+	if ((len) != sizeof(type))                                             \
+		return -EINVAL
+
+/* ---- progress ---- */
+
+/* Called with (tasks finished, total or 0 if unknown, of which failed). */
+typedef void (*rp_progress_fn)(void *arg, uint64_t done, uint64_t total, uint64_t failed);
+
+/*
+ * Report progress: cb runs in the owner thread at most every interval_ns
+ * (0: 100 ms) while results are collected, and once more when done == total.
+ * `total` counts tasks from now on (0 if unknown); set it again to reset.
+ * cb NULL turns progress off (the default; then it costs nothing).
+ * Returns 0 or -EINVAL.
+ */
+int rp_pool_set_progress(struct rp_pool *pool, rp_progress_fn cb, void *arg, uint64_t total,
+			 uint64_t interval_ns);
+
+/*
+ * The built-in progress bar on stderr, tqdm style:
+ *   desc:  45%|#########           | 450/1000 [00:02<00:03, 210.50 it/s, 2 failed]
+ * redrawn in place on a terminal, one line at the end otherwise. Use it as
+ * rp_pool_set_progress(pool, rp_progress_bar, bar, total, 0) with a bar from
+ * rp_progress_bar_new; finish with rp_progress_bar_free (prints the last line
+ * if not yet printed).
+ */
+struct rp_progress_bar;
+struct rp_progress_bar *rp_progress_bar_new(const char *desc, int fd);
+void rp_progress_bar(void *bar, uint64_t done, uint64_t total, uint64_t failed);
+void rp_progress_bar_free(struct rp_progress_bar *bar);
+
 /* ---------------------------------------------------------------------- */
 /* Introspection.                                                          */
 /* ---------------------------------------------------------------------- */
@@ -248,12 +501,36 @@ struct rp_stats {
 	uint64_t worker_futex_waits;	/* sum over workers */
 	uint64_t worker_futex_wakes;
 	uint64_t liveness_checks;	/* pidfd polls made by the parent */
+	uint64_t failed;		/* results with a non-zero status */
+	/* submit -> result collected, over all tasks (log-linear histogram,
+	 * within 3%): */
+	uint64_t latency_p50_ns;
+	uint64_t latency_p99_ns;
+	uint64_t latency_p999_ns;
+	uint64_t latency_max_ns;
+	int wait_mode;			/* RP_WAIT_* in use by the parent */
+};
+
+#define RP_WAIT_FUTEX		1	/* futex with bounded timeouts + pidfd polls */
+
+struct rp_worker_stats {
+	uint64_t tasks;		/* results collected from this worker */
+	uint64_t failed;	/* of which with a non-zero status */
+	uint64_t busy_ns;	/* time spent running tasks */
+	uint64_t idle_ns;	/* wall time since start minus busy_ns */
+	uint64_t wait_ns;	/* time tasks waited in rings (submit -> collected
+				 * minus run time), summed */
+	int pid;		/* 0 once dead */
+	int alive;
 };
 
 unsigned rp_pool_workers(const struct rp_pool *pool);
 
 /* Fill *st. Cheap (no syscalls). Returns 0 or -EINVAL. */
 int rp_pool_stats(const struct rp_pool *pool, struct rp_stats *st);
+
+/* Fill *st for worker i. Returns 0, or -EINVAL (NULL, i out of range). */
+int rp_worker_stats(const struct rp_pool *pool, unsigned i, struct rp_worker_stats *st);
 
 #ifdef __cplusplus
 }

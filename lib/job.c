@@ -1,0 +1,628 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Map jobs (rp_map, rp_map_async) and streams (rp_imap).
+ *
+ * A job feeds its input array into the pool as room appears (from the pump,
+ * inside any ringpool call), optionally several tasks per record (a chunk),
+ * and writes each result at its index as it arrives, so it needs no reorder
+ * buffer of its own. rp_imap runs on the caller's own result stream instead
+ * (rp_submit/rp_next), so results reach its sink in place, zero-copy, in
+ * input order when asked.
+ */
+#include "rp_internal.h"
+#include "rp_clock.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define AUTO_CHUNK_NS	20000u	/* aim for this much work per chunk */
+
+struct rp_job {
+	struct rp_pool *pool;		/* NULL once the pool is gone */
+	struct rp_job *next;		/* active list (has input left to feed) */
+	rp_task_fn fn;
+	const unsigned char *in;
+	unsigned char *out;
+	size_t in_size, out_size, n;
+	size_t next_in;			/* next index to submit */
+	size_t done;			/* tasks finished */
+	size_t first_bad;		/* lowest failed index */
+	int first_err;
+	int stop_err;			/* submission failed: the rest fail with this */
+	unsigned chunk;			/* RP_CHUNK_AUTO or fixed */
+	rp_job_cb cb;
+	void *cb_arg;
+	bool active, finished, freed;
+};
+
+static void job_unlink(struct rp_pool *p, struct rp_job *j)
+{
+	struct rp_job **pp;
+
+	for (pp = &p->jobs; *pp; pp = &(*pp)->next) {
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	}
+	j->next = NULL;
+	j->active = false;
+}
+
+static void task_done(struct rp_job *j, size_t i, int status)
+{
+	if (status && i < j->first_bad) {
+		j->first_bad = i;
+		j->first_err = status;
+	}
+	j->done++;
+}
+
+static void maybe_finish(struct rp_pool *p, struct rp_job *j)
+{
+	if (j->finished || j->done < j->n)
+		return;
+	j->finished = true;
+	if (j->active)
+		job_unlink(p, j);
+	if (j->cb) {
+		p->in_cb++;
+		j->cb(j, j->first_err, j->cb_arg);
+		p->in_cb--;
+	}
+	if (j->freed)
+		free(j);
+}
+
+static void put_result(struct rp_job *j, size_t i, const void *data, size_t len, int status)
+{
+	unsigned char *dst = j->out + i * j->out_size;
+	size_t c;
+
+	if (!status && len > j->out_size)
+		status = RP_EMSGSIZE;
+	if (j->out_size) {
+		c = status ? 0 : len;
+		if (c)
+			memcpy(dst, data, c);
+		memset(dst + c, 0, j->out_size - c);
+	}
+	task_done(j, i, status);
+}
+
+void rp__job_deliver(struct rp_pool *p, struct rp_job *j, struct rp_slot *s,
+		     const struct rp_result *res)
+{
+	size_t k, count = s->count;
+
+	if (count == 1) {
+		put_result(j, s->index, res->data, res->len, res->status);
+	} else if (res->status || res->len < sizeof(struct rp_chunk_in)) {
+		/* The whole chunk failed (crash, protocol error): every task. */
+		for (k = 0; k < count; k++)
+			put_result(j, s->index + k, NULL, 0, res->status ? res->status : RP_EPROTO);
+	} else {
+		/* Read the chunk header once, and check it against what we sent. */
+		const unsigned char *d = res->data;
+		struct rp_chunk_in h;
+		const struct rp_chunk_ent *e = (const void *)(d + sizeof(h));
+		const unsigned char *slots;
+
+		memcpy(&h, d, sizeof(h));
+		if (h.count != count || h.out_cap != j->out_size ||
+		    res->len < sizeof(h) + count * (sizeof(*e) + (uint64_t)j->out_size)) {
+			for (k = 0; k < count; k++)
+				put_result(j, s->index + k, NULL, 0, RP_EPROTO);
+		} else {
+			slots = d + sizeof(h) + count * sizeof(*e);
+			for (k = 0; k < count; k++) {
+				struct rp_chunk_ent ent;
+
+				memcpy(&ent, &e[k], sizeof(ent));
+				if (ent.len > j->out_size && !(int32_t)ent.off)
+					ent.off = (uint32_t)RP_EMSGSIZE;
+				put_result(j, s->index + k, slots + k * j->out_size,
+					   ent.len > j->out_size ? 0 : ent.len, (int32_t)ent.off);
+			}
+		}
+	}
+	maybe_finish(p, j);
+}
+
+/* Tasks per record for the next submission. */
+static size_t chunk_size(struct rp_pool *p, struct rp_job *j)
+{
+	size_t k = j->chunk, left = j->n - j->next_in, lim;
+
+	if (k == RP_CHUNK_AUTO) {
+		/* Start with single tasks until the pool has measured them. */
+		if (!p->task_ewma_ns || p->completed < 64)
+			k = 1;
+		else
+			k = AUTO_CHUNK_NS / p->task_ewma_ns + 1;
+	}
+	if (k > RP_CHUNK_MAX)
+		k = RP_CHUNK_MAX;
+	if (k > left)
+		k = left;
+	/* Both records must fit one ring record. */
+	lim = (p->max_payload - sizeof(struct rp_chunk_in)) /
+	      (sizeof(struct rp_chunk_ent) + (j->in_size > j->out_size ? j->in_size : j->out_size) +
+	       8);
+	if (k > lim)
+		k = lim ? lim : 1;
+	return k ? k : 1;
+}
+
+/* Submit one record (one task or a chunk). Returns 0, -EAGAIN, or an error. */
+static int feed_one(struct rp_pool *p, struct rp_job *j)
+{
+	size_t k = chunk_size(p, j), len, i;
+	unsigned char *buf;
+	uint32_t tag = 0;
+	int err;
+
+	if (k == 1) {
+		len = j->in_size;
+	} else {
+		len = sizeof(struct rp_chunk_in) + k * sizeof(struct rp_chunk_ent) +
+		      k * RP_ALIGN_UP(j->in_size, (size_t)8);
+		tag = RP_TAG_CHUNK;
+	}
+	err = rp__reserve(p, j->fn, len, RP_NONBLOCK, (void **)&buf, tag);
+	if (err)
+		return err;
+	if (k == 1) {
+		memcpy(buf, j->in + j->next_in * j->in_size, j->in_size);
+	} else {
+		struct rp_chunk_in h = { .count = (uint32_t)k, .out_cap = (uint32_t)j->out_size };
+		struct rp_chunk_ent *e = (void *)(buf + sizeof(h));
+		unsigned char *data = buf + sizeof(h) + k * sizeof(*e);
+		size_t stride = RP_ALIGN_UP(j->in_size, (size_t)8);
+
+		memcpy(buf, &h, sizeof(h));
+		for (i = 0; i < k; i++) {
+			e[i].off = (uint32_t)(i * stride);
+			e[i].len = (uint32_t)j->in_size;
+			memcpy(data + i * stride, j->in + (j->next_in + i) * j->in_size, j->in_size);
+		}
+	}
+	p->own_kind = RP_OWN_JOB;
+	p->own_ptr = j;
+	p->own_index = j->next_in;
+	p->own_count = (uint16_t)k;
+	j->next_in += k;
+	rp__commit(p, len, NULL);
+	p->own_kind = RP_OWN_RAW;
+	p->own_ptr = NULL;
+	p->own_count = 1;
+	return 0;
+}
+
+/* Called by the pump: feed every active job while there is room. */
+bool rp__jobs_feed(struct rp_pool *p)
+{
+	struct rp_job *j, *nx;
+	bool any = false;
+
+	for (j = p->jobs; j; j = nx) {
+		nx = j->next;
+		while (j->next_in < j->n) {
+			int err = feed_one(p, j);
+
+			if (err == -EAGAIN)
+				return any;
+			if (err) {
+				/* No worker left, or closed: the rest fail. */
+				while (j->next_in < j->n)
+					task_done(j, j->next_in++, err);
+			}
+			any = true;
+		}
+		job_unlink(p, j);
+		maybe_finish(p, j);
+	}
+	return any;
+}
+
+/* Stop feeding every job: the tasks not yet submitted fail with status. */
+void rp__jobs_cancel(struct rp_pool *p, int status)
+{
+	while (p->jobs) {
+		struct rp_job *j = p->jobs;
+
+		job_unlink(p, j);
+		while (j->next_in < j->n)
+			task_done(j, j->next_in++, status);
+		maybe_finish(p, j);
+	}
+}
+
+int rp_map_async(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, void *out,
+		 size_t out_size, size_t n, const struct rp_map_opts *opts, rp_job_cb cb,
+		 void *cb_arg, struct rp_job **out_job)
+{
+	struct rp_job *j;
+
+	if (!p || !fn || !out_job || (n && (!in || (!out && out_size))))
+		return -EINVAL;
+	*out_job = NULL;
+	if (p->closed)
+		return -ESHUTDOWN;
+	if (p->in_cb)
+		return -EDEADLK;
+	if (p->raw_out || p->resv_worker >= 0)
+		return -EBUSY;
+	if (in_size > p->max_payload || out_size > p->max_payload)
+		return -EMSGSIZE;
+	if (opts && opts->chunk > RP_CHUNK_MAX)
+		return -EINVAL;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->pool = p;
+	j->fn = fn;
+	j->in = in;
+	j->out = out;
+	j->in_size = in_size;
+	j->out_size = out_size;
+	j->n = n;
+	j->first_bad = SIZE_MAX;
+	j->chunk = opts ? opts->chunk : 1;
+	j->cb = cb;
+	j->cb_arg = cb_arg;
+	j->active = true;
+	j->next = p->jobs;
+	p->jobs = j;
+	*out_job = j;
+	rp__pump(p);
+	if (!j->finished && n == 0)
+		maybe_finish(p, j);
+	return 0;
+}
+
+static bool job_done(void *arg)
+{
+	return ((struct rp_job *)arg)->finished;
+}
+
+int rp_job_wait(struct rp_job *j, uint64_t timeout_ns)
+{
+	int err;
+
+	if (!j)
+		return -EINVAL;
+	if (!j->finished) {
+		if (!j->pool)
+			return -ESHUTDOWN;
+		err = rp__wait_owned(j->pool, job_done, j, timeout_ns);
+		if (err)
+			return err;
+	}
+	return j->first_err;
+}
+
+int rp_job_poll(struct rp_job *j)
+{
+	if (!j)
+		return -EINVAL;
+	if (!j->finished && j->pool && !j->pool->in_cb)
+		rp__pump(j->pool);
+	return j->finished;
+}
+
+size_t rp_job_done(const struct rp_job *j)
+{
+	return j ? j->done : 0;
+}
+
+size_t rp_job_total(const struct rp_job *j)
+{
+	return j ? j->n : 0;
+}
+
+void rp_job_free(struct rp_job *j)
+{
+	if (!j)
+		return;
+	if (!j->finished && j->pool) {
+		struct rp_pool *p = j->pool;
+
+		/* Stop feeding; wait for what is in flight (bounded: workers
+		 * are liveness-checked), then free. */
+		if (j->active)
+			job_unlink(p, j);
+		while (j->next_in < j->n)
+			task_done(j, j->next_in++, RP_ECANCELED);
+		if (p->in_cb || rp__wait_owned(p, job_done, j, 0)) {
+			j->freed = true;	/* freed when the last result lands */
+			return;
+		}
+	}
+	free(j);
+}
+
+/* The pool is going away. */
+void rp__job_detach(struct rp_pool *p, struct rp_job *j)
+{
+	(void)p;
+	if (j->freed) {
+		free(j);
+		return;
+	}
+	j->pool = NULL;
+	j->active = false;
+	j->next = NULL;
+	if (!j->finished) {
+		if (!j->first_err)
+			j->first_err = RP_ECANCELED;
+		j->finished = true;
+	}
+}
+
+int rp_map_ex(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, void *out,
+	      size_t out_size, size_t n, const struct rp_map_opts *opts)
+{
+	struct rp_job *j;
+	int err = rp_map_async(p, fn, in, in_size, out, out_size, n, opts, NULL, NULL, &j);
+
+	if (err)
+		return err;
+	err = rp_job_wait(j, 0);
+	rp_job_free(j);
+	return err;
+}
+
+int rp_map(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, void *out,
+	   size_t out_size, size_t n)
+{
+	return rp_map_ex(p, fn, in, in_size, out, out_size, n, NULL);
+}
+
+/* The pool is going away: detach every job still feeding. */
+void rp__jobs_detach_all(struct rp_pool *p)
+{
+	while (p->jobs) {
+		struct rp_job *j = p->jobs;
+
+		p->jobs = j->next;
+		rp__job_detach(p, j);
+	}
+}
+
+/* ---- rp_imap ---- */
+
+struct imap_meta {
+	uint64_t index;		/* stream index of the record's first task */
+	uint32_t count;		/* tasks in the record */
+};
+
+/*
+ * Pull up to k inputs from the source into one chunk record at buf
+ * (cap bytes). Returns the number pulled (0 at once if the source ended),
+ * the record length in *len; *src_err gets RP_EOF or the source's error.
+ */
+static uint32_t fill_chunk(unsigned char *buf, size_t *len, uint32_t k, size_t max_input,
+			   uint32_t out_cap, rp_source_fn src, void *arg, ssize_t *src_err)
+{
+	struct rp_chunk_in h = { .count = 0, .out_cap = out_cap };
+	struct rp_chunk_ent *e = (void *)(buf + sizeof(h));
+	unsigned char *data = buf + sizeof(h) + (size_t)k * sizeof(*e);
+	size_t off = 0;
+	uint32_t i;
+
+	for (i = 0; i < k; i++) {
+		ssize_t n = src(arg, data + off, max_input);
+
+		if (n < 0) {
+			*src_err = n;
+			break;
+		}
+		if ((size_t)n > max_input) {
+			*src_err = -EMSGSIZE;
+			break;
+		}
+		e[i].off = (uint32_t)off;
+		e[i].len = (uint32_t)n;
+		off += RP_ALIGN_UP((size_t)n, (size_t)8);
+	}
+	h.count = i;
+	/* The data area starts after k entries; keep the layout the worker
+	 * expects by moving it down if fewer were pulled. */
+	if (i && i < k) {
+		unsigned char *to = buf + sizeof(h) + (size_t)i * sizeof(*e);
+
+		memmove(to, data, off);
+	}
+	memcpy(buf, &h, sizeof(h));
+	*len = sizeof(h) + (size_t)i * sizeof(*e) + off;
+	return i;
+}
+
+static int sink_chunk(const struct rp_result *res, const struct imap_meta *m, size_t out_cap,
+		      rp_sink_fn sink, void *arg)
+{
+	struct rp_result r = *res;
+	uint32_t k;
+	int err;
+
+	if (res->status || res->len < sizeof(struct rp_chunk_in)) {
+		for (k = 0; k < m->count; k++) {
+			r.seq = m->index + k;
+			r.data = "";
+			r.len = 0;
+			r.status = res->status ? res->status : RP_EPROTO;
+			r.flags = RP_RES_POOL;
+			if ((err = sink(arg, &r)))
+				return err;
+		}
+		return 0;
+	}
+	const unsigned char *d = res->data;
+	struct rp_chunk_in h;
+	const struct rp_chunk_ent *e = (const void *)(d + sizeof(h));
+	const unsigned char *slots;
+	int bad;
+
+	memcpy(&h, d, sizeof(h));
+	bad = h.count != m->count || h.out_cap != out_cap ||
+	      res->len < sizeof(h) + (uint64_t)m->count * (sizeof(*e) + out_cap);
+	slots = d + sizeof(h) + (size_t)m->count * sizeof(*e);
+	for (k = 0; k < m->count; k++) {
+		struct rp_chunk_ent ent = { .off = (uint32_t)RP_EPROTO, .len = 0 };
+
+		if (!bad)
+			memcpy(&ent, &e[k], sizeof(ent));
+		if (ent.len > out_cap)
+			ent.off = (uint32_t)RP_EPROTO, ent.len = 0;
+		r.seq = m->index + k;
+		r.status = (int32_t)ent.off;
+		r.flags = bad ? RP_RES_POOL : 0;
+		r.data = bad ? (const void *)"" : slots + (size_t)k * out_cap;
+		r.len = ent.len;
+		if ((err = sink(arg, &r)))
+			return err;
+	}
+	return 0;
+}
+
+int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, rp_sink_fn sink,
+	    void *sink_arg, const struct rp_imap_opts *opts)
+{
+	size_t max_input = opts && opts->max_input ? opts->max_input : 4096;
+	size_t max_result = opts && opts->max_result ? opts->max_result : 4096;
+	unsigned chunk = opts ? opts->chunk : 1;
+	bool unordered = opts && (opts->flags & RP_UNORDERED);
+	uint64_t limit = p ? p->mask + 1 : 0, index = 0;
+	struct imap_meta *meta;
+	bool eof = false;
+	int err = 0;
+
+	if (!p || !fn || !src || !sink)
+		return -EINVAL;
+	if (p->in_cb)
+		return -EDEADLK;
+	if (p->closed)
+		return -ESHUTDOWN;
+	if (p->raw_out || p->resv_worker >= 0)
+		return -EBUSY;
+	if (chunk > RP_CHUNK_MAX || max_input > p->max_payload)
+		return -EINVAL;
+	if (opts && opts->max_in_flight && opts->max_in_flight < limit)
+		limit = opts->max_in_flight;
+	meta = malloc((p->mask + 1) * sizeof(*meta));
+	if (!meta)
+		return -ENOMEM;
+
+	for (;;) {
+		struct rp_result res;
+		bool fed = false;
+		int r;
+
+		/* Feed while there is room, the source has more, and no error. */
+		while (!eof && !err && p->raw_out < limit) {
+			unsigned char *buf;
+			uint64_t seq;
+			size_t len;
+			uint32_t k = chunk == 1 ? 1 : chunk, got;
+
+			if (chunk == RP_CHUNK_AUTO)
+				k = !p->task_ewma_ns || p->completed < 64
+					    ? 1
+					    : (uint32_t)(AUTO_CHUNK_NS / p->task_ewma_ns + 1);
+			if (k > RP_CHUNK_MAX)
+				k = RP_CHUNK_MAX;
+			if (k > 1) {
+				size_t per = sizeof(struct rp_chunk_ent) +
+					     RP_ALIGN_UP(max_input, (size_t)8) +
+					     RP_ALIGN_UP(max_result, (size_t)8);
+				size_t fit = (p->max_payload - sizeof(struct rp_chunk_in)) / per;
+
+				if (k > fit)
+					k = fit ? (uint32_t)fit : 1;
+			}
+			if (k == 1) {
+				ssize_t n;
+
+				r = rp__reserve(p, fn, max_input, RP_NONBLOCK, (void **)&buf, 0);
+				if (r == -EAGAIN)
+					break;
+				if (r) {
+					err = r;
+					break;
+				}
+				n = src(src_arg, buf, max_input);
+				if (n < 0 || (size_t)n > max_input) {
+					rp_abort(p);
+					if (n == RP_EOF)
+						eof = true;
+					else
+						err = n < 0 ? (int)n : -EMSGSIZE;
+					break;
+				}
+				rp__commit(p, (size_t)n, &seq);
+				meta[seq & p->mask] = (struct imap_meta){ index++, 1 };
+			} else {
+				ssize_t serr = 0;
+				size_t cap = sizeof(struct rp_chunk_in) +
+					     k * (sizeof(struct rp_chunk_ent) +
+						  RP_ALIGN_UP(max_input, (size_t)8));
+
+				r = rp__reserve(p, fn, cap, RP_NONBLOCK, (void **)&buf, RP_TAG_CHUNK);
+				if (r == -EAGAIN)
+					break;
+				if (r) {
+					err = r;
+					break;
+				}
+				got = fill_chunk(buf, &len, k, max_input, (uint32_t)max_result, src,
+						 src_arg, &serr);
+				if (serr == RP_EOF)
+					eof = true;
+				else if (serr)
+					err = (int)serr;
+				if (!got) {
+					rp_abort(p);
+					break;
+				}
+				p->own_count = (uint16_t)got;
+				rp__commit(p, len, &seq);
+				p->own_count = 1;
+				meta[seq & p->mask] = (struct imap_meta){ index, got };
+				index += got;
+			}
+			fed = true;
+		}
+		if (p->raw_out == 0)
+			break;
+		/* Collect: without waiting while we could still feed. */
+		r = rp_next(p, &res,
+			    (unordered ? RP_UNORDERED : RP_ORDERED) |
+				    (fed && !eof && !err && p->raw_out < limit ? RP_NONBLOCK : 0));
+		while (r == 0) {
+			struct imap_meta m = meta[res.seq & p->mask];
+			int serr = 0;
+
+			if (!err) {
+				if (m.count == 1) {
+					struct rp_result r1 = res;
+
+					r1.seq = m.index;
+					serr = sink(sink_arg, &r1);
+				} else {
+					serr = sink_chunk(&res, &m, max_result, sink, sink_arg);
+				}
+				if (serr)
+					err = serr;
+			}
+			rp_release(p, &res);
+			r = rp_next(p, &res, (unordered ? RP_UNORDERED : RP_ORDERED) | RP_NONBLOCK);
+		}
+		if (r != -EAGAIN && r != -ENODATA) {
+			err = err ? err : r;
+			break;
+		}
+	}
+	free(meta);
+	return err;
+}
