@@ -52,11 +52,13 @@ static uint64_t hist_pct(const struct rp_hist *h, double q)
 		if (seen > want) {
 			unsigned oct = i / RP_HIST_SUB, sub = i % RP_HIST_SUB;
 
+			uint64_t v;
+
 			if (oct == 0)
 				return sub;
-			/* midpoint of the bucket */
-			return ((uint64_t)(RP_HIST_SUB + sub) << (oct - 1)) +
-			       ((1ull << (oct - 1)) >> 1);
+			/* midpoint of the bucket, never above the largest sample */
+			v = ((uint64_t)(RP_HIST_SUB + sub) << (oct - 1)) + ((1ull << (oct - 1)) >> 1);
+			return v < h->max ? v : h->max;
 		}
 	}
 	return h->max;

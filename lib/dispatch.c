@@ -203,7 +203,7 @@ bool rp__can_submit(struct rp_pool *p, size_t len)
 {
 	unsigned i;
 
-	if (window_full(p) || p->closed)
+	if (window_full(p) || p->terminated)
 		return false;
 	if (p->inline_mode)
 		return true;
@@ -310,12 +310,13 @@ static int reserve_inline(struct rp_pool *p, uint32_t tag, size_t len, void **bu
 
 static inline __attribute__((always_inline)) int reserve_(struct rp_pool *p, rp_task_fn fn,
 							   size_t len, unsigned flags, void **buf,
-							   uint32_t extra_tag)
+							   uint32_t extra_tag, bool internal)
 {
 	uint32_t tag;
 	int err, i;
 
-	if (rp_unlikely(p->closed))
+	/* Work accepted before close (queued futures, job input) still runs. */
+	if (rp_unlikely(p->closed) && (!internal || p->terminated))
 		return -ESHUTDOWN;
 	if (rp_unlikely(p->resv_worker >= 0))
 		return -EBUSY;
@@ -341,14 +342,14 @@ static inline __attribute__((always_inline)) int reserve_(struct rp_pool *p, rp_
 int rp__reserve(struct rp_pool *p, rp_task_fn fn, size_t len, unsigned flags, void **buf,
 		uint32_t extra_tag)
 {
-	return reserve_(p, fn, len, flags, buf, extra_tag);
+	return reserve_(p, fn, len, flags, buf, extra_tag, true);
 }
 
 int rp_reserve(struct rp_pool *p, rp_task_fn fn, size_t len, unsigned flags, void **buf)
 {
 	if (!p || !buf)
 		return -EINVAL;
-	return reserve_(p, fn, len, flags, buf, 0);
+	return reserve_(p, fn, len, flags, buf, 0, false);
 }
 
 static inline __attribute__((always_inline)) void commit_(struct rp_pool *p, size_t len,
@@ -423,7 +424,7 @@ int rp_submit(struct rp_pool *p, rp_task_fn fn, const void *data, size_t len, un
 
 	if (!p || (len && !data))
 		return -EINVAL;
-	err = reserve_(p, fn, len, flags, &buf, 0);
+	err = reserve_(p, fn, len, flags, &buf, 0, false);
 	if (err)
 		return err;
 	if (len)

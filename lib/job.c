@@ -495,7 +495,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 	bool unordered = opts && (opts->flags & RP_UNORDERED);
 	uint64_t limit = p ? p->mask + 1 : 0, index = 0;
 	struct imap_meta *meta;
-	bool eof = false;
+	bool eof = false, sink_failed = false;
 	int err = 0;
 
 	if (!p || !fn || !src || !sink)
@@ -603,7 +603,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 			struct imap_meta m = meta[res.seq & p->mask];
 			int serr = 0;
 
-			if (!err) {
+			if (!sink_failed) {
 				if (m.count == 1) {
 					struct rp_result r1 = res;
 
@@ -612,8 +612,10 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 				} else {
 					serr = sink_chunk(&res, &m, max_result, sink, sink_arg);
 				}
-				if (serr)
+				if (serr) {
+					sink_failed = true;
 					err = serr;
+				}
 			}
 			rp_release(p, &res);
 			r = rp_next(p, &res, (unordered ? RP_UNORDERED : RP_ORDERED) | RP_NONBLOCK);

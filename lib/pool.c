@@ -479,21 +479,32 @@ static bool all_computed(void *arg)
 	return !p->nfailed_owned;
 }
 
+static bool join_cond(struct rp_pool *p)
+{
+	return all_computed(p) || rp__owned_ready(p);
+}
+
 int rp_pool_join(struct rp_pool *p, uint64_t timeout_ns)
 {
-	int err;
+	uint64_t deadline;
 
 	if (!p)
 		return -EINVAL;
 	if (p->in_cb)
 		return -EDEADLK;
 	p->closed = true;
-	rp__flush_all(p);
-	err = rp__wait_owned(p, all_computed, p, timeout_ns);
-	/* Only the caller's uncollected results remain: that is "done". */
-	if (err == -EDEADLK && !p->in_cb)
-		err = all_computed(p) ? 0 : -EDEADLK;
-	return err;
+	deadline = timeout_ns ? rp_clock_ns() + timeout_ns : 0;
+	for (;;) {
+		rp__pump(p);
+		if (all_computed(p))
+			return 0;
+		if (p->inline_mode)
+			return -EDEADLK; /* only uncollected results hold queued work */
+		if (rp__wait(p, join_cond, deadline) == -ETIMEDOUT) {
+			rp__pump(p);
+			return all_computed(p) ? 0 : -ETIMEDOUT;
+		}
+	}
 }
 
 int rp_pool_terminate(struct rp_pool *p)
