@@ -74,26 +74,34 @@ static void update_limit(struct rp_worker *w, uint32_t ticks, uint64_t window)
 	w->limit = (uint32_t)(lim > window ? window : lim);
 }
 
-/* Account for one collected record (ticks: its run time as the worker saw it). */
+/*
+ * Account for one collected record (ticks: its run time as the worker saw
+ * it). Everything here stays in ticks (no divisions on the hot path); the
+ * conversions to ns happen when statistics are read, and every 32 records
+ * for the adaptive limits.
+ */
 void rp__account(struct rp_pool *p, struct rp_slot *s, struct rp_worker *w, uint32_t ticks,
 		 int status)
 {
-	uint64_t now = rp_ticks(), lat = rp_ticks_to_ns(now - s->t_submit);
+	uint64_t lat = s->t_submit ? rp_ticks() - s->t_submit : 0;
 
-	hist_add(&p->hist, lat);
+	if (s->t_submit)
+		hist_add(&p->hist, lat);
 	if (status)
 		p->failed++;
 	if (w) {
-		uint64_t run = ticks == UINT32_MAX ? lat : rp_ticks_to_ns(ticks);
+		uint64_t run = ticks == UINT32_MAX ? lat : ticks;
 
 		w->st_tasks += s->count;
 		w->st_failed += status != 0;
-		w->st_busy_ticks += ticks;
-		w->st_wait_ns += lat > run ? lat - run : 0;
+		w->st_busy_ticks += run;
+		/* ticks until read; sampled like the latency, so scaled up */
+		if (s->t_submit && lat > run)
+			w->st_wait_ns += (lat - run) * RP_LAT_SAMPLE;
 		if ((w->st_tasks & 31) < s->count || w->limit <= 8)
 			update_limit(w, ticks, p->mask + 1);
 		if ((w->st_tasks & 31) < s->count) {
-			uint64_t per = run / s->count;
+			uint64_t per = rp_ticks_to_ns(run) / s->count;
 
 			p->task_ewma_ns = p->task_ewma_ns ? p->task_ewma_ns - (p->task_ewma_ns >> 2) +
 								   (per >> 2)
@@ -198,6 +206,10 @@ static struct rp_slot *head(struct rp_pool *p, unsigned i, struct rp_rec_view *v
 	struct rp_slot *s;
 	int r;
 
+	if (w->hvalid) {
+		*v = w->hview;
+		return w->hslot;
+	}
 	if (rp_ring_cons_cached_empty(&w->results) && rp_ring_cons_publish(&w->results) &&
 	    rp_evc_notify(&w->ctl->wake))
 		p->futex_wakes++;
@@ -211,6 +223,11 @@ static struct rp_slot *head(struct rp_pool *p, unsigned i, struct rp_rec_view *v
 		*bad = true;
 		return NULL;
 	}
+	/* Keep the validated view: the head is looked at again before it is
+	 * taken (ownership check, then rp_next). */
+	w->hview = *v;
+	w->hslot = s;
+	w->hvalid = true;
 	return s;
 }
 
@@ -249,6 +266,7 @@ static void pump_ring(struct rp_pool *p, unsigned i)
 		rp__account(p, s, w, v.aux, v.status);
 		rp__deliver_owned(p, s, &res);
 		rp_ring_release(&w->results, &v);
+		w->hvalid = false;
 		w->outstanding--;
 		rp__free_slot(p, s);
 	}
@@ -283,8 +301,8 @@ void rp__pump(struct rp_pool *p)
 	unsigned i;
 	bool more;
 
-	if (p->in_cb)
-		return;
+	if (p->in_cb || (p->in_flight == p->raw_out && !p->fq_head && !p->jobs))
+		return;	/* nothing owned: the caller's stream needs no pump */
 	do {
 		uint64_t before = p->completed;
 
@@ -307,6 +325,8 @@ bool rp__owned_ready(struct rp_pool *p)
 
 	if (p->nfailed_owned)
 		return true;
+	if (p->in_flight == p->raw_out)
+		return false;	/* nothing owned is in flight */
 	for (i = 0; i < p->nw; i++) {
 		struct rp_worker *w = &p->w[i];
 
@@ -403,11 +423,13 @@ static int take(struct rp_pool *p, unsigned i, struct rp_result *res, uint64_t w
 	struct rp_slot *s;
 	bool bad = false;
 
-	pump_ring(p, i);
-	if (!w->raw_head)
-		return -EAGAIN;
+	if (p->in_flight != p->raw_out) {
+		pump_ring(p, i);	/* owned records ahead of ours go first */
+		if (!w->raw_head)
+			return -EAGAIN;
+	}
 	s = head(p, i, &v, &bad);
-	if (!s)
+	if (!s || s->kind != RP_OWN_RAW)
 		return -EAGAIN;
 	if (rp_unlikely(want != UINT64_MAX && v.seq != want)) {
 		rp__worker_broke_protocol(p, i);
@@ -514,6 +536,7 @@ void rp_release(struct rp_pool *p, struct rp_result *res)
 		struct rp_worker *w = &p->w[p->held_worker];
 
 		w->results.head += p->held_size;
+		w->hvalid = false;
 		w->outstanding--;
 		w->raw_head = false;
 	} else if (s->state == RP_SLOT_INLINE) {
@@ -582,10 +605,10 @@ int rp_pool_stats(const struct rp_pool *p, struct rp_stats *st)
 	st->parent_futex_wakes = p->futex_wakes;
 	st->liveness_checks = p->liveness_checks;
 	st->failed = p->failed;
-	st->latency_p50_ns = hist_pct(&p->hist, 0.5);
-	st->latency_p99_ns = hist_pct(&p->hist, 0.99);
-	st->latency_p999_ns = hist_pct(&p->hist, 0.999);
-	st->latency_max_ns = p->hist.max;
+	st->latency_p50_ns = rp_ticks_to_ns(hist_pct(&p->hist, 0.5));
+	st->latency_p99_ns = rp_ticks_to_ns(hist_pct(&p->hist, 0.99));
+	st->latency_p999_ns = rp_ticks_to_ns(hist_pct(&p->hist, 0.999));
+	st->latency_max_ns = rp_ticks_to_ns(p->hist.max);
 	st->wait_mode = RP_WAIT_FUTEX;
 	for (i = 0; i < p->nw; i++) {
 		/* relaxed: statistics, no ordering with anything else. */
@@ -612,7 +635,7 @@ int rp_worker_stats(const struct rp_pool *p, unsigned i, struct rp_worker_stats 
 	st->failed = w->st_failed;
 	st->busy_ns = busy;
 	st->idle_ns = now - w->start_ns > busy ? now - w->start_ns - busy : 0;
-	st->wait_ns = w->st_wait_ns;
+	st->wait_ns = rp_ticks_to_ns(w->st_wait_ns);
 	st->pid = w->dead ? 0 : w->pid;
 	st->alive = !w->dead;
 	return 0;

@@ -134,10 +134,18 @@ static int wait_cond(struct rp_pool *p, bool (*cond)(struct rp_pool *), uint64_t
 
 int rp__wait(struct rp_pool *p, bool (*cond)(struct rp_pool *), uint64_t deadline)
 {
+	uint64_t now;
 	int r;
 
 	if (p->inline_mode)
 		return cond(p) ? 0 : -ETIMEDOUT; /* nothing runs behind our back */
+	/* Liveness is checked on this slow path whatever cond says, so no
+	 * caller loop can starve it. */
+	now = rp_clock_ns();
+	if (now - p->last_liveness_ns >= p->cfg.liveness_ns) {
+		p->last_liveness_ns = now;
+		rp__check_workers(p);
+	}
 	r = wait_cond(p, cond, deadline);
 	p->wakes_seen = p->futex_wakes;
 	return r;
@@ -364,7 +372,8 @@ static inline __attribute__((always_inline)) void commit_(struct rp_pool *p, siz
 	s->owner = p->own_ptr;
 	s->index = p->own_index;
 	s->count = p->own_count;
-	s->t_submit = rp_ticks();
+	/* Latency is sampled: one task in RP_LAT_SAMPLE is timed. */
+	s->t_submit = (q & (RP_LAT_SAMPLE - 1)) ? 0 : rp_ticks();
 	p->in_flight++;
 	p->raw_out += s->kind == RP_OWN_RAW;
 	if (rp_unlikely(p->inline_mode)) {

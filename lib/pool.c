@@ -119,6 +119,7 @@ static void fail_worker(struct rp_pool *p, unsigned i, int status, bool trust_ri
 	if (w->dead)
 		return;
 	w->dead = true;
+	w->hvalid = false;
 	p->alive--;
 	if (trust_ring) {
 		/* Count complete results on a copy of our consumer handle; the
@@ -472,7 +473,7 @@ static bool all_computed(void *arg)
 			return false;
 	}
 	/* Owned results still in rings are delivered by the pump. */
-	for (i = 0; i < p->nw; i++)
+	for (i = 0; i < p->nw && p->in_flight != p->raw_out; i++)
 		if (p->w[i].outstanding && !p->w[i].raw_head && !p->w[i].dead &&
 		    !rp_ring_cons_empty(&p->w[i].results))
 			return false;

@@ -58,6 +58,9 @@ struct rp_chunk_ent {
 
 #define RP_CHUNK_MAX	1024u
 
+/* One record in this many has its submit-to-collect latency measured. */
+#define RP_LAT_SAMPLE 4u
+
 /* Results are published at least every this many records. */
 #define RP_PUBLISH_BATCH 32u
 
@@ -171,6 +174,9 @@ struct rp_worker {
 	uint64_t start_ns;	/* when it was started */
 	uint64_t dispatched;	/* records committed to it, ever */
 	bool raw_head;		/* its ring head is a result waiting for rp_next */
+	bool hvalid;		/* hview/hslot hold the validated ring head */
+	struct rp_rec_view hview;
+	struct rp_slot *hslot;
 	/* statistics */
 	uint64_t st_tasks, st_failed, st_busy_ticks, st_wait_ns;
 };
@@ -259,6 +265,7 @@ struct rp_pool {
 	uint64_t futex_waits;
 	uint64_t futex_wakes;
 	uint64_t wakes_seen;	/* futex_wakes when the last wait ended */
+	uint64_t last_liveness_ns;
 	uint64_t liveness_checks;
 };
 

@@ -285,9 +285,11 @@ void rp_release(struct rp_pool *pool, struct rp_result *res);
  * zero-filled) to out + i * out_size, in order. Blocks until all are done.
  * Returns 0 if every task returned 0; otherwise the status of the first
  * failed task in input order (a task whose result was longer than out_size
- * fails with RP_EMSGSIZE); every task has finished either way. Also -EINVAL
- * (NULL pool or fn, n > 0 with NULL in/out), -EBUSY (results outstanding from
- * earlier submissions), -ESHUTDOWN, -ECHILD. n == 0 returns 0.
+ * fails with RP_EMSGSIZE); every task has finished either way. If no worker
+ * is left, tasks not yet submitted fail with -ECHILD. Also -EINVAL (NULL pool
+ * or fn, n > 0 with NULL in/out), -EBUSY (rp_submit results not yet
+ * collected, or a reservation open), -EMSGSIZE (in_size or out_size above
+ * max_payload), -ESHUTDOWN, -EDEADLK (from a callback). n == 0 returns 0.
  */
 int rp_map(struct rp_pool *pool, rp_task_fn fn, const void *in, size_t in_size,
 	   void *out, size_t out_size, size_t n);
@@ -481,8 +483,16 @@ int rp_pool_set_progress(struct rp_pool *pool, rp_progress_fn cb, void *arg, uin
  * if not yet printed).
  */
 struct rp_progress_bar;
+
+/* desc is copied (NULL or "" for none); fd -1 is stderr. Elapsed time counts
+ * from this call. Returns NULL only if out of memory. Never sets errno. */
 struct rp_progress_bar *rp_progress_bar_new(const char *desc, int fd);
+
+/* An rp_progress_fn. NULL bar is a no-op; never fails, never sets errno. A
+ * different total, or done going backwards, starts a new run. */
 void rp_progress_bar(void *bar, uint64_t done, uint64_t total, uint64_t failed);
+
+/* Print the final line if not yet printed, and free. NULL is a no-op. */
 void rp_progress_bar_free(struct rp_progress_bar *bar);
 
 /* ---------------------------------------------------------------------- */
@@ -502,8 +512,8 @@ struct rp_stats {
 	uint64_t worker_futex_wakes;
 	uint64_t liveness_checks;	/* pidfd polls made by the parent */
 	uint64_t failed;		/* results with a non-zero status */
-	/* submit -> result collected, over all tasks (log-linear histogram,
-	 * within 3%): */
+	/* submit -> result collected, per record (a chunk is one record),
+	 * sampled one record in 4, log-linear histogram within 3%: */
 	uint64_t latency_p50_ns;
 	uint64_t latency_p99_ns;
 	uint64_t latency_p999_ns;
@@ -518,8 +528,9 @@ struct rp_worker_stats {
 	uint64_t failed;	/* of which with a non-zero status */
 	uint64_t busy_ns;	/* time spent running tasks */
 	uint64_t idle_ns;	/* wall time since start minus busy_ns */
-	uint64_t wait_ns;	/* time tasks waited in rings (submit -> collected
-				 * minus run time), summed */
+	uint64_t wait_ns;	/* time records waited in rings (submit -> collected
+				 * minus run time), summed; estimated from the
+				 * latency sample */
 	int pid;		/* 0 once dead */
 	int alive;
 };
