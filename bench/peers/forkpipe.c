@@ -47,6 +47,7 @@ struct res {		/* a result record: fixed size */
  * before the workers are forked.
  */
 static int unbatched;
+
 #define PIPE_BYTES (1 << 20)
 
 struct worker {
@@ -350,12 +351,11 @@ static void run(struct pool *p, struct job *j)
 
 	if (!s || !freel || !pf || W > 65536)
 		peer_die("out of memory");
-	if (j->op == OP_SUM)
-		for (unsigned i = 0; i < W; i++)
-			if (!(s[i].payload = aligned_alloc(64, j->len)))
-				peer_die("out of memory");
-			else
-				memset(s[i].payload, 0, j->len);	/* fault in before timing */
+	for (unsigned i = 0; j->op == OP_SUM && i < W; i++) {
+		if (!(s[i].payload = aligned_alloc(64, j->len)))
+			peer_die("out of memory");
+		memset(s[i].payload, 0, j->len);	/* fault in before timing */
+	}
 	for (unsigned i = W; i-- > 0;)
 		freel[nfree++] = (uint16_t)i;
 	for (unsigned i = 0; i < p->n; i++) {
@@ -598,15 +598,10 @@ static void payload(const struct peer_opts *o)
 
 static void cpu_scaling(const struct peer_opts *o)
 {
-	uint64_t iters = peer_burn_calibrate(1000000), n = o->quick ? 400 : 4000, t0;
-	volatile uint64_t sink = 0;
+	uint64_t iters = peer_burn_calibrate(1000000), n = o->quick ? 400 : 4000;
 	double serial_s;
 
-	t0 = peer_now_ns();
-	for (uint64_t i = 0; i < n; i++)
-		sink += peer_burn(iters, i);
-	serial_s = (double)(peer_now_ns() - t0) * 1e-9;
-	(void)sink;
+	serial_s = peer_burn_serial_s(iters, (uint64_t)n);
 	for (unsigned w = 1; w <= o->workers; w++) {
 		struct job j = {
 			.n = n, .op = OP_BURN, .window = 1024, .ordered = 1, .burn_iters = iters,

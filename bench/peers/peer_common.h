@@ -32,10 +32,13 @@ void peer_watchdog(unsigned sec);
 /* In a freshly forked child: die with the parent, never outlive it. */
 void peer_child_init(pid_t parent);
 
-/* Pin the calling thread to `cpu` (best effort; returns 0 or -errno). */
-int peer_pin(int cpu);
+/*
+ * Pin the calling thread to the nth CPU (from 0) of those this process may
+ * use. Best effort: returns 0, -EINVAL (fewer CPUs) or another -errno.
+ */
+int peer_pin(int nth);
 
-/* Let the calling thread run on every online CPU again. */
+/* Give the calling thread back the CPUs it started with. */
 void peer_unpin(void);
 
 unsigned peer_nproc(void);
@@ -125,6 +128,12 @@ uint64_t peer_burn(uint64_t iters, uint64_t seed);
 
 /* Iterations of peer_burn that take about `ns` on this CPU (cached). */
 uint64_t peer_burn_calibrate(uint64_t ns);
+
+/*
+ * The serial reference of cpu_scaling: n calls of peer_burn(iters, i) in a
+ * loop, timed 3 times; returns the median in seconds.
+ */
+double peer_burn_serial_s(uint64_t iters, uint64_t n);
 
 /*
  * The seed program's count(frame, thresh): `for i in range(iters): i = i + 1`

@@ -288,6 +288,7 @@ static void reqrep(const struct peer_opts *o, int asleep)
 
 static pid_t main_pid;
 
+/* Remove the sockets and the directory. Async-signal-safe. */
 static void cleanup(void)
 {
 	if (getpid() != main_pid)	/* a worker exiting */
@@ -296,6 +297,18 @@ static void cleanup(void)
 	unlink(ep_results + 6);
 	unlink(ep_rr + 6);
 	rmdir(dir);
+}
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "watchdog: time limit reached, exiting\n";
+
+	(void)sig;
+	cleanup();
+	if (write(2, msg, sizeof(msg) - 1) < 0) {
+		/* nothing more we can do */
+	}
+	_exit(124);
 }
 
 int main(int argc, char **argv)
@@ -314,6 +327,7 @@ int main(int argc, char **argv)
 	snprintf(ep_rr, sizeof(ep_rr), "ipc://%s/rr", dir);
 	main_pid = getpid();
 	atexit(cleanup);
+	signal(SIGALRM, on_alarm);	/* the watchdog, now with cleanup */
 	if (peer_want(&o, "tiny_ordered"))
 		pipeline(&o, 1);
 	if (peer_want(&o, "tiny_unordered"))
