@@ -610,6 +610,10 @@ int rp_pool_stats(const struct rp_pool *p, struct rp_stats *st)
 	st->latency_p999_ns = rp_ticks_to_ns(hist_pct(&p->hist, 0.999));
 	st->latency_max_ns = rp_ticks_to_ns(p->hist.max);
 	st->wait_mode = RP_WAIT_FUTEX;
+	st->restarts = p->restarts;
+	st->retried = p->retried;
+	st->timeouts = p->timeouts;
+	st->restarts_exhausted = p->restarts_exhausted;
 	for (i = 0; i < p->nw; i++) {
 		/* relaxed: statistics, no ordering with anything else. */
 		st->worker_futex_waits += atomic_load_explicit(&p->w[i].ctl->futex_waits,

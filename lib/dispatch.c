@@ -94,9 +94,12 @@ static int wait_cond(struct rp_pool *p, bool (*cond)(struct rp_pool *), uint64_t
 	}
 	last_check = rp_clock_ns();
 	for (;;) {
-		uint64_t timeout = p->cfg.liveness_ns, now;
+		uint64_t timeout = p->cfg.liveness_ns, now, dl;
 		uint32_t armed;
 
+		dl = rp__check_deadlines(p);
+		if (dl < timeout)
+			timeout = dl;
 		if (deadline) {
 			now = rp_clock_ns();
 			if (now >= deadline)
@@ -367,6 +370,7 @@ static inline __attribute__((always_inline)) void commit_(struct rp_pool *p, siz
 	struct rp_slot *s = &p->slots[q & p->mask];
 
 	s->seq = q;
+	s->retries = 0;
 	s->worker = (uint16_t)p->resv_worker;
 	s->kind = p->own_kind;
 	s->owner = p->own_ptr;

@@ -35,6 +35,8 @@ void rp_config_init(struct rp_config *cfg)
 	cfg->max_in_flight = 1024;
 	cfg->spin_ns = 50000;
 	cfg->liveness_ns = 10000000;
+	cfg->max_restarts = 16;
+	cfg->restart_window_ns = 1000000000ull;
 }
 
 static bool pow2(uint64_t x)
@@ -55,7 +57,10 @@ static int check_config(const struct rp_config *c)
 		return -EINVAL;
 	if (c->spin_ns > 1000000000ull || c->liveness_ns < 100000)
 		return -EINVAL;
-	if (c->flags & ~RP_CFG_UNORDERED)
+	if (c->flags & ~(RP_CFG_UNORDERED | RP_CFG_NO_RESPAWN | RP_CFG_KEEP_FDS))
+		return -EINVAL;
+	if (c->retries > 1000 || (c->task_timeout_ns && c->task_timeout_ns < 1000000) ||
+	    !c->restart_window_ns)
 		return -EINVAL;
 	return 0;
 }
@@ -63,6 +68,21 @@ static int check_config(const struct rp_config *c)
 static int pidfd_open_(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* In a new worker: close every fd above stderr except the region's. */
+static void close_other_fds(int keep)
+{
+	if (keep > 3)
+		syscall(SYS_close_range, 3, keep - 1, 0);
+	if (syscall(SYS_close_range, keep + 1, ~0u, 0) < 0) {
+		/* Before Linux 5.9: close them one by one. */
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (long fd = 3; fd < max && fd < 65536; fd++)
+			if (fd != keep)
+				close((int)fd);
+	}
 }
 
 /* Reap worker i if it has exited; record how. Returns true once reaped. */
@@ -94,6 +114,9 @@ static bool reap(struct rp_worker *w, bool block)
 	}
 	return true;
 }
+
+static void fail_running(struct rp_pool *p, unsigned i, uint64_t running, int status);
+static int spawn_worker(struct rp_pool *p, unsigned i);
 
 /* Before it is reaped, a child's pid cannot be reused, so kill() is safe too. */
 static void kill_worker(struct rp_worker *w)
@@ -145,10 +168,236 @@ static void fail_worker(struct rp_pool *p, unsigned i, int status, bool trust_ri
 	}
 }
 
+/* A saved task record, to re-dispatch to the replacement worker. */
+struct saved_rec {
+	uint64_t seq;
+	uint32_t tag;
+	uint32_t len;
+	unsigned char data[];
+};
+
+/* Restarts allowed? (A sliding window of cfg.max_restarts per window.) */
+static bool restart_allowed(struct rp_pool *p)
+{
+	uint64_t now = rp_clock_ns();
+
+	if (p->restarts_exhausted || p->closed || p->destroying || p->terminated)
+		return false;
+	if (now - p->restart_window_start > p->cfg.restart_window_ns) {
+		p->restart_window_start = now;
+		p->restarts_in_window = 0;
+	}
+	if (p->restarts_in_window >= p->cfg.max_restarts) {
+		p->restarts_exhausted = true;
+		return false;
+	}
+	p->restarts_in_window++;
+	return true;
+}
+
+/*
+ * Worker i has exited (crash, kill, timeout, recycling). Results it
+ * published are kept; the task it was running fails (RP_ECRASHED, or
+ * RP_ETIMEDOUT if we killed it for its deadline) unless it has retries left;
+ * tasks it had not started are re-dispatched, in order, to a replacement
+ * worker at the same index, without counting as retries. If no replacement
+ * can be had (restart limit, fork failure, pool closing), they fail instead.
+ * O(window + ring) per death.
+ */
 void rp__worker_died(struct rp_pool *p, unsigned i)
 {
-	reap(&p->w[i], true);
-	fail_worker(p, i, RP_ECRASHED, true);
+	struct rp_worker *w = &p->w[i];
+	struct rp_ring_cons c = w->results;
+	struct rp_rec_view v = { 0 };
+	struct saved_rec **saved = NULL;
+	uint64_t ready = 0, running, q, nsaved = 0, cap = 0;
+	bool respawn, timed_out;
+	int err;
+
+	if (w->dead)
+		return;
+	reap(w, true);
+	/* relaxed: the worker is dead; nothing else writes these now. */
+	running = atomic_load_explicit(&w->ctl->cur_seq, memory_order_relaxed);
+	timed_out = w->kill_reason == RP_KILL_TIMEOUT && w->kill_seq == running;
+	w->kill_reason = 0;
+	/* acquire: pairs with the worker's release of RP_WS_RECYCLED. A
+	 * recycled worker does not count against the restart limit. */
+	if (atomic_load_explicit(&w->ctl->state, memory_order_acquire) == RP_WS_RECYCLED &&
+	    !p->closed && !p->terminated && !p->destroying)
+		respawn = !(p->cfg.flags & RP_CFG_NO_RESPAWN);
+	else
+		respawn = !(p->cfg.flags & RP_CFG_NO_RESPAWN) && restart_allowed(p);
+	if (!respawn) {
+		if (timed_out)
+			fail_running(p, i, running, RP_ETIMEDOUT);
+		fail_worker(p, i, RP_ECRASHED, true);
+		return;
+	}
+	p->restarts++;
+
+	/* Results it published before dying stay where they are. */
+	while (rp_ring_peek(&c, &v) == 0) {
+		rp_ring_release(&c, &v);
+		ready++;
+	}
+	/* The rest of its outstanding records, in seq order: the running one
+	 * fails or is retried; the others are saved for the replacement. */
+	{
+		struct rp_ring_cons t;
+		void *tr = rp__task_ring(p->sh, p->sh->rings_off, p->sh->ring_bytes, i);
+
+		/* A consumer handle on the old task ring, from the head the dead
+		 * worker last published (it may lag: older records are skipped
+		 * by seq). Lengths are validated like any peer-written data.
+		 * Our own unpublished records must be visible to it first. */
+		rp_ring_publish(&w->tasks);
+		if (rp_ring_cons_attach(&t, tr, p->sh->ring_bytes) == 0) {
+			t.tail_cache = t.head;
+			for (q = p->next_seq; q != p->submit_seq; q++) {
+				struct rp_slot *sl = &p->slots[q & p->mask];
+				struct saved_rec *r;
+
+				if (sl->state != RP_SLOT_PENDING || sl->worker != i || sl->seq != q)
+					continue;
+				if (ready) {
+					ready--;
+					continue;
+				}
+				if (q + 1 == running) {
+					if (timed_out) {
+						rp__fail_slot(p, sl, RP_ETIMEDOUT, w->term_signal,
+							      w->term_exit);
+						continue;
+					}
+					if (sl->retries >= p->cfg.retries) {
+						rp__fail_slot(p, sl, RP_ECRASHED, w->term_signal,
+							      w->term_exit);
+						continue;
+					}
+					sl->retries++;
+					p->retried++;
+				}
+				/* Find its record in the old task ring. */
+				for (;;) {
+					if (rp_ring_peek(&t, &v) < 0) {
+						v.seq = UINT64_MAX;
+						break;
+					}
+					rp_ring_release(&t, &v);
+					if (v.seq == q)
+						break;
+				}
+				if (v.seq != q || nsaved == cap) {
+					if (v.seq == q) {
+						struct saved_rec **n =
+							realloc(saved, (cap ? cap * 2 : 64) * sizeof(*n));
+
+						if (n) {
+							saved = n;
+							cap = cap ? cap * 2 : 64;
+						}
+					}
+					if (v.seq != q || nsaved == cap) {
+						rp__fail_slot(p, sl, v.seq == q ? -ENOMEM : RP_EPROTO,
+							      w->term_signal, w->term_exit);
+						continue;
+					}
+				}
+				r = malloc(sizeof(*r) + v.len);
+				if (!r) {
+					rp__fail_slot(p, sl, -ENOMEM, w->term_signal, w->term_exit);
+					continue;
+				}
+				r->seq = q;
+				r->tag = v.tag;
+				r->len = v.len;
+				memcpy(r->data, v.data, v.len);
+				saved[nsaved++] = r;
+				sl->state = RP_SLOT_FREE;	/* re-dispatched below */
+				w->outstanding--;
+			}
+		}
+	}
+	/* A fresh task ring and control block, then the replacement. */
+	{
+		void *tr = rp__task_ring(p->sh, p->sh->rings_off, p->sh->ring_bytes, i);
+
+		if (w->pidfd >= 0)
+			close(w->pidfd);
+		w->pidfd = -1;
+		rp_ring_init(tr, p->sh->ring_bytes);
+		rp_ring_prod_attach(&w->tasks, tr, p->sh->ring_bytes);
+		w->unpub = 0;
+		rp_evc_init(&w->ctl->wake);
+		/* relaxed: no worker runs at index i until the fork below. */
+		atomic_store_explicit(&w->ctl->stop, 0, memory_order_relaxed);
+		atomic_store_explicit(&w->ctl->state, RP_WS_STARTING, memory_order_relaxed);
+		atomic_store_explicit(&w->ctl->cur_seq, 0, memory_order_relaxed);
+		atomic_store_explicit(&w->ctl->tasks_done, 0, memory_order_relaxed);
+		w->dispatched = 0;
+		err = spawn_worker(p, i);
+	}
+	if (err) {
+		/* No replacement: what we saved fails, and the worker stays dead. */
+		for (q = 0; q < nsaved; q++) {
+			struct rp_slot *sl = &p->slots[saved[q]->seq & p->mask];
+
+			sl->state = RP_SLOT_PENDING;
+			w->outstanding++;
+			free(saved[q]);
+		}
+		free(saved);
+		fail_worker(p, i, RP_ECRASHED, true);
+		return;
+	}
+	for (q = 0; q < nsaved; q++) {
+		struct saved_rec *r = saved[q];
+		struct rp_slot *sl = &p->slots[r->seq & p->mask];
+		void *buf = rp_ring_reserve(&w->tasks, r->len, &err);
+
+		/* The ring is empty and these fitted in it before: they fit. */
+		if (buf) {
+			memcpy(buf, r->data, r->len);
+			rp_ring_commit(&w->tasks, r->len, r->tag, r->seq, 0, 0);
+			sl->state = RP_SLOT_PENDING;
+			w->outstanding++;
+			w->dispatched++;
+		} else {
+			sl->state = RP_SLOT_PENDING;
+			w->outstanding++;
+			rp__fail_slot(p, sl, RP_ECRASHED, w->term_signal, w->term_exit);
+		}
+		free(r);
+	}
+	free(saved);
+	if (rp_ring_publish(&w->tasks))
+		rp_evc_notify(&w->ctl->wake);
+	w->hvalid = false;
+	w->start_ns = rp_clock_ns();
+}
+
+/* Fail the record worker i was running (cur_seq is seq + 1), if outstanding. */
+static void fail_running(struct rp_pool *p, unsigned i, uint64_t running, int status)
+{
+	struct rp_slot *sl;
+
+	if (!running)
+		return;
+	sl = &p->slots[(running - 1) & p->mask];
+	if (sl->seq == running - 1 && sl->state == RP_SLOT_PENDING && sl->worker == i) {
+		/* Only if its result is not already in the ring: it is the first
+		 * outstanding record of i not published; fail_worker counts. */
+		struct rp_ring_cons c = p->w[i].results;
+		struct rp_rec_view v;
+
+		while (rp_ring_peek(&c, &v) == 0) {
+			if (v.seq == running - 1)
+				return;
+			rp_ring_release(&c, &v);
+		}
+		rp__fail_slot(p, sl, status, p->w[i].term_signal, p->w[i].term_exit);
+	}
 }
 
 void rp__worker_broke_protocol(struct rp_pool *p, unsigned i)
@@ -283,6 +532,43 @@ static void free_pool(struct rp_pool *p)
 	free(p);
 }
 
+/*
+ * Fork worker i (its control block and rings are laid out). The child closes
+ * every fd but the standard ones and the region's (unless RP_CFG_KEEP_FDS),
+ * and never returns. Returns 0, or -errno from fork or pidfd_open.
+ */
+static int spawn_worker(struct rp_pool *p, unsigned i)
+{
+	struct rp_worker *w = &p->w[i];
+	pid_t pid;
+	int err;
+
+	/* Nothing buffered in stdio may be written twice by a child. */
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		if (!(p->cfg.flags & RP_CFG_KEEP_FDS))
+			close_other_fds(p->region.fd);
+		rp__worker_main(p->sh, i);
+	}
+	w->pid = pid;
+	w->reaped = false;
+	w->term_signal = 0;
+	w->term_exit = -1;
+	/* Without pidfds (ENOSYS, EPERM), liveness falls back to waitid. */
+	w->pidfd = pidfd_open_(pid);
+	if (w->pidfd < 0 && errno != ENOSYS && errno != EPERM) {
+		err = -errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		w->pid = 0;
+		return err;
+	}
+	return 0;
+}
+
 /* Wait until every worker has reported READY, or one failed or died. */
 static int wait_ready(struct rp_pool *p)
 {
@@ -381,6 +667,10 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 	p->sh->init_args_len = cfg->init_args_len;
 	if (cfg->init_args_len)
 		memcpy((unsigned char *)p->sh + p->sh_init_off, cfg->init_args, cfg->init_args_len);
+	p->sh->max_tasks = cfg->max_tasks_per_worker;
+	p->sh->max_rss = cfg->max_rss_bytes;
+	p->sh->pdeathsig = syscall(SYS_gettid) == getpid();
+	p->timeout_ticks = cfg->task_timeout_ns ? rp_ns_to_ticks(cfg->task_timeout_ns) : 0;
 	p->sh->init_fn = (uint64_t)(uintptr_t)cfg->init;
 	p->sh->exit_fn = (uint64_t)(uintptr_t)cfg->exit;
 	p->max_payload = rp_ring_max_payload(rb);
@@ -402,34 +692,10 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 		w->start_ns = p->t_start_ns;
 	}
 
-	/* Nothing buffered in stdio may be written twice by a child. */
-	fflush(NULL);
 	for (i = 0; i < p->nw; i++) {
-		struct rp_worker *w = &p->w[i];
-		pid_t pid = fork();
-
-		if (pid < 0) {
-			err = -errno;
+		err = spawn_worker(p, i);
+		if (err)
 			goto fail;
-		}
-		if (pid == 0) {
-			unsigned j;
-
-			for (j = 0; j < i; j++)
-				if (p->w[j].pidfd >= 0)
-					close(p->w[j].pidfd);
-			rp__worker_main(p->sh, i);
-		}
-		w->pid = pid;
-		/* Without pidfds (ENOSYS, EPERM), liveness falls back to waitid. */
-		w->pidfd = pidfd_open_(pid);
-		if (w->pidfd < 0 && errno != ENOSYS && errno != EPERM) {
-			err = -errno;
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			w->pid = 0;
-			goto fail;
-		}
 	}
 	p->alive = p->nw;
 	err = wait_ready(p);
@@ -548,4 +814,41 @@ int rp_pool_destroy(struct rp_pool *p)
 unsigned rp_pool_workers(const struct rp_pool *p)
 {
 	return p ? p->nw : 0;
+}
+
+uint64_t rp__check_deadlines(struct rp_pool *p)
+{
+	uint64_t best = UINT64_MAX, now;
+	unsigned i;
+
+	if (!p->timeout_ticks)
+		return UINT64_MAX;
+	now = rp_ticks();
+	for (i = 0; i < p->nw; i++) {
+		struct rp_worker *w = &p->w[i];
+		uint64_t seq, start, dl;
+
+		if (w->dead || w->kill_reason)
+			continue;
+		/* acquire: pairs with the worker's release of cur_seq, which
+		 * follows its store of cur_start. */
+		seq = atomic_load_explicit(&w->ctl->cur_seq, memory_order_acquire);
+		if (!seq)
+			continue;
+		start = atomic_load_explicit(&w->ctl->cur_start, memory_order_relaxed);
+		/* acquire fence: the re-read below comes after the start read. */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&w->ctl->cur_seq, memory_order_relaxed) != seq)
+			continue;	/* moved on meanwhile: look again next time */
+		dl = start + p->timeout_ticks;
+		if (now >= dl) {
+			w->kill_reason = RP_KILL_TIMEOUT;
+			w->kill_seq = seq;
+			p->timeouts++;
+			kill_worker(w);
+		} else if (dl - now < best) {
+			best = dl - now;
+		}
+	}
+	return best == UINT64_MAX ? best : rp_ticks_to_ns(best) + 1;
 }

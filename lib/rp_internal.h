@@ -32,6 +32,13 @@ enum {
 	RP_WS_READY = 1,
 	RP_WS_FAILED = 2,	/* start-up failed; init_err says why */
 	RP_WS_EXITING = 3,
+	RP_WS_RECYCLED = 4,	/* left on purpose (max tasks or RSS): replace it */
+};
+
+/* Why the parent killed a worker. */
+enum {
+	RP_KILL_NONE = 0,
+	RP_KILL_TIMEOUT,
 };
 
 /* Task record tag: low 8 bits are the function index; bit 8 marks a chunk. */
@@ -82,6 +89,9 @@ struct rp_shared {
 	uint64_t init_args_len;
 	uint64_t init_fn;	/* fork mode: addresses in the same image */
 	uint64_t exit_fn;
+	uint64_t max_tasks;	/* recycle a worker after this many records (0: never) */
+	uint64_t max_rss;	/* recycle when its peak RSS exceeds this (0: never) */
+	uint32_t pdeathsig;	/* 1: workers set PR_SET_PDEATHSIG (main-thread parent) */
 	int32_t parent_pid;
 	/* 1: the parent arms the doorbell with rp_evc_prepare_heavy(), so
 	 * registered workers may ring it with rp_evc_notify_light(). */
@@ -102,6 +112,10 @@ struct rp_wctl {
 	_Atomic uint64_t futex_wakes;
 	_Atomic uint64_t tasks_done;
 	_Atomic uint64_t busy_ticks;
+	/* The record being run (seq + 1; 0 when idle) and since when (ticks),
+	 * for per-task timeouts and for knowing which task a death hit. */
+	_Atomic uint64_t cur_seq;
+	_Atomic uint64_t cur_start;
 };
 
 _Static_assert(offsetof(struct rp_wctl, state) % RP_CACHELINE == 0, "worker line apart");
@@ -152,6 +166,7 @@ struct rp_slot {
 	uint8_t state;
 	uint8_t kind;		/* RP_OWN_* */
 	uint8_t rflags;		/* RP_SLOT_INLINE: the result's RP_RES_* flags */
+	uint16_t retries;	/* times re-run after its worker died */
 	int32_t status;
 	int32_t term_signal;
 	int32_t term_exit;
@@ -172,6 +187,8 @@ struct rp_worker {
 	uint32_t unpub;		/* committed and unpublished task records */
 	uint64_t ewma_ns;	/* smoothed record duration reported by the worker */
 	uint64_t start_ns;	/* when it was started */
+	uint64_t kill_seq;	/* cur_seq when we killed it */
+	int kill_reason;	/* RP_KILL_* */
 	uint64_t dispatched;	/* records committed to it, ever */
 	bool raw_head;		/* its ring head is a result waiting for rp_next */
 	bool hvalid;		/* hview/hslot hold the validated ring head */
@@ -258,6 +275,11 @@ struct rp_pool {
 	struct rp_hist hist;
 
 	uint64_t sh_init_off;
+	uint64_t timeout_ticks;	/* cfg.task_timeout_ns in ticks, 0: none */
+	uint64_t restarts, retried, timeouts;
+	uint64_t restart_window_start;
+	unsigned restarts_in_window;
+	bool restarts_exhausted;
 	bool inline_ready;	/* inline initializer ran: run the exit hook */
 	bool closed;
 	bool destroying;
@@ -271,6 +293,9 @@ struct rp_pool {
 
 /* pool.c */
 int rp__check_workers(struct rp_pool *p);
+/* Kill workers whose running task passed its deadline. Returns ns until
+ * the nearest deadline (UINT64_MAX: none). */
+uint64_t rp__check_deadlines(struct rp_pool *p);
 void rp__worker_died(struct rp_pool *p, unsigned i);
 void rp__fail_slot(struct rp_pool *p, struct rp_slot *s, int status, int sig, int code);
 

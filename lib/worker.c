@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* A worker whose parent has gone exits with this code. */
@@ -94,7 +96,10 @@ static void worker_wait(struct worker *w, bool (*ready)(struct worker *, void *)
 		}
 		w->waits++;
 		count_syscalls(w);
-		r = rp_evc_wait(&w->ctl->wake, armed, 1000000000ull);
+		/* 50 ms: the backstop for noticing the parent's death, for a
+		 * parent whose pool-creating thread is not its main thread
+		 * (PR_SET_PDEATHSIG is not used then: it fires on thread exit). */
+		r = rp_evc_wait(&w->ctl->wake, armed, 50000000ull);
 		if (r == -ETIMEDOUT && getppid() != w->parent)
 			worker_exit(w, RP_EXIT_ORPHAN);
 		if (ready(w, arg) || stop_requested(w))
@@ -275,6 +280,10 @@ static void run_task(struct worker *w, const struct rp_rec_view *v)
 	uint32_t rtag = 0;
 	int status;
 
+	/* relaxed, then release: pairs with the parent's acquire of cur_seq in
+	 * rp__check_deadlines(); cur_start is valid once cur_seq is seen. */
+	atomic_store_explicit(&w->ctl->cur_start, t0, memory_order_relaxed);
+	atomic_store_explicit(&w->ctl->cur_seq, v->seq + 1, memory_order_release);
 	if (rp_unlikely(!fn)) {
 		status = -ENOSYS;
 		rtag = RP_RES_POOL;
@@ -317,12 +326,26 @@ static void run_task(struct worker *w, const struct rp_rec_view *v)
 		       dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt);
 }
 
+/* Leave after publishing everything; the parent replaces us. */
+static _Noreturn void recycle(struct worker *w)
+{
+	worker_flush(w);
+	count_syscalls(w);
+	if (w->sh->exit_fn)
+		((rp_exit_fn)(uintptr_t)w->sh->exit_fn)(w->idx, w->state);
+	/* release: pairs with the parent's acquire of state in
+	 * rp__worker_died(): a recycled worker is not a crash. */
+	atomic_store_explicit(&w->ctl->state, RP_WS_RECYCLED, memory_order_release);
+	_exit(0);
+}
+
 _Noreturn void rp__worker_main(void *base, unsigned idx)
 {
 	static struct worker wk;
 	struct worker *w = &wk;
 	struct rp_shared *sh = base;
 	uint64_t ring_bytes = sh->ring_bytes, rings_off = sh->rings_off, done = 0;
+	uint64_t max_tasks = sh->max_tasks, max_rss = sh->max_rss;
 	unsigned since_pub = 0;
 
 	w->sh = sh;
@@ -331,7 +354,11 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 	current = w;
 	/* The parent decides about Ctrl-C; a worker dies with its parent. */
 	signal(SIGINT, SIG_IGN);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* PR_SET_PDEATHSIG fires when the forking *thread* exits: only safe
+	 * when the pool was created from the parent's main thread. Checked
+	 * against getppid() afterwards, in case the parent died first. */
+	if (sh->pdeathsig)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != w->parent)
 		_exit(RP_EXIT_ORPHAN);
 	if (idx >= sh->nworkers || sh->magic != RP_SHARED_MAGIC)
@@ -406,6 +433,16 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 		if (w->light ? rp_evc_notify_light(&sh->doorbell) : rp_evc_notify(&sh->doorbell)) {
 			w->wakes++;
 			count_syscalls(w);
+		}
+		/* release: idle; pairs with the acquire in rp__check_deadlines(). */
+		atomic_store_explicit(&w->ctl->cur_seq, 0, memory_order_release);
+		if (rp_unlikely(max_tasks && done >= max_tasks))
+			recycle(w);
+		if (rp_unlikely(max_rss && (done & 63) == 0)) {
+			struct rusage ru;
+
+			if (getrusage(RUSAGE_SELF, &ru) == 0 && (uint64_t)ru.ru_maxrss * 1024 > max_rss)
+				recycle(w);
 		}
 	}
 	worker_flush(w);

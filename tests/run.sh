@@ -29,22 +29,17 @@ step() { # step NAME TIMEOUT_S COMMAND...
   fi
 }
 
-configure() { # configure DIR [meson options...]
-  local dir=$1
-  shift
-  if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" "$@" >/dev/null || return 1
-  fi
-  ninja -C "$dir" >/dev/null
-}
+# configure DIR [meson options...]: set up (once) and build a tree.
+configure='d=$1; shift; [ -f "$d/build.ninja" ] || meson setup "$d" "$@" >/dev/null || exit 1; ninja -C "$d" >/dev/null'
 
-step "build" 600 configure build
+step "build" 600 bash -c "$configure" configure build
 step "unit+integration tests" 900 meson test -C build --print-errorlogs
 
 export ASAN_OPTIONS=handle_segv=0:handle_sigbus=0:handle_abort=0:detect_leaks=1
 export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-step "build (ASan+UBSan)" 900 configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
+step "build (ASan+UBSan)" 900 bash -c "$configure" configure build-asan \
+  -Db_sanitize=address,undefined -Db_lundef=false
 step "tests under ASan+UBSan" 900 meson test -C build-asan --print-errorlogs
 unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
 

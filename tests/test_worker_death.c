@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A worker that dies turns into error results, never a hang: the task it
- * held (and, until respawn exists, the tasks queued behind it) complete with
- * RP_ECRASHED naming the signal or exit code; results it had published are
- * still delivered; tasks on other workers are unaffected; with every worker
- * gone, submissions fail with -ECHILD.
+ * A worker that dies turns into error results, never a hang. These tests run
+ * with RP_CFG_NO_RESPAWN (test_faults.c covers replacement): the task it held
+ * and the tasks queued behind it complete with RP_ECRASHED naming the signal
+ * or exit code; results it had published are still delivered; tasks on
+ * other workers are unaffected; with every worker gone, submissions fail
+ * with -ECHILD.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -20,7 +21,7 @@ static void submit_ctl(struct rp_pool *p, uint64_t v, int action, int arg)
 
 Test(worker_death, task_kills_its_worker, .timeout = 30)
 {
-	struct rp_pool *p = test_pool(1, 0);
+	struct rp_pool *p = test_pool(1, RP_CFG_NO_RESPAWN);
 	struct rp_result res;
 
 	cr_assert_not_null(p);
@@ -38,7 +39,7 @@ Test(worker_death, task_kills_its_worker, .timeout = 30)
 	cr_assert_eq(res.seq, 1u);
 	rp_release(p, &res);
 	cr_assert_eq(rp_next(p, &res, 0), 0);
-	cr_assert_eq(res.status, RP_ECRASHED, "queued behind the crash, no respawn yet");
+	cr_assert_eq(res.status, RP_ECRASHED, "queued behind the crash, no respawn");
 	rp_release(p, &res);
 	cr_assert_eq(rp_next(p, &res, 0), -ENODATA);
 	cr_assert_eq(rp_submit(p, task_ctl, &res, 16, 0, NULL), -ECHILD, "no worker left");
@@ -50,7 +51,7 @@ Test(worker_death, segfault_abort_and_exit_are_reported, .timeout = 30)
 	int sigs[] = { SIGSEGV, SIGABRT };
 
 	for (int i = 0; i < 2; i++) {
-		struct rp_pool *p = test_pool(1, 0);
+		struct rp_pool *p = test_pool(1, RP_CFG_NO_RESPAWN);
 		struct rp_result res;
 
 		cr_assert_not_null(p);
@@ -61,7 +62,7 @@ Test(worker_death, segfault_abort_and_exit_are_reported, .timeout = 30)
 		rp_release(p, &res);
 		rp_pool_destroy(p);
 	}
-	struct rp_pool *p = test_pool(1, 0);
+	struct rp_pool *p = test_pool(1, RP_CFG_NO_RESPAWN);
 	struct rp_result res;
 
 	cr_assert_not_null(p);
@@ -77,7 +78,7 @@ Test(worker_death, segfault_abort_and_exit_are_reported, .timeout = 30)
 /* Killed from outside while the parent is asleep waiting for its result. */
 Test(worker_death, external_kill_while_parent_waits, .timeout = 30)
 {
-	struct rp_pool *p = test_pool(2, 0);
+	struct rp_pool *p = test_pool(2, RP_CFG_NO_RESPAWN);
 	struct rp_result res;
 	uint64_t victim;
 

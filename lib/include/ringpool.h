@@ -114,6 +114,11 @@ typedef void (*rp_exit_fn)(unsigned worker, void *state);
 /* ---------------------------------------------------------------------- */
 
 #define RP_CFG_UNORDERED	(1u << 0)	/* rp_next returns results as they finish */
+#define RP_CFG_NO_RESPAWN	(1u << 1)	/* a dead worker is not replaced: its
+						 * queued tasks fail with RP_ECRASHED */
+#define RP_CFG_KEEP_FDS		(1u << 2)	/* workers keep the parent's open fds
+						 * (by default they close all but
+						 * stdin, stdout, stderr) */
 
 struct rp_config {
 	unsigned workers;	/* worker processes; default: online CPUs (1..RP_MAX_WORKERS);
@@ -132,6 +137,22 @@ struct rp_config {
 	rp_exit_fn exit;	/* worker exit hook, or NULL */
 	const void *init_args;	/* bytes copied into the region for init */
 	size_t init_args_len;	/* at most RP_MAX_INIT_ARGS */
+	/* Faults (see "Faults" in README): */
+	unsigned retries;	/* re-run a task whose worker died while running
+				 * it, up to this many times (0..1000); default 0 */
+	uint64_t task_timeout_ns; /* kill a worker whose task runs longer; the
+				 * task fails with RP_ETIMEDOUT; 0 (default) = none;
+				 * at least 1 ms. Enforced while the owner thread is
+				 * inside a ringpool call */
+	uint64_t max_tasks_per_worker; /* recycle a worker after this many
+				 * records (0 = never) */
+	uint64_t max_rss_bytes;	/* recycle a worker once its peak resident
+				 * memory exceeds this (checked between tasks;
+				 * 0 = never) */
+	unsigned max_restarts;	/* replacements allowed per restart_window_ns;
+				 * past it no more are started (stats:
+				 * restarts_exhausted); default 16 */
+	uint64_t restart_window_ns; /* default 1 s */
 };
 
 #define RP_MAX_INIT_ARGS	(1u << 20)
@@ -247,6 +268,7 @@ int rp_flush(struct rp_pool *pool);
 #define RP_EPROTO	(-EPROTO)	/* the worker broke the ring protocol */
 #define RP_EMSGSIZE	(-EMSGSIZE)	/* the task's result did not fit */
 #define RP_ECANCELED	(-ECANCELED)	/* cancelled, or the pool was terminated */
+#define RP_ETIMEDOUT	(-ETIMEDOUT)	/* ran past cfg.task_timeout_ns; worker killed */
 
 #define RP_RES_POOL	(1u << 0)	/* status was set by ringpool, not the task */
 
@@ -519,6 +541,10 @@ struct rp_stats {
 	uint64_t latency_p999_ns;
 	uint64_t latency_max_ns;
 	int wait_mode;			/* RP_WAIT_* in use by the parent */
+	uint64_t restarts;		/* workers replaced */
+	uint64_t retried;		/* tasks re-run after a crash */
+	uint64_t timeouts;		/* workers killed for a task deadline */
+	int restarts_exhausted;		/* max_restarts reached: no more replacements */
 };
 
 #define RP_WAIT_FUTEX		1	/* futex with bounded timeouts + pidfd polls */

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Faults with replacement workers (the default): a crashed task fails with
+ * its signal while the tasks queued behind it are re-dispatched to a
+ * replacement and delivered exactly once, in order; retries; per-task
+ * timeouts; the restart-rate limit; recycling by task count and memory; no
+ * parent fds in workers; workers ignore SIGINT and die with their parent;
+ * fork failure at creation leaves nothing behind.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "rp_test_tasks.h"
+
+static struct rp_pool *pool_with(unsigned workers, void (*edit)(struct rp_config *))
+{
+	struct rp_config c;
+	struct rp_pool *p = NULL;
+
+	rp_config_init(&c);
+	c.workers = workers;
+	c.spin_ns = 20000;
+	if (edit)
+		edit(&c);
+	cr_assert_eq(rp_pool_create(&p, &c), 0);
+	return p;
+}
+
+static void submit_ctl(struct rp_pool *p, uint64_t v, int action, int arg)
+{
+	struct ctl_in in = { .value = v, .action = action, .arg = arg };
+
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+}
+
+Test(faults, crash_fails_one_task_and_the_rest_are_redispatched, .timeout = 30)
+{
+	struct rp_pool *p = pool_with(1, NULL);
+	struct rp_result r;
+	struct rp_stats st;
+
+	for (int i = 0; i < 50; i++)
+		submit_ctl(p, (uint64_t)i, i == 20 ? ACT_KILL : ACT_OK, SIGSEGV);
+	for (int i = 0; i < 50; i++) {
+		cr_assert_eq(rp_next(p, &r, 0), 0);
+		cr_assert_eq(r.seq, (uint64_t)i, "in order, exactly once");
+		if (i == 20) {
+			cr_assert_eq(r.status, RP_ECRASHED);
+			cr_assert_eq(r.term_signal, SIGSEGV);
+			cr_assert(r.flags & RP_RES_POOL);
+		} else {
+			cr_assert_eq(r.status, 0, "task %d survives the crash", i);
+			cr_assert_eq(*(const uint64_t *)r.data, (uint64_t)i);
+		}
+		rp_release(p, &r);
+	}
+	rp_pool_stats(p, &st);
+	cr_assert_eq(st.restarts, 1u);
+	cr_assert_eq(st.workers_alive, 1u, "a replacement runs");
+	cr_assert_eq(st.retried, 0u, "re-dispatch is not a retry");
+	rp_pool_destroy(p);
+}
+
+static void retries_2(struct rp_config *c) { c->retries = 2; }
+
+/* Crashes on its first run only: a marker file remembers the first run. */
+static int task_crash_once(struct rp_task *t, const void *in, size_t len)
+{
+	const char *path = in;
+	int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	uint64_t *out;
+
+	if (fd >= 0) {
+		close(fd);
+		raise(SIGKILL);
+	}
+	out = rp_task_result(t, 8);
+	*out = 42;
+	return 0;
+}
+
+Test(faults, retries_rerun_a_crashed_task, .timeout = 30)
+{
+	struct rp_pool *p = pool_with(2, retries_2);
+	char path[64];
+	struct rp_result r;
+	struct rp_stats st;
+
+	snprintf(path, sizeof(path), "/tmp/rp_crash_once.%d", getpid());
+	unlink(path);
+	cr_assert_eq(rp_submit(p, task_crash_once, path, strlen(path) + 1, 0, NULL), 0);
+	cr_assert_eq(rp_next(p, &r, 0), 0);
+	cr_assert_eq(r.status, 0, "the retry succeeded");
+	cr_assert_eq(*(const uint64_t *)r.data, 42u);
+	rp_release(p, &r);
+	unlink(path);
+	/* Always crashing: fails after 1 + retries runs. */
+	submit_ctl(p, 0, ACT_KILL, SIGKILL);
+	cr_assert_eq(rp_next(p, &r, 0), 0);
+	cr_assert_eq(r.status, RP_ECRASHED);
+	rp_release(p, &r);
+	rp_pool_stats(p, &st);
+	cr_assert_eq(st.retried, 3u, "1 for the first task, 2 for the second");
+	rp_pool_destroy(p);
+}
+
+static void timeout_200ms(struct rp_config *c) { c->task_timeout_ns = 200000000; }
+
+Test(faults, task_timeout_kills_and_replaces, .timeout = 30)
+{
+	struct rp_pool *p = pool_with(1, timeout_200ms);
+	struct rp_result r;
+	struct timespec a, b;
+	struct rp_stats st;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	submit_ctl(p, 0, ACT_SLEEP_MS, 10000);
+	submit_ctl(p, 7, ACT_OK, 0);
+	cr_assert_eq(rp_next(p, &r, 0), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	cr_assert_eq(r.status, RP_ETIMEDOUT);
+	cr_assert_eq(r.term_signal, SIGKILL);
+	rp_release(p, &r);
+	cr_log_info("timeout detected after %.1f ms (limit 200 ms)",
+		    (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6);
+	cr_assert_eq(rp_next(p, &r, 0), 0);
+	cr_assert_eq(r.status, 0, "the next task runs on the replacement");
+	cr_assert_eq(*(const uint64_t *)r.data, 7u);
+	rp_release(p, &r);
+	rp_pool_stats(p, &st);
+	cr_assert_eq(st.timeouts, 1u);
+	rp_pool_destroy(p);
+}
+
+static void restarts_3(struct rp_config *c)
+{
+	c->max_restarts = 3;
+	c->restart_window_ns = 60000000000ull;
+}
+
+Test(faults, restart_limit_stops_a_crash_storm, .timeout = 30)
+{
+	struct rp_pool *p = pool_with(1, restarts_3);
+	struct rp_result r;
+	struct rp_stats st;
+	int crashed = 0, got = 0, r2;
+
+	for (int i = 0; i < 10; i++)
+		submit_ctl(p, (uint64_t)i, ACT_KILL, SIGKILL);
+	while ((r2 = rp_next(p, &r, 0)) == 0) {
+		crashed += r.status == RP_ECRASHED;
+		got++;
+		rp_release(p, &r);
+	}
+	cr_assert_eq(r2, -ENODATA);
+	cr_assert_eq(got, 10, "every task has a result");
+	cr_assert_eq(crashed, 10);
+	rp_pool_stats(p, &st);
+	cr_assert_eq(st.restarts, 3u);
+	cr_assert(st.restarts_exhausted);
+	cr_assert_eq(st.workers_alive, 0u);
+	uint64_t x = 1;
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), -ECHILD, "a clear error, no fork loop");
+	rp_pool_destroy(p);
+}
+
+static void recycle_100(struct rp_config *c) { c->max_tasks_per_worker = 100; }
+
+Test(faults, recycling_by_task_count_loses_nothing, .timeout = 60)
+{
+	struct rp_pool *p = pool_with(2, recycle_100);
+	uint64_t sub = 0, got = 0, n = 5000;
+	struct rp_result r;
+	struct rp_stats st;
+
+	while (got < n) {
+		while (sub < n && rp_submit(p, task_triple, &sub, 8, 0, NULL) == 0)
+			sub++;
+		cr_assert_eq(rp_next(p, &r, 0), 0);
+		cr_assert_eq(r.seq, got);
+		cr_assert_eq(r.status, 0);
+		cr_assert_eq(*(const uint64_t *)r.data, got * 3 + 1);
+		rp_release(p, &r);
+		got++;
+	}
+	rp_pool_stats(p, &st);
+	cr_assert_geq(st.restarts, 40u, "workers were recycled (%lu)", st.restarts);
+	cr_assert_eq(st.restarts_exhausted, 0, "recycling does not count as crashing");
+	rp_pool_destroy(p);
+}
+
+static void rss_64m(struct rp_config *c) { c->max_rss_bytes = 64u << 20; }
+
+static int task_hog(struct rp_task *t, const void *in, size_t len)
+{
+	size_t n = 96u << 20;
+	char *m = malloc(n);
+	uint64_t *out;
+
+	if (!m)
+		return -ENOMEM;
+	memset(m, 1, n);	/* touch it: resident */
+	free(m);
+	out = rp_task_result(t, 8);
+	*out = (uint64_t)getpid();
+	return 0;
+}
+
+Test(faults, recycling_by_memory, .timeout = 60)
+{
+	struct rp_pool *p = pool_with(1, rss_64m);
+	struct rp_stats st;
+	uint64_t pids[70];
+
+	/* The worker checks every 64 tasks. */
+	for (int i = 0; i < 70; i++)
+		cr_assert_eq(rp_apply(p, task_hog, NULL, 0, &pids[i], 8, NULL), 0);
+	rp_pool_stats(p, &st);
+	cr_assert_geq(st.restarts, 1u);
+	cr_assert_neq(pids[0], pids[69], "a new worker process took over");
+	rp_pool_destroy(p);
+}
+
+static int task_count_fds(struct rp_task *t, const void *in, size_t len)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	uint64_t n = 0, *out;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	out = rp_task_result(t, 8);
+	*out = n - 1;	/* less the directory fd itself */
+	return 0;
+}
+
+Test(faults, workers_inherit_no_fds, .timeout = 30)
+{
+	int extra = open("/dev/null", O_RDONLY);	/* not close-on-exec */
+	struct rp_pool *p = pool_with(1, NULL);
+	uint64_t n = 0;
+
+	cr_assert_geq(extra, 0);
+	cr_assert_eq(rp_apply(p, task_count_fds, NULL, 0, &n, 8, NULL), 0);
+	cr_assert_eq(n, 4u, "stdin, stdout, stderr and the region only (%lu)", n);
+	rp_pool_destroy(p);
+	close(extra);
+}
+
+Test(faults, workers_ignore_sigint, .timeout = 30)
+{
+	struct rp_pool *p = pool_with(1, NULL);
+	struct rp_worker_stats ws;
+	uint64_t x = 2, y;
+
+	cr_assert_eq(rp_worker_stats(p, 0, &ws), 0);
+	cr_assert_eq(kill(ws.pid, SIGINT), 0);
+	usleep(50000);
+	cr_assert_eq(rp_apply(p, task_triple, &x, 8, &y, 8, NULL), 0);
+	cr_assert_eq(y, 7u);
+	struct rp_stats st;
+	rp_pool_stats(p, &st);
+	cr_assert_eq(st.restarts, 0u, "the worker survived SIGINT");
+	rp_pool_destroy(p);
+}
+
+/* The parent is SIGKILLed: every worker exits, no orphan remains. */
+Test(faults, workers_die_with_their_parent, .timeout = 30)
+{
+	int fds[2];
+	pid_t parent;
+	int wpids[2];
+
+	cr_assert_eq(pipe(fds), 0);
+	parent = fork();
+	cr_assert_geq(parent, 0);
+	if (parent == 0) {
+		struct rp_config c;
+		struct rp_pool *p;
+		struct rp_worker_stats ws;
+
+		rp_config_init(&c);
+		c.workers = 2;
+		c.flags = RP_CFG_KEEP_FDS;
+		if (rp_pool_create(&p, &c))
+			_exit(1);
+		for (unsigned i = 0; i < 2; i++) {
+			rp_worker_stats(p, i, &ws);
+			wpids[i] = ws.pid;
+		}
+		if (write(fds[1], wpids, sizeof(wpids)) != sizeof(wpids))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], wpids, sizeof(wpids)), (ssize_t)sizeof(wpids));
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	cr_assert_eq(kill(parent, SIGKILL), 0);
+	waitpid(parent, NULL, 0);
+	for (int i = 0; i < 2; i++) {
+		int tries = 0;
+
+		/* Orphans are reparented and reaped by init: poll until gone. */
+		while (kill(wpids[i], 0) == 0 && tries++ < 2000)
+			usleep(1000);
+		cr_assert_neq(kill(wpids[i], 0), 0, "worker %d outlived its parent", wpids[i]);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	cr_log_info("workers gone %.1f ms after the parent was killed",
+		    (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6);
+	close(fds[0]);
+}
+
+/* fork() fails part-way through creation (RLIMIT_NPROC): a clear error and
+ * no half-started pool. Root ignores RLIMIT_NPROC, so drop to nobody. */
+Test(faults, fork_failure_at_create, .timeout = 30)
+{
+	pid_t child = fork();
+	int st;
+
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		struct rp_config c;
+		struct rp_pool *p;
+		struct rlimit rl = { 2, 2 };
+		int r;
+
+		if (getuid() == 0 && (setgid(65534) || setuid(65534)))
+			_exit(10);
+		if (setrlimit(RLIMIT_NPROC, &rl))
+			_exit(11);
+		rp_config_init(&c);
+		c.workers = 4;
+		r = rp_pool_create(&p, &c);
+		if (r != -EAGAIN)
+			_exit(12);
+		if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD)
+			_exit(13);	/* a worker left behind */
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(child, &st, 0), child);
+	cr_assert(WIFEXITED(st));
+	cr_assert_eq(WEXITSTATUS(st), 0, "child exit %d", WEXITSTATUS(st));
+}
