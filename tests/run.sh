@@ -46,6 +46,7 @@ unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
 [ -x shm/model/check.sh ] || [ -f shm/model/check.sh ] && step "protocol model (spin)" 300 bash shm/model/check.sh
 [ -f tests/tsan/run.sh ] && step "ring under ThreadSanitizer" 600 bash tests/tsan/run.sh
 [ -f tests/stress/run.sh ] && step "ring stress (short)" 120 bash tests/stress/run.sh --short
+step "fault soak (short)" 180 bash tests/soak/run.sh build 30
 [ -f examples/run.sh ] && step "examples" 300 bash examples/run.sh build
 [ -f bench/smoke.sh ] && step "benchmark smoke run" 300 bash bench/smoke.sh build
 
