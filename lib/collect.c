@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LIMIT_TARGET_NS	200000u
 
@@ -642,5 +643,41 @@ int rp_worker_stats(const struct rp_pool *p, unsigned i, struct rp_worker_stats 
 	st->wait_ns = rp_ticks_to_ns(w->st_wait_ns);
 	st->pid = w->dead ? 0 : w->pid;
 	st->alive = !w->dead;
+	return 0;
+}
+
+/*
+ * For event loops: drain the completion fd, handle worker deaths, deliver
+ * owned results, publish pending tasks; then either report that results
+ * are ready (1: call rp_next until -EAGAIN, then arm again) or arm the
+ * doorbell so that the next result makes rp_pool_fd() readable (0).
+ */
+int rp_pool_arm(struct rp_pool *p)
+{
+	uint64_t v;
+	uint32_t armed;
+
+	if (!p)
+		return -EINVAL;
+	if (p->in_cb)
+		return -EDEADLK;
+	if (p->efd < 0)
+		return -EOPNOTSUPP;
+	while (read(p->efd, &v, sizeof(v)) == sizeof(v)) {
+	}
+	rp__check_workers(p);
+	rp__check_deadlines(p);
+	rp__flush_all(p);
+	rp__pump(p);
+	if (rp__raw_ready(p, true) || p->in_flight == 0)
+		return 1;
+	armed = p->light_notify ? rp_evc_prepare_heavy(&p->sh->doorbell)
+				: rp_evc_prepare(&p->sh->doorbell);
+	if (!armed)	/* membarrier failed: do not rely on the fd */
+		return 1;
+	if (rp__raw_ready(p, true) || rp__owned_ready(p)) {
+		rp_evc_cancel(&p->sh->doorbell, armed);
+		return 1;
+	}
 	return 0;
 }

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,19 +72,36 @@ static int pidfd_open_(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* In a new worker: close every fd above stderr except the region's. */
-static void close_other_fds(int keep)
+/* In a new worker: close every fd above stderr except a and b. */
+static void close_other_fds(int a, int b)
 {
-	if (keep > 3)
-		syscall(SYS_close_range, 3, keep - 1, 0);
-	if (syscall(SYS_close_range, keep + 1, ~0u, 0) < 0) {
+	int lo = a < b ? a : b, hi = a < b ? b : a, ok = 1;
+
+	if (lo < 3)
+		lo = hi;	/* b may be -1 */
+	if (lo > 3)
+		ok &= syscall(SYS_close_range, 3, lo - 1, 0) == 0;
+	if (hi > lo + 1)
+		ok &= syscall(SYS_close_range, lo + 1, hi - 1, 0) == 0;
+	ok &= syscall(SYS_close_range, hi + 1, ~0u, 0) == 0;
+	if (!ok) {
 		/* Before Linux 5.9: close them one by one. */
 		long max = sysconf(_SC_OPEN_MAX);
 
 		for (long fd = 3; fd < max && fd < 65536; fd++)
-			if (fd != keep)
+			if (fd != a && fd != b)
 				close((int)fd);
 	}
+}
+
+/* Keep the completion epoll set in step with the workers' pidfds. */
+static void epoll_track(struct rp_pool *p, unsigned i, bool add)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i + 1 };
+
+	if (p->epfd < 0 || p->w[i].pidfd < 0)
+		return;
+	epoll_ctl(p->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, p->w[i].pidfd, &ev);
 }
 
 /* Reap worker i if it has exited; record how. Returns true once reaped. */
@@ -323,6 +342,7 @@ void rp__worker_died(struct rp_pool *p, unsigned i)
 	{
 		void *tr = rp__task_ring(p->sh, p->sh->rings_off, p->sh->ring_bytes, i);
 
+		epoll_track(p, i, false);
 		if (w->pidfd >= 0)
 			close(w->pidfd);
 		w->pidfd = -1;
@@ -526,6 +546,10 @@ static void free_pool(struct rp_pool *p)
 		rp__inline_exit(p);
 	detach_owners(p);
 	free(p->scratch);
+	if (p->epfd >= 0)
+		close(p->epfd);
+	if (p->efd >= 0)
+		close(p->efd);
 	rp_region_destroy(&p->region);
 	free(p->slots);
 	free(p->w);
@@ -550,7 +574,7 @@ static int spawn_worker(struct rp_pool *p, unsigned i)
 		return -errno;
 	if (pid == 0) {
 		if (!(p->cfg.flags & RP_CFG_KEEP_FDS))
-			close_other_fds(p->region.fd);
+			close_other_fds(p->region.fd, p->efd);
 		rp__worker_main(p->sh, i);
 	}
 	w->pid = pid;
@@ -566,6 +590,7 @@ static int spawn_worker(struct rp_pool *p, unsigned i)
 		w->pid = 0;
 		return err;
 	}
+	epoll_track(p, i, true);
 	return 0;
 }
 
@@ -631,6 +656,8 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 	p->t_start_ns = rp_clock_ns();
 	p->mask = cfg->max_in_flight - 1;
 	p->region.fd = -1;
+	p->efd = -1;
+	p->epfd = -1;
 	p->w = calloc(p->nw ? p->nw : 1, sizeof(*p->w));
 	p->slots = calloc(cfg->max_in_flight, sizeof(*p->slots));
 	if (!p->w || !p->slots) {
@@ -663,6 +690,23 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 	p->light_notify = rp_membarrier_available();
 	p->sh->light_notify = p->light_notify;
 	rp_evc_init(&p->sh->doorbell);
+	/* The completion fd: an eventfd workers write when the parent armed
+	 * the doorbell, in an epoll set with every worker's pidfd. */
+	if (!p->inline_mode) {
+		p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		p->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (p->efd < 0 || p->epfd < 0) {
+			err = -errno;
+			goto fail;
+		}
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+
+		if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->efd, &ev) < 0) {
+			err = -errno;
+			goto fail;
+		}
+	}
+	p->sh->efd = p->efd;
 	p->sh->init_args_off = p->sh_init_off;
 	p->sh->init_args_len = cfg->init_args_len;
 	if (cfg->init_args_len)
@@ -851,4 +895,11 @@ uint64_t rp__check_deadlines(struct rp_pool *p)
 		}
 	}
 	return best == UINT64_MAX ? best : rp_ticks_to_ns(best) + 1;
+}
+
+int rp_pool_fd(const struct rp_pool *p)
+{
+	if (!p)
+		return -EINVAL;
+	return p->epfd >= 0 ? p->epfd : -EOPNOTSUPP;
 }

@@ -75,12 +75,14 @@ int rp__reactor_unwatch(struct rp_reactor *r, unsigned id);
  * Sleep until *word is woken by FUTEX_WAKE (shared futex: any process
  * mapping the same memory), *word no longer holds val, a watched fd is
  * readable, or timeout_ns passes (0 = no timeout). Returns 0 (woken, value
- * differs, or an fd is ready), -ETIMEDOUT, -EINTR (a signal), or -EINVAL /
- * -EFAULT (word NULL, misaligned or unmapped). Spurious 0 returns are
- * allowed: the caller re-checks its condition. Writes up to cap ready ids to
- * ids[] and their count to *nready (always set, 0 if none); ids beyond cap
- * are kept and returned by the next call without sleeping. With cap == 0 the
- * count is still reported and the ids are dropped (the caller scans).
+ * differs, or an fd is ready), -ETIMEDOUT, -EINTR (a signal), -EINVAL /
+ * -EFAULT (word NULL, misaligned or unmapped), or rarely -EAGAIN (io_uring
+ * could not queue a request; nothing is lost, call again). Spurious 0
+ * returns are allowed: the caller re-checks its condition.
+ * Writes up to cap ready ids to ids[] and their count to *nready (always
+ * set, 0 if none); ids beyond cap are kept and returned by the next call
+ * without sleeping. With cap == 0 (or ids NULL) the count is reported and
+ * the ids are dropped: the caller scans.
  * io_uring mode keeps its FUTEX_WAIT armed between calls while (word, val)
  * stay the same, so wakers must wake all waiters (INT_MAX), as rp_evc does:
  * a FUTEX_WAKE of 1 may be taken by that idle request.

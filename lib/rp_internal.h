@@ -92,6 +92,7 @@ struct rp_shared {
 	uint64_t max_tasks;	/* recycle a worker after this many records (0: never) */
 	uint64_t max_rss;	/* recycle when its peak RSS exceeds this (0: never) */
 	uint32_t pdeathsig;	/* 1: workers set PR_SET_PDEATHSIG (main-thread parent) */
+	int32_t efd;		/* the completion eventfd, inherited by workers; -1: none */
 	int32_t parent_pid;
 	/* 1: the parent arms the doorbell with rp_evc_prepare_heavy(), so
 	 * registered workers may ring it with rp_evc_notify_light(). */
@@ -275,6 +276,8 @@ struct rp_pool {
 	struct rp_hist hist;
 
 	uint64_t sh_init_off;
+	int efd;		/* completion eventfd (workers write it when armed) */
+	int epfd;		/* epoll set: efd + worker pidfds (rp_pool_fd) */
 	uint64_t timeout_ticks;	/* cfg.task_timeout_ns in ticks, 0: none */
 	uint64_t restarts, retried, timeouts;
 	uint64_t restart_window_start;

@@ -35,6 +35,7 @@ struct worker {
 	rp_task_fn fns[RP_MAX_FNS];
 	uint64_t waits, wakes, busy;
 	bool light;		/* registered for the parent's membarrier */
+	int efd;		/* completion eventfd, or -1 */
 	void *state;		/* set by the initializer */
 };
 
@@ -59,16 +60,28 @@ static void count_syscalls(struct worker *w)
 	atomic_store_explicit(&w->ctl->futex_wakes, w->wakes, memory_order_relaxed);
 }
 
+/* The parent was armed and we woke it: also ring the completion fd. */
+static void woke_parent(struct worker *w)
+{
+	w->wakes++;
+	count_syscalls(w);
+	if (w->efd >= 0) {
+		uint64_t one = 1;
+
+		if (write(w->efd, &one, sizeof(one)) < 0) {
+			/* EAGAIN: the counter is saturated, it is readable anyway */
+		}
+	}
+}
+
 /* Publish results and consumed task space; wake the parent if it sleeps. */
 static void worker_flush(struct worker *w)
 {
 	int any = rp_ring_publish(&w->results);
 
 	any |= rp_ring_cons_publish(&w->tasks);
-	if (any && rp_evc_notify(&w->sh->doorbell)) {
-		w->wakes++;
-		count_syscalls(w);
-	}
+	if (any && rp_evc_notify(&w->sh->doorbell))
+		woke_parent(w);
 }
 
 /*
@@ -365,6 +378,7 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 		_exit(RP_EXIT_PROTO);
 	w->ctl = rp__wctl(sh, idx);
 	w->spin_ticks = rp_ns_to_ticks(sh->spin_ns);
+	w->efd = sh->efd;
 	w->light = sh->light_notify && rp_membarrier_register() == 0;
 	if (rp_ring_cons_attach(&w->tasks, rp__task_ring(base, rings_off, ring_bytes, idx),
 				ring_bytes) ||
@@ -374,7 +388,8 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 		/* release: pairs with the parent's acquire of state; init_err
 		 * above is visible once FAILED is. */
 		atomic_store_explicit(&w->ctl->state, RP_WS_FAILED, memory_order_release);
-		rp_evc_notify(&sh->doorbell);
+		if (rp_evc_notify(&sh->doorbell))
+			woke_parent(w);
 		_exit(RP_EXIT_PROTO);
 	}
 	if (sh->init_fn) {
@@ -388,13 +403,17 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 					      memory_order_relaxed);
 			/* release: pairs with the parent's acquire of state. */
 			atomic_store_explicit(&w->ctl->state, RP_WS_FAILED, memory_order_release);
-			rp_evc_notify(&sh->doorbell);
+			if (rp_evc_notify(&sh->doorbell))
+				woke_parent(w);
 			_exit(RP_EXIT_PROTO);
 		}
 	}
 	/* release: pairs with the parent's acquire load in wait_ready(). */
 	atomic_store_explicit(&w->ctl->state, RP_WS_READY, memory_order_release);
-	rp_evc_notify(&sh->doorbell);
+	/* Whoever consumes the doorbell's armed state must also ring the
+	 * completion fd, or an event loop sleeping on it misses the wake. */
+	if (rp_evc_notify(&sh->doorbell))
+		woke_parent(w);
 
 	for (;;) {
 		struct rp_rec_view v;
@@ -430,10 +449,8 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 			rp_ring_cons_publish(&w->tasks);
 			since_pub = 0;
 		}
-		if (w->light ? rp_evc_notify_light(&sh->doorbell) : rp_evc_notify(&sh->doorbell)) {
-			w->wakes++;
-			count_syscalls(w);
-		}
+		if (w->light ? rp_evc_notify_light(&sh->doorbell) : rp_evc_notify(&sh->doorbell))
+			woke_parent(w);
 		/* release: idle; pairs with the acquire in rp__check_deadlines(). */
 		atomic_store_explicit(&w->ctl->cur_seq, 0, memory_order_release);
 		if (rp_unlikely(max_tasks && done >= max_tasks))

@@ -23,8 +23,7 @@
  * tail - head is the used byte count as long as it never exceeds capacity,
  * which both sides check. Publishing is separate from committing, so a
  * producer publishes once per burst (rp_ring_publish) and a consumer releases
- * space once per burst (rp_ring_cons_publish, also done by rp_ring_peek
- * whenever it has to reload the producer's index).
+ * space once per burst (rp_ring_cons_publish).
  */
 #ifndef RP_RING_H
 #define RP_RING_H
@@ -239,8 +238,9 @@ static inline int rp_ring_cons_publish(struct rp_ring_cons *c)
 /*
  * Look at the next record without consuming it. Returns 0 and fills *v;
  * -EAGAIN if the ring is empty; -EPROTO if the producer wrote an impossible
- * index or header. On reloading the producer's tail it first publishes our
- * own head (once per burst). The payload stays valid until rp_ring_release.
+ * index or header. The payload stays valid until rp_ring_release. Writes
+ * nothing to shared memory, so it also works on a copy of a handle (to look
+ * ahead); release space with rp_ring_cons_publish, once per burst.
  */
 static inline int rp_ring_peek(struct rp_ring_cons *c, struct rp_rec_view *v)
 {
@@ -252,7 +252,6 @@ static inline int rp_ring_peek(struct rp_ring_cons *c, struct rp_rec_view *v)
 		if (c->head == c->tail_cache) {
 			uint64_t t;
 
-			rp_ring_cons_publish(c);
 			/* C1 acquire: pairs with P1. Everything the producer
 			 * wrote before publishing t is visible below. */
 			t = atomic_load_explicit(&c->ring->tail, memory_order_acquire);

@@ -253,7 +253,7 @@ Test(faults, workers_inherit_no_fds, .timeout = 30)
 
 	cr_assert_geq(extra, 0);
 	cr_assert_eq(rp_apply(p, task_count_fds, NULL, 0, &n, 8, NULL), 0);
-	cr_assert_eq(n, 4u, "stdin, stdout, stderr and the region only (%lu)", n);
+	cr_assert_eq(n, 5u, "stdin, stdout, stderr, the region and the completion eventfd only (%lu)", n);
 	rp_pool_destroy(p);
 	close(extra);
 }

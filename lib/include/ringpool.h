@@ -563,6 +563,30 @@ struct rp_worker_stats {
 
 unsigned rp_pool_workers(const struct rp_pool *pool);
 
+/* ---- event loops ---- */
+
+/*
+ * The pool's completion fd: an epoll fd that becomes readable when a result
+ * is ready after rp_pool_arm() returned 0, or when a worker exits (a fault
+ * needing attention). Add it to your epoll set (or poll it with io_uring)
+ * and, when it is readable, call rp_pool_arm(). Owned by the pool; do not
+ * close it. Returns the fd, -EINVAL, or -EOPNOTSUPP (workers = 0).
+ * Workers write it only while the parent is armed: no syscall per task
+ * while results keep coming.
+ */
+int rp_pool_fd(const struct rp_pool *pool);
+
+/*
+ * Handle what the fd reported (worker deaths, owned results, pending
+ * publishes), then: returns 1 if results are ready (collect them with
+ * rp_next(..., RP_NONBLOCK) until -EAGAIN or -ENODATA, then call
+ * rp_pool_arm again), or 0 when armed: safe to sleep on rp_pool_fd(). Also
+ * 1 when nothing is in flight. -EINVAL, -EDEADLK, -EOPNOTSUPP. Task
+ * deadlines are only checked here and in waiting calls: with
+ * task_timeout_ns, call rp_pool_arm at least that often.
+ */
+int rp_pool_arm(struct rp_pool *pool);
+
 /* Fill *st. Cheap (no syscalls). Returns 0 or -EINVAL. */
 int rp_pool_stats(const struct rp_pool *pool, struct rp_stats *st);
 
