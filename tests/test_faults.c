@@ -207,6 +207,9 @@ static int task_hog(struct rp_task *t, const void *in, size_t len)
 	if (!m)
 		return -ENOMEM;
 	memset(m, 1, n);	/* touch it: resident */
+	/* Keep the compiler from eliding the allocation (it may drop a
+	 * malloc/memset/free with no reader). */
+	__asm__ __volatile__("" : : "r"(m) : "memory");
 	free(m);
 	out = rp_task_result(t, 8);
 	*out = (uint64_t)getpid();
