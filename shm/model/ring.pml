@@ -1,34 +1,64 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Promela model of one SPSC ring (shm/rp_ring.h) with the eventcount wake-up
- * protocol (shm/rp_evc.h, shm/evc.c) on both sides, as lib/ drives them: the
- * consumer sleeps when the ring is empty, the producer when it is full; the
- * worker may die at any step; the parent's sleep is bounded and followed by a
- * liveness check. shm/model/check.sh runs it; the BUG_* macros select the
- * broken variants that must fail.
- *
+ * Promela model of one SPSC ring (shm/rp_ring.h) and the eventcount wake-up
+ * protocol (shm/rp_evc.h, shm/evc.c) on both sides, driven as lib/ drives
+ * them: the consumer sleeps while the ring is empty, the producer while it is
+ * full; the worker may die at any step; the parent's sleep is bounded and
+ * followed by a liveness check. shm/model/check.sh runs it. Line numbers in
+ * the comments refer to shm/ as of commit f9dab7b plus the change that makes
+ * rp_ring_peek() write nothing shared.
+ */
+
+/*
  * Abstraction (argued once, here):
- *  - Bytes become slots. A record takes 1..MAXLEN slots (MAXLEN = CAP/2, the
- *    rp_ring_max_payload() rule); a record that does not fit before the end
- *    is preceded by a pad marker that covers the rest, as in rp_ring_reserve().
- *  - Indices are free-running mod IDX = 2*CAP instead of mod 2^64. The code
- *    only ever masks an index (i % CAP) or subtracts two of them, and every
- *    difference it relies on lies in [0, CAP]; since CAP divides IDX and
- *    IDX > CAP, both results are the same mod IDX as mod 2^64.
- *  - The futex word is kept mod 4 (armed bit + one epoch bit). A waiter's
- *    armed value v can change at most once before its FUTEX_WAIT (the
- *    notifier's CAS v -> v+1 clears the flag, and only the waiter sets it
- *    again), so one epoch bit loses no behaviour.
+ *  - Bytes become slots. A record takes 1..MAXLEN slots (MAXLEN = CAP/2: the
+ *    rp_ring_max_payload() rule); one that does not fit before the end of the
+ *    ring is preceded by a pad marker covering the rest, as in rp_ring_reserve.
+ *  - Indices run free mod IDX = 2*CAP instead of mod 2^64. The code only
+ *    masks an index (i % CAP) or subtracts two of them, and each difference it
+ *    relies on lies in [0, CAP]; as CAP divides IDX and IDX > CAP, both give
+ *    the same results mod IDX as mod 2^64. NREC >= 4 lets them wrap.
+ *  - The futex word is kept mod 4 (armed bit + one epoch bit). Between a
+ *    waiter's arm and its FUTEX_WAIT the word can change at most once (the
+ *    notifier's CAS v -> v+1 clears the flag and only the waiter sets it), so
+ *    one epoch bit loses no behaviour.
  *  - Promela is sequentially consistent, which is what the seq_cst fences W1
- *    and N1 buy for the Dekker pair (arm; re-check) vs (publish; check flag).
- *    The acquire/release edges P1/C1 and C2/P2 make the ring data-race free,
- *    which the ghost slot states below check. A missing fence is modelled by
- *    the reordering it allows: BUG_RECHECK_FIRST (load before the arm, no W1),
- *    BUG_NOTIFY_FIRST (flag load before the publish, no N1).
- *  - FUTEX_WAIT compares and enqueues atomically, then sleeps until a
- *    FUTEX_WAKE (a mere change of the word does not wake, as in the kernel),
- *    or until its timeout if that side has one.
+ *    (rp_evc_prepare) and N1 (rp_evc_notify) buy for the Dekker pair
+ *    (arm; re-check) vs (publish; check flag). A missing fence is modelled by
+ *    the reordering it permits: BUG_RECHECK_FIRST (re-check load before the
+ *    arm, i.e. no W1), BUG_NOTIFY_FIRST (flag load before the publish, no N1).
+ *  - The acquire/release pairs P1/C1 (tail) and C2/P2 (head) are what make
+ *    record data race-free; the ghost slot states check that this holds: the
+ *    producer writes only FREE slots (freed by a published head), the
+ *    consumer reads only PUB slots (covered by a published tail). Because of
+ *    that check, the record writes are merged into the step of the index
+ *    access next to them (they commute with everything the peer can do).
+ *  - FUTEX_WAIT compares and queues atomically, then sleeps until FUTEX_WAKE
+ *    (a mere change of the word does not wake, as in the kernel) or until its
+ *    timeout, if that side has one. FUTEX_WAKE is a step apart from the CAS.
  *  - The spin budget is a nondeterministic number (0..SPIN) of re-checks.
+ *  - LIGHT=1 models the asymmetric pair: the worker rings the doorbell with
+ *    rp_evc_notify_light() (no N1, just a load) and the parent arms it with
+ *    rp_evc_prepare_heavy() (membarrier). The worker's index stores then go
+ *    through a one-entry store buffer (TSO), so its light notify's load of
+ *    the word can overtake its publish; a fence (full notify, locked RMW)
+ *    waits for the buffer to drain, the parent's membarrier drains it, and
+ *    so does the worker's death (the kernel's exit path is full of fences).
+ *    A second buffered store waits for the first to drain; that loses only
+ *    executions in which a later store is reordered, never the last one.
+ *
+ * Broken variants, each of which check.sh requires to fail (-D for spin):
+ * BUG_NORECHECK (sleep right after arming), BUG_RECHECK_FIRST (no W1),
+ * BUG_NOTIFY_FIRST (no N1), BUG_NOWAKE (CAS but no FUTEX_WAKE), BUG_PADCHECK
+ * (full check forgets the pad), BUG_NOLIVENESS (no liveness check after a
+ * timeout), BUG_NODRAIN (a dead worker's published results are failed),
+ * BUG_NO_MEMBARRIER (with LIGHT: the parent arms with plain rp_evc_prepare),
+ * BUG_PEEK_STORES_HEAD (rp_ring_peek as it was up to f9dab7b: it stored head
+ * itself when it reloaded tail, without a notify; rp_ring_cons_publish then
+ * returns 0 and the caller's notify is skipped). That loses a wake-up when
+ * callers do not publish before peeking (NO_PREPUBLISH), or, even with lib's
+ * publish-before-peek, after an aborted reservation left a lone pad marker
+ * for peek to skip (ABORTS=1).
  */
 
 #ifndef CAP
@@ -44,65 +74,86 @@
 #ifndef SPIN
 #define SPIN	1		/* spin budget: re-checks before arming */
 #endif
+#ifndef ABORTS
+#define ABORTS	0		/* reservations the producer may abort (rp_ring_abort) */
+#endif
+/* NO_PREPUBLISH: the consumer does not publish head before a peek that will
+ * reload tail (lib's take() and worker loop do), only before sleeping. */
 #define WMOD	4		/* futex word mod 4: bit 0 armed, bit 1 epoch */
 
-/* Who is who. PARENT_CONSUMES 1: the result ring (worker produces, parent
- * consumes); 0: the task ring (parent produces, worker consumes). */
+/* Roles. PARENT_CONSUMES 1: a result ring (the worker produces, the parent
+ * consumes); 0: a task ring (the parent produces, the worker consumes). */
 #ifndef PARENT_CONSUMES
 #define PARENT_CONSUMES	1
 #endif
 #ifndef DEATH
-#define DEATH		0	/* the worker may be killed at any step */
+#define DEATH		0	/* the worker may be SIGKILLed at any step */
 #endif
 #ifndef PARENT_TMO
-#define PARENT_TMO	0	/* parent's sleep ends after liveness_ns */
+#define PARENT_TMO	0	/* the parent's sleep ends after liveness_ns */
 #endif
 #ifndef WORKER_TMO
-#define WORKER_TMO	0	/* worker's sleep ends after 1 s (parent is alive) */
+#define WORKER_TMO	0	/* the worker's sleep ends after 1 s; the parent lives */
+#endif
+#ifndef LIGHT
+#define LIGHT		0	/* asymmetric doorbell: light notify, heavy prepare */
 #endif
 
 #if PARENT_CONSUMES
 #define C_TMO	PARENT_TMO
 #define P_TMO	WORKER_TMO
+#define C_PREPARE	parent_prepare	/* the parent arms the doorbell */
+#define P_PREPARE	evc_prepare	/* the worker arms its wake */
+#define P_LIGHT		LIGHT		/* the worker's per-result notify */
+#define C_LIGHT		0
 #else
 #define C_TMO	WORKER_TMO
 #define P_TMO	PARENT_TMO
+#define C_PREPARE	evc_prepare
+#define P_PREPARE	parent_prepare
+#define P_LIGHT		0
+#define C_LIGHT		LIGHT		/* the worker's batch head publish */
 #endif
 
-#define PADMARK		255	/* tag RP_REC_PAD */
-#define EAGAIN_		0	/* futex_wait results */
+#define PADMARK		255	/* the tag RP_REC_PAD */
+#define EAGAIN_		0	/* futex_wait outcomes */
 #define WOKEN		1
 #define TIMEDOUT	2
 
-/* Ghost state of each slot, for data-race and overwrite checks. */
+/* Ghost state of a slot. */
 #define S_FREE		0	/* the producer may write it */
-#define S_WRITTEN	1	/* written, not yet covered by a published tail */
-#define S_PUB		2	/* published (P1), the consumer may read it */
+#define S_WRITTEN	1	/* written, not yet covered by the published tail */
+#define S_PUB		2	/* covered by the published tail: the consumer may read it */
 #define S_REL		3	/* released by the consumer, head not yet published */
 
 #define USED(t, h)	(((t) + IDX - (h)) % IDX)
 
 /* struct rp_ring: the shared part. */
-byte tail;			/* rp_ring.tail, producer-written */
-byte head;			/* rp_ring.head, consumer-written */
-byte buf[CAP];			/* per slot: record seq (header and payload), or PADMARK */
-byte blen[CAP];			/* per header slot: record length in slots */
+byte tail;			/* rp_ring.tail, written by the producer */
+byte head;			/* rp_ring.head, written by the consumer */
+byte buf[CAP];			/* per slot: the record's seq (header and payload), or PADMARK */
+byte blen[CAP];			/* per header slot: the record's length in slots */
 byte ghost[CAP];
 
-/* Two eventcounts. EVC_C: the consumer sleeps on it, the producer notifies
+/* Two eventcounts. EVC_C: the consumer sleeps on it, the producer notifies it
  * after publishing tail (result ring: the doorbell; task ring: worker.wake).
- * EVC_P: the producer sleeps on it for space, the consumer notifies after
+ * EVC_P: the producer sleeps on it for space, the consumer notifies it after
  * publishing head (result ring: worker.wake; task ring: the doorbell). */
 #define EVC_C	0
 #define EVC_P	1
 byte word[2];			/* struct rp_evc.word */
-bool asleep[2];			/* in FUTEX_WAIT on that word (one waiter each) */
+bool asleep[2];			/* queued in FUTEX_WAIT on that word (one waiter each) */
 
 bool killed;			/* the reaper has sent SIGKILL */
-bool wdead;			/* the worker is dead (its pidfd polls readable) */
-bool pdone, cdone;		/* producer / consumer finished */
+bool wdead;			/* the worker is dead: its pidfd polls readable */
+bool pdone, cdone;		/* producer, consumer finished */
 byte npub;			/* ghost: records covered by the published tail */
 byte nerr;			/* records the parent failed after the worker died */
+
+/* LIGHT: the worker CPU's store buffer, holding its last index store (tail
+ * for a result ring, head for a task ring) until drained to memory. */
+bool sb_pending;
+byte sb_val, sb_npub;
 
 #if PARENT_CONSUMES
 #define parent_done	cdone
@@ -111,63 +162,106 @@ byte nerr;			/* records the parent failed after the worker died */
 #endif
 
 /* ------------------------------------------------------------------ */
-/* Eventcount (shm/rp_evc.h, shm/evc.c)                                */
+/* Eventcount: shm/rp_evc.h, shm/evc.c                                 */
 /* ------------------------------------------------------------------ */
 
-/* rp_evc_prepare(), rp_evc.h:48-50: fetch_or seq_cst, then fence W1. */
-inline evc_prepare(e, v)
+/* rp_evc_prepare(), rp_evc.h:58-60: fetch_or seq_cst, then fence W1. On
+ * the worker (LIGHT) the locked RMW waits for its store buffer to drain. */
+inline evc_prepare(e)
 {
-	atomic { v = word[e] | 1; word[e] = v }
+	d_step { (!worker || !sb_pending) -> v = word[e] | 1; word[e] = v }
 }
 
-/* rp_evc_cancel(), rp_evc.h:62: CAS armed -> armed & ~1. */
-inline evc_cancel(e, v)
+/* LIGHT: drain the worker's store buffer to memory. */
+inline drain_sb()
 {
-	atomic { if :: word[e] == v -> word[e] = v - 1 :: else fi }
+#if PARENT_CONSUMES
+	k = tail;
+	tail = sb_val;				/* P1 reaches memory */
+	do
+	:: k != tail -> assert(ghost[k % CAP] == S_WRITTEN);
+		ghost[k % CAP] = S_PUB; k = (k + 1) % IDX
+	:: else -> break
+	od;
+	npub = sb_npub;
+#else
+	k = head;
+	head = sb_val;				/* C2 reaches memory */
+	do
+	:: k != head -> assert(ghost[k % CAP] == S_REL);
+		ghost[k % CAP] = S_FREE; k = (k + 1) % IDX
+	:: else -> break
+	od;
+#endif
+	sb_pending = false;
+	k = 0
 }
 
-/* rp_futex_wait(), evc.c:26 (FUTEX_WAIT on value v): the kernel compares and
- * queues under its bucket lock; then we sleep until FUTEX_WAKE or timeout. */
-inline futex_wait(e, v, tmo, res)
+/*
+ * The parent arms the doorbell: rp_evc_prepare_heavy(), evc.c, when LIGHT
+ * (fetch_or, W1, then membarrier(GLOBAL_EXPEDITED): a full fence on the
+ * worker's CPU, which drains its store buffer); else rp_evc_prepare().
+ */
+inline parent_prepare(e)
 {
-	atomic {
+	evc_prepare(e);
+#if LIGHT && !defined(BUG_NO_MEMBARRIER)
+	d_step { if :: sb_pending -> drain_sb() :: else fi }	/* membarrier */
+#endif
+}
+
+/* rp_evc_cancel(), rp_evc.h:72: CAS armed -> armed & ~1. */
+inline evc_cancel(e)
+{
+	d_step { if :: word[e] == v -> word[e] = v - 1 :: else fi; v = 0 }
+}
+
+/* rp_evc_wait() -> rp_futex_wait(), evc.c:27, FUTEX_WAIT on value v: the
+ * kernel compares and queues under its bucket lock (one step); then we sleep
+ * until a FUTEX_WAKE, or a timeout when tmo. Sets res. */
+inline futex_wait(e, tmo)
+{
+	d_step {
 		if
 		:: word[e] != v -> res = EAGAIN_
 		:: else -> asleep[e] = true; res = WOKEN
-		fi
+		fi;
+		v = 0
 	}
 	if
 	:: res == WOKEN ->
 		if
 		:: !asleep[e] -> skip			/* woken by FUTEX_WAKE */
-		:: atomic { tmo -> asleep[e] = false; res = TIMEDOUT }
+		:: d_step { tmo -> asleep[e] = false; res = TIMEDOUT }
 		fi
 	:: else
 	fi
 }
 
-/* rp_evc_notify(), rp_evc.h:83-87: fence N1, relaxed load; if armed,
- * rp__evc_wake(), evc.c:61-64: CAS seen -> seen + 1, then FUTEX_WAKE. */
-inline evc_notify(e, nv, casok)
+/* rp_evc_notify(), rp_evc.h:93-99: fence N1, relaxed load; if armed,
+ * rp__evc_wake(), evc.c:63-66: CAS seen -> seen + 1, then FUTEX_WAKE. With
+ * light, rp_evc_notify_light(), rp_evc.h:124-134: the load without N1.
+ * With BUG_NOTIFY_FIRST the caller has loaded nv before its publish. */
+inline evc_notify(e, light)
 {
 #ifndef BUG_NOTIFY_FIRST
-	nv = word[e];				/* after N1; relaxed load */
+	d_step { (light || !worker || !sb_pending) -> nv = word[e] }	/* N1; load */
 #endif
-	casok = false;
 	do
-	:: (nv & 1) == 0 -> break
+	:: (nv & 1) == 0 -> nv = 0; break		/* not armed: no syscall */
 	:: (nv & 1) != 0 ->
-		atomic {
+		d_step {
 			if
-			:: word[e] == nv -> word[e] = (nv + 1) % WMOD; casok = true
-			:: else -> nv = word[e]
+			:: word[e] == nv -> word[e] = (nv + 1) % WMOD; nv = 255
+			:: else -> nv = word[e]		/* CAS failed: seen = word */
 			fi
 		}
 		if
-		:: casok ->
+		:: nv == 255 ->
 #ifndef BUG_NOWAKE
-			asleep[e] = false;		/* rp_futex_wake(), evc.c:43 */
+			asleep[e] = false;		/* rp_futex_wake(), evc.c:44 */
 #endif
+			nv = 0;
 			break
 		:: else
 		fi
@@ -178,43 +272,45 @@ inline evc_notify(e, nv, casok)
 /* Producer                                                            */
 /* ------------------------------------------------------------------ */
 
-/* rp_ring_reserve(), rp_ring.h:143-182, for a record of sz slots. Sets ok.
- * The only shared access is the head load P2 (rp_ring.h:159). */
+/*
+ * rp_ring_reserve(), rp_ring.h:142-181, for a record of sz slots: sets ok
+ * (else -EAGAIN). Its one racing access is the head load P2 (rp_ring.h:158);
+ * the pad marker (rp_ring.h:171-177) goes into FREE slots in the same step.
+ */
 inline reserve()
 {
-	off = tl % CAP;
-	contig = CAP - off;
+	d_step {
+		off = tl % CAP;
+		contig = CAP - off;
 #ifdef BUG_PADCHECK
-	total = sz;				/* forgets the pad's bytes */
+		total = sz;			/* forgets the bytes the pad skips */
 #else
-	total = (sz <= contig -> sz : contig + sz);
+		total = (sz <= contig -> sz : contig + sz);
 #endif
-	if
-	:: USED(tl, hc) + total > CAP ->
-		h = head;			/* P2 acquire, pairs with C2 */
-		assert(USED(tl, h) <= CAP && USED(h, hc) <= CAP); /* never -EPROTO */
-		hc = h;
-		ok = (USED(tl, h) + total <= CAP)	/* else -EAGAIN */
-	:: else -> ok = true
-	fi;
-	if
-	:: ok && sz > contig ->
-		/* pad marker, rp_ring.h:171-178; it covers the rest of the ring */
-		d_step {
+		if
+		:: USED(tl, hc) + total > CAP ->
+			h = head;		/* P2 acquire, pairs with C2 */
+			assert(USED(tl, h) <= CAP && USED(h, hc) <= CAP); /* no -EPROTO */
+			hc = h;
+			ok = (USED(tl, h) + total <= CAP)
+		:: else -> ok = true
+		fi;
+		if
+		:: ok && sz > contig ->
 			k = off;
 			do
 			:: k < CAP -> assert(ghost[k] == S_FREE); ghost[k] = S_WRITTEN; k++
 			:: else -> break
 			od;
 			buf[off] = PADMARK;
-			tl = (tl + contig) % IDX;
-			k = 0
-		}
-	:: else
-	fi
+			tl = (tl + contig) % IDX
+		:: else
+		fi;
+		off = 0; contig = 0; total = 0; h = 0; k = 0
+	}
 }
 
-/* rp_ring_commit(), rp_ring.h:195-205: header and payload carry seq. */
+/* rp_ring_commit(), rp_ring.h:194-204: header and payload slots carry seq. */
 inline commit()
 {
 	d_step {
@@ -229,17 +325,30 @@ inline commit()
 		blen[off] = sz;
 		tl = (tl + sz) % IDX;
 		seq++;
-		k = 0
+		off = 0; k = 0; sz = 0
 	}
 }
 
-/* rp_ring_publish(), rp_ring.h:210-219: P1 release store of tail. */
+/* rp_ring_publish(), rp_ring.h:209-218: P1 release store of tail. Sets pubd. */
 inline publish()
 {
-	if
-	:: tl != tl_pub ->
-		d_step {
-			tail = tl;			/* P1 release, pairs with C1 */
+#if LIGHT && PARENT_CONSUMES
+	/* the worker's P1 goes into its store buffer; drain_sb() does the rest */
+	d_step {
+		(tl == tl_pub || !sb_pending) ->
+		if
+		:: tl != tl_pub ->
+			sb_val = tl; sb_npub = seq; sb_pending = true;
+			tl_pub = tl;
+			pubd = true
+		:: else -> pubd = false
+		fi
+	}
+#else
+	d_step {
+		if
+		:: tl != tl_pub ->
+			tail = tl;		/* P1 release, pairs with C1 */
 			k = tl_pub;
 			do
 			:: k != tl -> assert(ghost[k % CAP] == S_WRITTEN);
@@ -247,80 +356,81 @@ inline publish()
 			:: else -> break
 			od;
 			npub = seq;
+			tl_pub = tl;
+			pubd = true;
 			k = 0
-		}
-		tl_pub = tl;
-		pubd = true
-	:: else -> pubd = false
-	fi
+		:: else -> pubd = false
+		fi
+	}
+#endif
 }
 
-/* lib: publish_tasks() (dispatch.c) / the worker's publish + notify of the
- * doorbell (worker.c): notify whenever the publish moved the tail. */
-inline publish_notify()
+/* lib publish_tasks() (dispatch.c) and the worker's publish + doorbell
+ * notify (worker.c): notify whenever the publish moved the tail. light: the
+ * worker's per-result rp_evc_notify_light() (worker.c main loop). */
+inline publish_notify(light)
 {
 #ifdef BUG_NOTIFY_FIRST
 	nv = word[EVC_C];			/* flag load hoisted above P1: no N1 */
 #endif
 	publish();
 	if
-	:: pubd -> evc_notify(EVC_C, nv, casok)
-	:: else
+	:: pubd -> pubd = false; evc_notify(EVC_C, light)
+	:: else -> nv = 0
 	fi
 }
 
 /*
  * Wait until reserve() succeeds: lib worker_wait(space_ready) (worker.c) or
- * the parent's pool_wait(can_progress) (dispatch.c). Spin, then arm EVC_P,
- * re-check, sleep. If the producer is the parent, a timeout leads to the
- * liveness check; a dead consumer ends the producer (goto pstop).
+ * the parent's pool_wait(can_progress) (dispatch.c). Spin, arm EVC_P,
+ * re-check, sleep. A parent producer checks liveness after a timeout and
+ * stops if the worker is dead (goto pstop).
  */
 inline wait_space()
 {
 	spins = 0;
 	do
-	:: ok -> break
+	:: ok -> spins = 0; break
 	:: !ok && spins < SPIN -> spins++; reserve()		/* spinning */
 	:: !ok ->
 #if defined(BUG_RECHECK_FIRST)
-		reserve();					/* re-check before arming */
+		reserve();					/* re-check, then arm */
 		if
 		:: ok -> skip
 		:: else ->
-			evc_prepare(EVC_P, v);
+			P_PREPARE(EVC_P);
 #elif defined(BUG_NORECHECK)
-		evc_prepare(EVC_P, v);				/* no re-check */
+		P_PREPARE(EVC_P);				/* arm, no re-check */
 		if
 		:: false -> skip
 		:: else ->
 #else
-		evc_prepare(EVC_P, v);				/* rp_evc_prepare: arm + W1 */
+		P_PREPARE(EVC_P);				/* arm (W1) */
 		reserve();					/* re-check: P2 */
 		if
-		:: ok -> evc_cancel(EVC_P, v)
+		:: ok -> evc_cancel(EVC_P)
 		:: else ->
 #endif
-			futex_wait(EVC_P, v, P_TMO, res);
-#if !PARENT_CONSUMES
-			/* parent: rp__check_workers() after liveness_ns */
-#ifndef BUG_NOLIVENESS
+			futex_wait(EVC_P, P_TMO);
+#if !PARENT_CONSUMES && !defined(BUG_NOLIVENESS)
 			if
-			:: res == TIMEDOUT && wdead -> goto pstop
+			:: res == TIMEDOUT && wdead -> goto pstop	/* rp__check_workers() */
 			:: else
 			fi;
 #endif
-#endif
-			reserve()					/* re-check after waking */
+			res = 0;
+			reserve()					/* re-check after the wait */
 		fi
 	od
 }
 
 proctype Producer()
 {
-	/* struct rp_ring_prod: tail, tail_pub, head_cache (local to the process) */
+	/* struct rp_ring_prod: tail, tail_pub, head_cache (process-local) */
 	byte tl, tl_pub, hc;
-	byte seq, sz, off, contig, total, h, k, v, nv, res, spins;
-	bool ok, pubd, casok;
+	byte seq, sz, off, contig, total, h, k, v, nv, res, spins, naborts;
+	bool ok, pubd;
+	bool worker = PARENT_CONSUMES;		/* constant: has the store buffer */
 
 #if DEATH && PARENT_CONSUMES
 	{
@@ -328,134 +438,185 @@ proctype Producer()
 	do
 	:: seq == NREC -> break
 	:: else ->
-		select(sz : 1 .. MAXLEN);
+		if					/* record size, 1..MAXLEN slots */
+		:: sz = 1
+		:: MAXLEN >= 2 -> sz = 2
+		:: MAXLEN >= 3 -> sz = 3
+		fi;
 		reserve();
 		if
 		:: ok
 		:: else ->
-			/* full: the consumer must see what we have before we wait */
-			publish_notify();
+			/* full: publish what we have, or the consumer never frees space
+			 * (lib: worker_wait()'s worker_flush(), or publish_tasks()) */
+			publish_notify(0);
 			wait_space()
 		fi;
-		commit();
+		ok = false;
 		if
-		:: true -> publish_notify()		/* end of burst */
-		:: seq < NREC -> skip			/* keep the burst open */
+		:: naborts < ABORTS ->
+			naborts++; sz = 0		/* rp_ring_abort(): a pad stays */
+		:: true ->
+			commit();
+			if
+			:: true -> publish_notify(P_LIGHT)	/* end of a burst */
+			:: seq < NREC			/* the burst goes on */
+			fi
 		fi
 	od;
-	publish_notify();
+	publish_notify(0);
 #if DEATH && PARENT_CONSUMES
-	} unless { atomic { killed -> wdead = true } }
+	} unless { d_step { killed -> if :: sb_pending -> drain_sb() :: else fi; wdead = true };
+		   goto pdead }
 #endif
 pstop:
-	pdone = true
+	pdone = true;
+pdead:
+	skip
 }
 
 /* ------------------------------------------------------------------ */
 /* Consumer                                                            */
 /* ------------------------------------------------------------------ */
 
-/* rp_ring_cons_publish(), rp_ring.h:228-237: C2 release store of head. */
-inline cons_publish()
+/* The store in rp_ring_cons_publish(), rp_ring.h:227-236: C2 release. */
+inline store_head()
 {
+#if LIGHT && !PARENT_CONSUMES
+	/* the worker's C2 goes into its store buffer; drain_sb() does the rest */
+	d_step {
+		(hd == hd_pub || !sb_pending) ->
+		if
+		:: hd != hd_pub -> sb_val = hd; sb_pending = true; hd_pub = hd; pubd = true
+		:: else -> pubd = false
+		fi
+	}
+#else
+	d_step {
 	if
 	:: hd != hd_pub ->
-		d_step {
-			head = hd;			/* C2 release, pairs with P2 */
-			k = hd_pub;
-			do
-			:: k != hd -> assert(ghost[k % CAP] == S_REL);
-				ghost[k % CAP] = S_FREE; k = (k + 1) % IDX
-			:: else -> break
-			od;
-			k = 0
-		}
+		head = hd;			/* C2 release, pairs with P2 */
+		k = hd_pub;
+		do
+		:: k != hd -> assert(ghost[k % CAP] == S_REL);
+			ghost[k % CAP] = S_FREE; k = (k + 1) % IDX
+		:: else -> break
+		od;
 		hd_pub = hd;
-		pubd = true
+		pubd = true;
+		k = 0
 	:: else -> pubd = false
 	fi
+	}
+#endif
 }
 
-/* lib: publish_head() (dispatch.c) / worker_flush() (worker.c): publish head
- * and notify the producer if that moved it. */
-inline head_notify()
+/* rp_ring_cons_publish() as lib calls it: pubd is its return value, "1 if
+ * anything changed", i.e. if this call stored head. */
+inline cons_publish()
+{
+	store_head()
+}
+
+/* lib publish_head() (dispatch.c), worker_flush() (worker.c): publish head,
+ * notify the producer if that moved it. light: the worker's batch publish of
+ * task space, rung with rp_evc_notify_light() (worker.c main loop). */
+inline head_notify(light)
 {
 #ifdef BUG_NOTIFY_FIRST
 	nv = word[EVC_P];			/* flag load hoisted above C2: no N1 */
 #endif
 	cons_publish();
 	if
-	:: pubd -> evc_notify(EVC_P, nv, casok)
-	:: else
+	:: pubd -> pubd = false; evc_notify(EVC_P, light)
+	:: else -> nv = 0
 	fi
 }
 
-/* rp_ring_peek(), rp_ring.h:245-289. Sets got (else -EAGAIN). */
+/*
+ * rp_ring_peek(), rp_ring.h:245-288: sets got, else -EAGAIN. When the cached
+ * tail is used up it reloads tail (C1, rp_ring.h:257); it stores nothing
+ * (BUG_PEEK_STORES_HEAD: it first stored head, with no notify, as it did up
+ * to f9dab7b). A pad marker is skipped (rp_ring.h:270-274). The record's
+ * slots are read in the same step as the index they depend on (they are
+ * PUB, see above).
+ */
 inline peek()
 {
 	got = false;
 	do
 	:: hd == tc ->
-		cons_publish();			/* rp_ring.h:254: publishes head, no notify */
-		t = tail;			/* C1 acquire, pairs with P1 */
-		if
-		:: t == hd -> break		/* -EAGAIN */
-		:: else -> assert(USED(t, hd) <= CAP); tc = t	/* never -EPROTO */
-		fi
-	:: hd != tc ->
-		off = hd % CAP;
-		contig = CAP - off;
-		avail = USED(tc, hd);
+#ifdef BUG_PEEK_STORES_HEAD
+		store_head();				/* old rp_ring.h:255 */
+		pubd = false;
+#endif
 		d_step {
-			assert(ghost[off] == S_PUB);	/* reads only published slots */
-			rseq = buf[off]; rlen = blen[off]
+			t = tail;		/* C1 acquire, pairs with P1 */
+			if
+			:: t != hd -> assert(USED(t, hd) <= CAP); tc = t	/* no -EPROTO */
+			:: else
+			fi;
+			t = 0
 		}
 		if
-		:: rseq == PADMARK ->
-			assert(contig <= avail);	/* never -EPROTO */
-			d_step {
+		:: hd == tc -> break		/* -EAGAIN */
+		:: else
+		fi
+	:: hd != tc ->
+		d_step {
+			off = hd % CAP;
+			contig = CAP - off;
+			assert(ghost[off] == S_PUB);	/* reads only published slots */
+			rseq = buf[off];
+			rlen = blen[off];
+			if
+			:: rseq == PADMARK ->
+				assert(contig <= USED(tc, hd));	/* no -EPROTO */
 				k = off;
 				do
 				:: k < CAP -> assert(ghost[k] == S_PUB); ghost[k] = S_REL; k++
 				:: else -> break
 				od;
-				k = 0
-			}
-			hd = (hd + contig) % IDX
-		:: else ->
-			assert(rlen >= 1 && rlen <= contig && rlen <= avail);
-			got = true;
-			break
+				hd = (hd + contig) % IDX;
+				rseq = 0; rlen = 0; off = 0; k = 0
+			:: else ->
+				assert(rlen >= 1 && rlen <= contig && rlen <= USED(tc, hd));
+				got = true
+			fi;
+			contig = 0
+		}
+		if
+		:: got -> break
+		:: else
 		fi
 	od
 }
 
-/* Check the record (FIFO, no loss, no duplicate, payload intact), then
- * rp_ring_release(), rp_ring.h:292. */
+/* The record must be the next in order, with intact payload (FIFO, no loss,
+ * no duplicate); then rp_ring_release(), rp_ring.h:291. */
 inline take_release()
 {
-	assert(rseq == expect);
 	d_step {
+		assert(rseq == expect);
 		k = 0;
 		do
 		:: k < rlen -> assert(ghost[off + k] == S_PUB && buf[off + k] == rseq);
 			ghost[off + k] = S_REL; k++
 		:: else -> break
 		od;
-		k = 0
+		expect++;
+		hd = (hd + rlen) % IDX;
+		got = false; rseq = 0; rlen = 0; off = 0; k = 0
 	}
-	expect++;
-	hd = (hd + rlen) % IDX
 }
 
-/* lib take() (dispatch.c) and the worker loop (worker.c): when the cached
- * tail is used up, publish head with a notify before peek reloads tail.
- * BUG_SILENT_PEEK leaves that to peek, which publishes without a notify. */
+/* lib take() (collect.c) and the worker loop (worker.c): once the cached
+ * tail is used up, publish head with a notify before peek reloads tail. */
 inline next()
 {
-#ifndef BUG_SILENT_PEEK
+#ifndef NO_PREPUBLISH
 	if
-	:: hd == tc -> head_notify()
+	:: hd == tc -> head_notify(0)
 	:: else
 	fi;
 #endif
@@ -463,8 +624,8 @@ inline next()
 }
 
 /*
- * Parent only: rp__check_workers() found the worker dead. fail_worker()
- * (pool.c): results it published stay collectible, the rest fail.
+ * Parent only: rp__check_workers() (pool.c) found the worker dead.
+ * fail_worker(): results it published stay collectible, the rest fail.
  */
 inline drain_dead()
 {
@@ -479,64 +640,65 @@ inline drain_dead()
 	od;
 #endif
 	nerr = NREC - expect;
-	assert(expect == npub);		/* nothing published was lost */
+	assert(expect == npub);		/* nothing the worker published is lost */
 	goto cstop
 }
 
 /*
  * Wait until the ring is non-empty: lib pool_wait(result_ready) (dispatch.c)
- * or worker_wait(tasks_ready) (worker.c). Spin on rp_ring_cons_empty(), then
- * arm EVC_C, re-check, sleep.
+ * or worker_wait(tasks_ready) (worker.c). Spin on rp_ring_cons_empty(), arm
+ * EVC_C, re-check, sleep. A parent consumer checks liveness after a timeout.
  */
 inline wait_data()
 {
+	head_notify(0);			/* pool_wait's flush_all(), worker_wait's worker_flush() */
 	spins = 0;
 	do
 	:: spins < SPIN -> spins++;
-		t = tail;				/* rp_ring_cons_empty: C1 */
+		d_step { t = tail; ok = (t != hd); t = 0 }	/* rp_ring_cons_empty: C1 */
 		if
-		:: t != hd -> break
+		:: ok -> ok = false; break
 		:: else
 		fi
 	:: true ->
 #if defined(BUG_RECHECK_FIRST)
-		t = tail;				/* re-check before arming */
+		d_step { t = tail; ok = (t != hd); t = 0 }	/* re-check, then arm */
 		if
-		:: t != hd -> break
-		:: else -> evc_prepare(EVC_C, v);
+		:: ok -> ok = false; break
+		:: else -> C_PREPARE(EVC_C);
 #elif defined(BUG_NORECHECK)
-		evc_prepare(EVC_C, v);			/* no re-check */
+		C_PREPARE(EVC_C);				/* arm, no re-check */
 		if
 		:: false -> skip
 		:: else ->
 #else
-		evc_prepare(EVC_C, v);			/* rp_evc_prepare: arm + W1 */
-		t = tail;				/* re-check, rp_ring_cons_empty: C1 */
+		C_PREPARE(EVC_C);				/* arm (W1) */
+		d_step { t = tail; ok = (t != hd); t = 0 }	/* re-check: C1 */
 		if
-		:: t != hd -> evc_cancel(EVC_C, v); break
+		:: ok -> ok = false; evc_cancel(EVC_C); break
 		:: else ->
 #endif
-			futex_wait(EVC_C, v, C_TMO, res);
-#if PARENT_CONSUMES
-			/* parent: rp__check_workers() after liveness_ns */
-#ifndef BUG_NOLIVENESS
+			futex_wait(EVC_C, C_TMO);
+#if PARENT_CONSUMES && !defined(BUG_NOLIVENESS)
 			if
-			:: res == TIMEDOUT && wdead -> drain_dead()
+			:: res == TIMEDOUT && wdead -> drain_dead()	/* rp__check_workers() */
 			:: else
 			fi;
 #endif
-#endif
+			res = 0;
 			break
 		fi
-	od
+	od;
+	spins = 0
 }
 
 proctype Consumer()
 {
-	/* struct rp_ring_cons: head, head_pub, tail_cache */
+	/* struct rp_ring_cons: head, head_pub, tail_cache (process-local) */
 	byte hd, hd_pub, tc;
-	byte expect, off, contig, avail, t, rseq, rlen, k, v, nv, res, spins;
-	bool got, pubd, casok;
+	byte expect, off, contig, t, rseq, rlen, k, v, nv, res, spins;
+	bool got, ok, pubd;
+	bool worker = !PARENT_CONSUMES;		/* constant: has the store buffer */
 
 #if DEATH && !PARENT_CONSUMES
 	{
@@ -549,26 +711,37 @@ proctype Consumer()
 		:: got ->
 			take_release();
 			if
-			:: true -> head_notify()	/* mid-burst publish */
-			:: true -> skip
+			:: true -> head_notify(C_LIGHT)	/* rp_flush(), or a batch boundary */
+			:: true
 			fi
-		:: else ->
-#ifdef BUG_SILENT_PEEK
-			head_notify();		/* cons_publish() == 0: peek did it */
-#endif
-			wait_data()
+		:: else -> wait_data()
 		fi
 	od;
-	head_notify();
+	head_notify(0);
 #if DEATH && !PARENT_CONSUMES
-	} unless { atomic { killed -> wdead = true } }
+	} unless { d_step { killed -> if :: sb_pending -> drain_sb() :: else fi; wdead = true };
+		   goto cdead }
 #endif
 cstop:
-	cdone = true
+	cdone = true;
+cdead:
+	skip
 }
 
+#if LIGHT
+/* The worker CPU's store buffer drains at any moment. */
+active proctype Drain()
+{
+	byte k;
+
+end:	do
+	:: d_step { sb_pending -> drain_sb() }
+	od
+}
+#endif
+
 #if DEATH
-/* SIGKILL to the worker, at any moment or never. */
+/* SIGKILL for the worker, at any moment, or never. */
 active proctype Reaper()
 {
 	if
@@ -586,8 +759,8 @@ init
 	}
 }
 
-/* Final-state checks: in a finished run, everything sent arrived once, in
- * order; after a death, what was published arrived and the rest failed. */
 #ifdef LTL
+/* With fairness: the parent always finishes, whether the worker finished or
+ * died at any step (stronger than [](wdead -> <> parent_done)). */
 ltl parent_terminates { <> parent_done }
 #endif

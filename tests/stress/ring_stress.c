@@ -10,10 +10,14 @@
  * Usage: ring_stress [--seconds N | --records N] [--cap BYTES] [--seed N]
  *                    [--spin N] [--pause-every N] [--pause-us N]
  *                    [--abort-every N] [--timeout-ms N] [--stall-ms N] [--oneway]
+ *                    [--light]
  * --seconds N (default 30) runs for a time, --records N sends N records each
- * way; --oneway: the child only receives. A hang fails: every wait has a
- * timeout (--timeout-ms) after which the peer's liveness and progress are
- * checked, and an alarm() watchdog ends a run that overstays.
+ * way; --oneway: the child only receives; --light: the child rings the parent
+ * with rp_evc_notify_light() and the parent arms with rp_evc_prepare_heavy()
+ * (membarrier), as lib's workers and parent do when the kernel allows.
+ * A hang fails: every wait has a timeout (--timeout-ms) after which the
+ * peer's liveness and progress are checked, and an alarm() watchdog ends a
+ * run that overstays.
  */
 #include "rp_region.h"
 #include "stress_side.h"
@@ -85,7 +89,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: ring_stress [--seconds N | --records N] [--cap BYTES] [--seed N]\n"
 		"                   [--spin N] [--pause-every N] [--pause-us N]\n"
-		"                   [--abort-every N] [--timeout-ms N] [--stall-ms N] [--oneway]\n");
+		"                   [--abort-every N] [--timeout-ms N] [--stall-ms N] [--oneway]\n"
+		"                   [--light]\n");
 	exit(2);
 }
 
@@ -97,6 +102,9 @@ static void print_side(const char *who, const struct stress_stats *st)
 	       ", errors %" PRIu64 "\n",
 	       who, st->sent, st->bytes_sent, st->recv, st->bytes_recv, st->sleeps, st->wakes,
 	       st->timeouts, st->pauses, st->aborts, st->lost_wakeups, st->errors);
+	if (st->heavy_failed)
+		printf("    membarrier failed %" PRIu64 " times (slept briefly instead)\n",
+		       st->heavy_failed);
 	if (st->errors)
 		printf("    first error: %s\n", st->error);
 }
@@ -125,6 +133,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(o, "--oneway")) {
 			cfg.oneway = true;
+			continue;
+		}
+		if (!strcmp(o, "--light")) {
+			cfg.light = true;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -156,6 +168,11 @@ int main(int argc, char **argv)
 	if (cfg.abort_every == 1 || !cfg.wait_timeout_ns) {
 		fprintf(stderr, "ring_stress: --abort-every must be 0 or > 1, --timeout-ms > 0\n");
 		return 2;
+	}
+	if (cfg.light && !rp_membarrier_available()) {
+		printf("ring_stress: --light: no MEMBARRIER_CMD_GLOBAL_EXPEDITED here; "
+		       "using the symmetric pair\n");
+		cfg.light = false;
 	}
 
 	err = rp_region_create(&reg, "rp-stress", stress_region_size(cfg.cap));
@@ -193,6 +210,9 @@ int main(int argc, char **argv)
 		if (err)
 			_exit(5);
 		cfg.peer_alive = parent_alive;
+		/* The parent's membarrier must reach us before we notify light. */
+		if (cfg.light && rp_membarrier_register())
+			_exit(7);
 		if (stress_side_init(&side, mine.base, 1, &cfg))
 			_exit(6);
 		stress_side_run(&side);
@@ -243,7 +263,8 @@ int main(int argc, char **argv)
 	}
 
 	printf("ring_stress: %.1f s, ring %" PRIu64 " B (max payload %" PRIu64 " B), seed %#" PRIx64
-	       "\n", (double)(t1 - t0) / 1e9, cfg.cap, rp_ring_max_payload(cfg.cap), cfg.seed);
+	       "%s\n", (double)(t1 - t0) / 1e9, cfg.cap, rp_ring_max_payload(cfg.cap), cfg.seed,
+	       cfg.light ? ", light notify + membarrier" : "");
 	print_side("parent (side 0)", &side.st);
 	print_side("child  (side 1)", &kid);
 	errors += side.st.errors + kid.errors;

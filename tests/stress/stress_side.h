@@ -28,6 +28,7 @@ struct stress_stats {
 	uint64_t pauses;		/* random pauses taken */
 	uint64_t aborts;		/* reservations dropped with rp_ring_abort() */
 	uint64_t lost_wakeups;		/* timed out with work waiting and no wake owed us */
+	uint64_t heavy_failed;		/* rp_evc_prepare_heavy() could not membarrier */
 	uint64_t errors;
 	char error[192];		/* the first error */
 };
@@ -61,6 +62,10 @@ struct stress_cfg {
 	uint64_t wait_timeout_ns;	/* each futex wait; a correct run never needs it */
 	uint64_t stall_ns;		/* no progress for this long is an error */
 	bool oneway;			/* side 1 sends no data, only its end record */
+	bool light;			/* side 1 rings side 0 with rp_evc_notify_light(),
+					 * side 0 arms with rp_evc_prepare_heavy(), as a
+					 * worker and the parent do; side 1 must have
+					 * called rp_membarrier_register() */
 	bool (*peer_alive)(void *arg);	/* asked after a timeout; NULL = always */
 	void *peer_arg;
 };
