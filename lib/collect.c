@@ -568,14 +568,16 @@ int rp__wait_owned(struct rp_pool *p, bool (*done)(void *), void *arg, uint64_t 
 			return 0;
 		if (p->inline_mode)
 			return -EDEADLK; /* nothing left that could finish it */
-		if (!rp__owned_ready(p) && blocked_by_raw(p) && !rp__can_submit(p, 64)) {
-			/* Results the caller has not collected hold the rings. */
+		if (!rp__owned_ready(p) && blocked_by_raw(p) && !p->fq_head && !p->jobs) {
+			/* Results the caller has not collected sit at the heads
+			 * of the rings: anything owned queued behind them cannot
+			 * be delivered until the caller takes them. */
 			bool stuck = true;
 
 			for (unsigned i = 0; i < p->nw; i++)
 				if (p->w[i].outstanding && !p->w[i].raw_head && !p->w[i].dead)
 					stuck = false;
-			if (stuck && !p->fq_head && !p->jobs)
+			if (stuck)
 				return -EDEADLK;
 		}
 		p->wait_done = done;
@@ -615,6 +617,7 @@ int rp_pool_stats(const struct rp_pool *p, struct rp_stats *st)
 	st->retried = p->retried;
 	st->timeouts = p->timeouts;
 	st->restarts_exhausted = p->restarts_exhausted;
+	st->spawned = p->spawned;
 	for (i = 0; i < p->nw; i++) {
 		/* relaxed: statistics, no ordering with anything else. */
 		st->worker_futex_waits += atomic_load_explicit(&p->w[i].ctl->futex_waits,

@@ -191,11 +191,20 @@ static int fn_index(struct rp_pool *p, rp_task_fn fn, uint32_t *idx)
 		if (p->sh->fns[i].addr == (uint64_t)(uintptr_t)fn)
 			break;
 	if (i == n) {
+		struct rp_fn_entry e;
+
 		if (n == RP_MAX_FNS)
 			return -EINVAL;
+		/* An exec'd worker finds it by (module, offset); without that,
+		 * only forked workers can run it. */
+		if (rp__fn_resolve(p->sh, (void *)fn, &e) < 0) {
+			if (p->sh->spawn)
+				return -ENOENT;
+			p->unresolvable++;
+		}
 		/* Plain stores: workers read the entry only after a task that
 		 * names it, which is published later with P1 (release). */
-		p->sh->fns[n].addr = (uint64_t)(uintptr_t)fn;
+		p->sh->fns[n] = e;
 		p->sh->nfns = n + 1;
 	}
 	p->fn_cache = fn;

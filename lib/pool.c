@@ -59,7 +59,7 @@ static int check_config(const struct rp_config *c)
 		return -EINVAL;
 	if (c->spin_ns > 1000000000ull || c->liveness_ns < 100000)
 		return -EINVAL;
-	if (c->flags & ~(RP_CFG_UNORDERED | RP_CFG_NO_RESPAWN | RP_CFG_KEEP_FDS))
+	if (c->flags & ~(RP_CFG_UNORDERED | RP_CFG_NO_RESPAWN | RP_CFG_KEEP_FDS | RP_CFG_SPAWN))
 		return -EINVAL;
 	if (c->retries > 1000 || (c->task_timeout_ns && c->task_timeout_ns < 1000000) ||
 	    !c->restart_window_ns)
@@ -567,6 +567,16 @@ static int spawn_worker(struct rp_pool *p, unsigned i)
 	pid_t pid;
 	int err;
 
+	/* Spawn when asked, and for any worker started once the parent has
+	 * become multi-threaded: a fork there could inherit a lock some other
+	 * thread held (stdio, an allocator, a logger) and deadlock. */
+	if (p->sh->spawn || (p->started && !p->unresolvable && rp__multithreaded())) {
+		pid = rp__spawn_exec(p, i);
+		if (pid < 0)
+			return (int)pid;
+		p->spawned++;
+		goto started;
+	}
 	/* Nothing buffered in stdio may be written twice by a child. */
 	fflush(NULL);
 	pid = fork();
@@ -577,6 +587,7 @@ static int spawn_worker(struct rp_pool *p, unsigned i)
 			close_other_fds(p->region.fd, p->efd);
 		rp__worker_main(p->sh, i);
 	}
+started:
 	w->pid = pid;
 	w->reaped = false;
 	w->term_signal = 0;
@@ -717,6 +728,20 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 	p->timeout_ticks = cfg->task_timeout_ns ? rp_ns_to_ticks(cfg->task_timeout_ns) : 0;
 	p->sh->init_fn = (uint64_t)(uintptr_t)cfg->init;
 	p->sh->exit_fn = (uint64_t)(uintptr_t)cfg->exit;
+	p->sh->spawn = !!(cfg->flags & RP_CFG_SPAWN);
+	p->sh->nmodules = 1;
+	if (cfg->init && rp__fn_resolve(p->sh, (void *)cfg->init, &p->sh->fns[RP_FN_INIT]) < 0) {
+		err = -ENOENT;
+		if (p->sh->spawn)
+			goto fail;
+		p->unresolvable++;
+	}
+	if (cfg->exit && rp__fn_resolve(p->sh, (void *)cfg->exit, &p->sh->fns[RP_FN_EXIT]) < 0) {
+		err = -ENOENT;
+		if (p->sh->spawn)
+			goto fail;
+		p->unresolvable++;
+	}
 	p->max_payload = rp_ring_max_payload(rb);
 	p->spin_ticks = rp_ns_to_ticks(cfg->spin_ns); /* calibrates before fork */
 
@@ -751,6 +776,7 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 			goto fail;
 		p->inline_ready = true;
 	}
+	p->started = true;
 	*out = p;
 	return 0;
 fail:

@@ -71,9 +71,25 @@ struct rp_chunk_ent {
 /* Results are published at least every this many records. */
 #define RP_PUBLISH_BATCH 32u
 
+/*
+ * A function as workers find it: by address in a forked worker (same
+ * image), by (module, offset from the module's load bias) in an exec'd one.
+ * module 0 is the main program; others index rp_shared.modules.
+ */
 struct rp_fn_entry {
-	uint64_t addr;		/* fork mode: the function's address (same image) */
+	uint64_t addr;		/* fork: the function's address */
+	uint64_t offset;	/* spawn: address - module load bias */
+	uint32_t module;	/* spawn: RP_MOD_NONE if it could not be resolved */
+	uint32_t pad;
 };
+
+#define RP_MAX_MODULES	16
+#define RP_MOD_PATH	512
+#define RP_MOD_NONE	UINT32_MAX
+
+/* Index of the initializer and exit hook in the function table's tail. */
+#define RP_FN_INIT	(RP_MAX_FNS)
+#define RP_FN_EXIT	(RP_MAX_FNS + 1)
 
 struct rp_shared {
 	uint32_t magic;
@@ -99,7 +115,10 @@ struct rp_shared {
 	uint32_t light_notify;
 	/* The parent sleeps here; every worker notifies it after publishing. */
 	_Alignas(RP_CACHELINE) struct rp_evc doorbell;
-	_Alignas(RP_CACHELINE) struct rp_fn_entry fns[RP_MAX_FNS];
+	uint32_t nmodules;
+	uint32_t spawn;		/* 1: workers are exec'd (RP_CFG_SPAWN) */
+	_Alignas(RP_CACHELINE) struct rp_fn_entry fns[RP_MAX_FNS + 2];
+	char modules[RP_MAX_MODULES][RP_MOD_PATH];	/* [0] unused: main program */
 };
 
 struct rp_wctl {
@@ -276,6 +295,9 @@ struct rp_pool {
 	struct rp_hist hist;
 
 	uint64_t sh_init_off;
+	unsigned unresolvable;	/* functions an exec'd worker could not find */
+	uint64_t spawned;	/* workers started by exec */
+	bool started;		/* rp_pool_create has returned */
 	int efd;		/* completion eventfd (workers write it when armed) */
 	int epfd;		/* epoll set: efd + worker pidfds (rp_pool_fd) */
 	uint64_t timeout_ticks;	/* cfg.task_timeout_ns in ticks, 0: none */
@@ -352,6 +374,18 @@ int rp__inline_run(struct rp_pool *p, struct rp_slot *s, rp_task_fn fn, uint32_t
 int rp__inline_init(struct rp_pool *p);
 void rp__inline_exit(struct rp_pool *p);
 void rp__worker_broke_protocol(struct rp_pool *p, unsigned i);
+
+/* spawn.c: exec'd workers. */
+/* Fill e for fn: address, and (module, offset) when dladdr can place it.
+ * Returns 0, or -ENOENT if fn cannot be found again in an exec'd worker. */
+int rp__fn_resolve(struct rp_shared *sh, void *fn, struct rp_fn_entry *e);
+/* In a worker: the address of entry e (spawn: dlopen and offset). NULL if
+ * it cannot be found. */
+void *rp__fn_locate(const struct rp_shared *sh, const struct rp_fn_entry *e);
+/* Start worker i by fork + exec of /proc/self/exe. Returns its pid or -errno. */
+pid_t rp__spawn_exec(struct rp_pool *p, unsigned i);
+/* True if the calling process has more than one thread. */
+bool rp__multithreaded(void);
 
 /* worker.c: runs in the child, never returns. */
 _Noreturn void rp__worker_main(void *base, unsigned idx);

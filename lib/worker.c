@@ -221,10 +221,11 @@ static rp_task_fn lookup_fn(struct worker *w, uint32_t tag)
 
 	if (rp_unlikely(!w->fns[i])) {
 		/* Written by the parent before it published this task (P1/C1
-		 * order the entry before the record we just read). */
-		uint64_t a = w->sh->fns[i].addr;
+		 * order the entry before the record we just read). Copied out
+		 * once, then located (an exec'd worker: module + offset). */
+		struct rp_fn_entry e = w->sh->fns[i];
 
-		w->fns[i] = (rp_task_fn)(uintptr_t)a;
+		w->fns[i] = (rp_task_fn)(uintptr_t)rp__fn_locate(w->sh, &e);
 	}
 	return w->fns[i];
 }
@@ -339,13 +340,23 @@ static void run_task(struct worker *w, const struct rp_rec_view *v)
 		       dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt);
 }
 
+static void run_exit_hook(struct worker *w)
+{
+	if (w->sh->exit_fn) {
+		struct rp_fn_entry e = w->sh->fns[RP_FN_EXIT];
+		rp_exit_fn fn = (rp_exit_fn)(uintptr_t)rp__fn_locate(w->sh, &e);
+
+		if (fn)
+			fn(w->idx, w->state);
+	}
+}
+
 /* Leave after publishing everything; the parent replaces us. */
 static _Noreturn void recycle(struct worker *w)
 {
 	worker_flush(w);
 	count_syscalls(w);
-	if (w->sh->exit_fn)
-		((rp_exit_fn)(uintptr_t)w->sh->exit_fn)(w->idx, w->state);
+	run_exit_hook(w);
 	/* release: pairs with the parent's acquire of state in
 	 * rp__worker_died(): a recycled worker is not a crash. */
 	atomic_store_explicit(&w->ctl->state, RP_WS_RECYCLED, memory_order_release);
@@ -393,9 +404,11 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 		_exit(RP_EXIT_PROTO);
 	}
 	if (sh->init_fn) {
-		rp_init_fn init = (rp_init_fn)(uintptr_t)sh->init_fn;
+		struct rp_fn_entry e = sh->fns[RP_FN_INIT];
+		rp_init_fn init = (rp_init_fn)(uintptr_t)rp__fn_locate(sh, &e);
 		const unsigned char *args = (const unsigned char *)base + sh->init_args_off;
-		int r = init(idx, sh->init_args_len ? args : NULL, sh->init_args_len, &w->state);
+		int r = init ? init(idx, sh->init_args_len ? args : NULL, sh->init_args_len, &w->state)
+			     : -ENOENT;
 
 		if (r) {
 			/* relaxed: published by the release store of state. */
@@ -464,7 +477,6 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 	}
 	worker_flush(w);
 	count_syscalls(w);
-	if (sh->exit_fn)
-		((rp_exit_fn)(uintptr_t)sh->exit_fn)(idx, w->state);
+	run_exit_hook(w);
 	worker_exit(w, 0);
 }

@@ -4,6 +4,7 @@
 #define RP_TEST_TASKS_H
 
 #include <signal.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -114,14 +115,27 @@ static __attribute__((unused)) int task_ctl(struct rp_task *t, const void *in, s
 	return 0;
 }
 
+/*
+ * rp_config_init, plus the start method under test: the suites run once
+ * with fork (default) and once with RP_TEST_START=spawn (meson runs both).
+ */
+static inline void test_config_init(struct rp_config *c)
+{
+	const char *m = getenv("RP_TEST_START");
+
+	rp_config_init(c);
+	if (m && !strcmp(m, "spawn"))
+		c->flags |= RP_CFG_SPAWN;
+}
+
 static inline struct rp_pool *test_pool(unsigned workers, unsigned flags)
 {
 	struct rp_config c;
 	struct rp_pool *p = NULL;
 
-	rp_config_init(&c);
+	test_config_init(&c);
 	c.workers = workers;
-	c.flags = flags;
+	c.flags |= flags;
 	c.spin_ns = 20000;
 	if (rp_pool_create(&p, &c))
 		return NULL;

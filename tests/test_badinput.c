@@ -14,7 +14,7 @@ static int create_with(void (*edit)(struct rp_config *))
 	struct rp_pool *p = (struct rp_pool *)1;
 	int r;
 
-	rp_config_init(&c);
+	test_config_init(&c);
 	c.workers = 1;
 	edit(&c);
 	r = rp_pool_create(&p, &c);
@@ -61,7 +61,7 @@ Test(badinput, null_arguments)
 	struct rp_result res;
 	void *buf;
 
-	rp_config_init(&c);
+	test_config_init(&c);
 	cr_assert_eq(rp_pool_create(NULL, &c), -EINVAL);
 	cr_assert_eq(rp_pool_create(&p, NULL), -EINVAL);
 	cr_assert_eq(rp_pool_destroy(NULL), -EINVAL);
@@ -145,7 +145,7 @@ Test(badinput, full_window_says_eagain, .timeout = 30)
 	uint64_t x = 0;
 	int n = 0, r;
 
-	rp_config_init(&c);
+	test_config_init(&c);
 	c.workers = 1;
 	c.max_in_flight = 16;
 	cr_assert_eq(rp_pool_create(&p, &c), 0);

@@ -24,7 +24,7 @@ static struct rp_pool *pool_with(unsigned workers, void (*edit)(struct rp_config
 	struct rp_config c;
 	struct rp_pool *p = NULL;
 
-	rp_config_init(&c);
+	test_config_init(&c);
 	c.workers = workers;
 	c.spin_ns = 20000;
 	if (edit)
@@ -293,9 +293,9 @@ Test(faults, workers_die_with_their_parent, .timeout = 30)
 		struct rp_pool *p;
 		struct rp_worker_stats ws;
 
-		rp_config_init(&c);
+		test_config_init(&c);
 		c.workers = 2;
-		c.flags = RP_CFG_KEEP_FDS;
+		c.flags |= RP_CFG_KEEP_FDS;
 		if (rp_pool_create(&p, &c))
 			_exit(1);
 		for (unsigned i = 0; i < 2; i++) {
@@ -345,7 +345,7 @@ Test(faults, fork_failure_at_create, .timeout = 30)
 			_exit(10);
 		if (setrlimit(RLIMIT_NPROC, &rl))
 			_exit(11);
-		rp_config_init(&c);
+		test_config_init(&c);
 		c.workers = 4;
 		r = rp_pool_create(&p, &c);
 		if (r != -EAGAIN)

@@ -85,7 +85,7 @@ Test(futures, cancel_before_dispatch, .timeout = 30)
 	struct ctl_in in = { .action = ACT_SLEEP_MS, .arg = 20 };
 	int cancelled = 0, refused = 0;
 
-	rp_config_init(&c);
+	test_config_init(&c);
 	c.workers = 1;
 	c.max_in_flight = 4;
 	cr_assert_eq(rp_pool_create(&p, &c), 0);
@@ -174,4 +174,27 @@ Test(futures, freed_before_done_and_destroy_with_outstanding, .timeout = 30)
 	const void *d;
 	cr_assert_eq(rp_future_result(b, &d, NULL), RP_ECANCELED);
 	rp_future_free(b);
+}
+
+/* A future queued behind results the caller has not collected cannot be
+ * delivered: waiting says so instead of hanging. */
+Test(futures, behind_uncollected_results_is_edeadlk, .timeout = 30)
+{
+	struct rp_pool *p = test_pool(1, 0);
+	struct rp_future *f;
+	struct rp_result r;
+	uint64_t x = 1;
+
+	cr_assert_not_null(p);
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), 0);
+	cr_assert_eq(rp_apply_async(p, task_triple, &x, 8, &f), 0);
+	cr_assert_eq(rp_future_wait(f, 0), -EDEADLK);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(rp_next(p, &r, 0), 0);
+		rp_release(p, &r);
+	}
+	cr_assert_eq(rp_future_wait(f, 0), 0, "collecting them unblocks it");
+	rp_future_free(f);
+	rp_pool_destroy(p);
 }

@@ -71,7 +71,7 @@ Test(init, args_state_and_exit_hook, .timeout = 30)
 	uint64_t in[100], out[100];
 
 	snprintf(a.exit_file, sizeof(a.exit_file), "/tmp/rp_test_exit.%d", getpid());
-	rp_config_init(&c);
+	test_config_init(&c);
 	c.workers = 2;
 	c.init = init_ok;
 	c.exit = exit_hook;
@@ -112,7 +112,7 @@ Test(init, failing_initializer_fails_create, .timeout = 30)
 	struct rp_config c;
 	struct rp_pool *p = (struct rp_pool *)1;
 
-	rp_config_init(&c);
+	test_config_init(&c);
 	c.workers = 2;
 	c.init = init_fails_on_1;
 	cr_assert_eq(rp_pool_create(&p, &c), -ENOENT, "the initializer's error");
@@ -130,7 +130,7 @@ Test(init, bad_init_args, .timeout = 30)
 	struct rp_config c;
 	struct rp_pool *p;
 
-	rp_config_init(&c);
+	test_config_init(&c);
 	c.workers = 1;
 	c.init_args_len = 10;
 	cr_assert_eq(rp_pool_create(&p, &c), -EINVAL, "length without bytes");

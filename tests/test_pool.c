@@ -221,7 +221,7 @@ Test(pool, backpressure_through_small_rings, .timeout = 60)
 	static unsigned char buf[1500];
 	uint64_t sub = 0, got = 0, n = 20000;
 
-	rp_config_init(&c);
+	test_config_init(&c);
 	c.workers = 2;
 	c.ring_bytes = 4096;
 	c.spin_ns = 1000;
@@ -256,7 +256,7 @@ Test(pool, sleeping_sides_are_woken, .timeout = 30)
 	struct rp_stats st;
 	struct ctl_in in = { .action = ACT_SLEEP_MS, .arg = 2 };
 
-	rp_config_init(&c);
+	test_config_init(&c);
 	c.workers = 2;
 	c.spin_ns = 1000;
 	cr_assert_eq(rp_pool_create(&p, &c), 0);

@@ -118,7 +118,10 @@ typedef void (*rp_exit_fn)(unsigned worker, void *state);
 						 * queued tasks fail with RP_ECRASHED */
 #define RP_CFG_KEEP_FDS		(1u << 2)	/* workers keep the parent's open fds
 						 * (by default they close all but
-						 * stdin, stdout, stderr) */
+						 * stdin, stdout, stderr); fork only */
+#define RP_CFG_SPAWN		(1u << 3)	/* start method "spawn": each worker is
+						 * a fresh exec of /proc/self/exe (see
+						 * README, "Start methods") */
 
 struct rp_config {
 	unsigned workers;	/* worker processes; default: online CPUs (1..RP_MAX_WORKERS);
@@ -545,6 +548,8 @@ struct rp_stats {
 	uint64_t retried;		/* tasks re-run after a crash */
 	uint64_t timeouts;		/* workers killed for a task deadline */
 	int restarts_exhausted;		/* max_restarts reached: no more replacements */
+	uint64_t spawned;		/* workers started by exec (spawn, or
+					 * replacements in a threaded parent) */
 };
 
 #define RP_WAIT_FUTEX		1	/* futex with bounded timeouts + pidfd polls */

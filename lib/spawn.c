@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The spawn start method: workers are fresh execs of the program's own
+ * binary (/proc/self/exe) that inherit only the region's fd and the
+ * completion eventfd. A library constructor recognises worker mode from the
+ * RINGPOOL_WORKER environment variable, maps the region and runs the worker
+ * loop before main() is reached. Functions are found again by (module,
+ * offset from its load bias): the parent places them with dladdr1(), the
+ * worker finds the module (the main program, or a shared object by path,
+ * dlopen'ed if needed) and adds the offset; never by raw address.
+ *
+ * The fork between fork() and execve() runs only async-signal-safe calls,
+ * with argv and envp built beforehand, so spawning is safe from a
+ * multi-threaded parent: replacements use it whenever the parent has become
+ * multi-threaded, whatever the start method.
+ */
+#include "rp_internal.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define ENV_NAME "RINGPOOL_WORKER"
+
+extern char **environ;
+
+/* Set in an exec'd worker: raw addresses from the parent mean nothing here. */
+static bool exec_worker;
+
+static uintptr_t main_bias(void)
+{
+	void *h = dlopen(NULL, RTLD_NOW);
+	struct link_map *lm = NULL;
+
+	if (!h)
+		return 0;
+	if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
+		lm = NULL;
+	dlclose(h);
+	return lm ? lm->l_addr : 0;
+}
+
+int rp__fn_resolve(struct rp_shared *sh, void *fn, struct rp_fn_entry *e)
+{
+	struct link_map *lm = NULL;
+	Dl_info info;
+	uint32_t m;
+
+	e->addr = (uint64_t)(uintptr_t)fn;
+	e->module = RP_MOD_NONE;
+	e->offset = 0;
+	if (!fn || !dladdr1(fn, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
+		return -ENOENT;
+	e->offset = (uint64_t)((uintptr_t)fn - lm->l_addr);
+	/* The main program's link map has an empty name. */
+	if (!lm->l_name || !lm->l_name[0] || lm->l_addr == main_bias()) {
+		e->module = 0;
+		return 0;
+	}
+	if (strlen(lm->l_name) >= RP_MOD_PATH || lm->l_name[0] != '/')
+		return -ENOENT;
+	for (m = 1; m < sh->nmodules; m++)
+		if (!strcmp(sh->modules[m], lm->l_name))
+			break;
+	if (m == sh->nmodules) {
+		if (m == RP_MAX_MODULES)
+			return -ENOENT;
+		if (m == 0)
+			m = 1;
+		strcpy(sh->modules[m], lm->l_name);
+		sh->nmodules = m + 1;
+	}
+	e->module = m;
+	return 0;
+}
+
+void *rp__fn_locate(const struct rp_shared *sh, const struct rp_fn_entry *e)
+{
+	struct link_map *lm = NULL;
+	uint32_t m = e->module;
+	void *h;
+	uintptr_t bias;
+
+	if (!exec_worker)
+		return (void *)(uintptr_t)e->addr;	/* forked: the same image */
+	if (m == RP_MOD_NONE || (m && m >= sh->nmodules))
+		return NULL;
+	if (m == 0)
+		return (void *)(main_bias() + (uintptr_t)e->offset);
+	/* Read the path once into our memory, bounded, then use it. */
+	char path[RP_MOD_PATH];
+
+	memcpy(path, sh->modules[m], sizeof(path));
+	path[sizeof(path) - 1] = 0;
+	h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+	if (!h)
+		h = dlopen(path, RTLD_NOW);	/* a plugin the parent dlopen'ed */
+	if (!h || dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
+		return NULL;
+	bias = lm->l_addr;
+	/* Keep it loaded: the worker calls into it from now on. */
+	return (void *)(bias + (uintptr_t)e->offset);
+}
+
+bool rp__multithreaded(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return true;	/* cannot tell: assume the worst */
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 1;
+}
+
+pid_t rp__spawn_exec(struct rp_pool *p, unsigned i)
+{
+	static char exe[] = "/proc/self/exe";
+	char var[64], name[32];
+	char *argv[2] = { name, NULL };
+	char **envp;
+	size_t n = 0, k;
+	pid_t pid;
+
+	snprintf(name, sizeof(name), "ringpool-worker-%u", i);
+	snprintf(var, sizeof(var), ENV_NAME "=%d:%u:%d", p->region.fd, i, p->efd);
+	while (environ && environ[n])
+		n++;
+	envp = malloc((n + 2) * sizeof(*envp));
+	if (!envp)
+		return -ENOMEM;
+	for (k = 0; k < n; k++)
+		envp[k] = environ[k];
+	envp[n] = var;
+	envp[n + 1] = NULL;
+	pid = fork();
+	if (pid < 0) {
+		int err = -errno;
+
+		free(envp);
+		return err;
+	}
+	if (pid == 0) {
+		/* Async-signal-safe calls only from here to execve. */
+		int fl, a = p->region.fd, b = p->efd >= 0 ? p->efd : p->region.fd;
+		int lo = a < b ? a : b, hi = a < b ? b : a;
+
+		/* Only the region and the eventfd cross the exec. */
+		if (lo > 3)
+			syscall(SYS_close_range, 3, lo - 1, 0);
+		if (hi > lo + 1)
+			syscall(SYS_close_range, lo + 1, hi - 1, 0);
+		syscall(SYS_close_range, hi + 1, ~0u, 0);
+
+		fl = fcntl(p->region.fd, F_GETFD);
+		fcntl(p->region.fd, F_SETFD, fl & ~FD_CLOEXEC);
+		if (p->efd >= 0) {
+			fl = fcntl(p->efd, F_GETFD);
+			fcntl(p->efd, F_SETFD, fl & ~FD_CLOEXEC);
+		}
+		execve(exe, argv, envp);
+		_exit(127);
+	}
+	free(envp);
+	return pid;
+}
+
+/*
+ * Worker mode. Runs when the library is loaded into an exec'd worker, before
+ * main(): with a static libringpool.a it runs among the program's own
+ * constructors (in link order), so a program whose constructors start
+ * threads or do work should not use spawn. Everything it needs is in the
+ * region: it never returns.
+ */
+__attribute__((constructor)) static void rp__spawn_entry(void)
+{
+	const char *v = getenv(ENV_NAME);
+	struct rp_region reg;
+	unsigned idx;
+	int fd, efd, n = 0;
+
+	if (!v)
+		return;
+	if (sscanf(v, "%d:%u:%d%n", &fd, &idx, &efd, &n) != 3 || v[n])
+		_exit(126);
+	unsetenv(ENV_NAME);
+	exec_worker = true;
+	if (rp_region_attach(&reg, fd) < 0)
+		_exit(125);
+	/* The fds stay open in the worker; mark them close-on-exec again. */
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (efd >= 0)
+		fcntl(efd, F_SETFD, FD_CLOEXEC);
+	rp__worker_main(reg.base, idx);
+}
