@@ -297,13 +297,11 @@ static void pump_failed(struct rp_pool *p)
  * Make progress for futures and jobs: deliver their results, then feed
  * queued work into the room that frees. Loops while either makes progress.
  */
-void rp__pump(struct rp_pool *p)
+void rp__pump_slow(struct rp_pool *p)
 {
 	unsigned i;
 	bool more;
 
-	if (p->in_cb || (p->in_flight == p->raw_out && !p->fq_head && !p->jobs))
-		return;	/* nothing owned: the caller's stream needs no pump */
 	do {
 		uint64_t before = p->completed;
 
@@ -320,6 +318,11 @@ void rp__pump(struct rp_pool *p)
 }
 
 /* A result for a future or job is waiting at a ring head. (No side effects.) */
+void rp__pump(struct rp_pool *p)
+{
+	rp__pump_inline(p);
+}
+
 bool rp__owned_ready(struct rp_pool *p)
 {
 	unsigned i;
@@ -512,7 +515,7 @@ int rp_next(struct rp_pool *p, struct rp_result *res, unsigned flags)
 	unordered = (flags & RP_UNORDERED) ||
 		    ((p->cfg.flags & RP_CFG_UNORDERED) && !(flags & RP_ORDERED));
 	for (;;) {
-		rp__pump(p);
+		rp__pump_inline(p);
 		if (p->raw_out == 0)
 			return -ENODATA;
 		if (try_next(p, res, unordered) == 0)

@@ -154,11 +154,14 @@ int rp__wait(struct rp_pool *p, bool (*cond)(struct rp_pool *), uint64_t deadlin
 	return r;
 }
 
-static int pick_worker(struct rp_pool *p)
+static inline int pick_worker(struct rp_pool *p)
 {
 	int best = -1;
 	uint32_t best_out = UINT32_MAX;
 	unsigned i, start = p->rr;
+
+	if (p->nw == 1)
+		return p->w[0].dead || p->w[0].outstanding >= p->w[0].limit ? -1 : 0;
 
 	for (i = 0; i < p->nw; i++) {
 		unsigned k = start + i < p->nw ? start + i : start + i - p->nw;
@@ -176,14 +179,11 @@ static int pick_worker(struct rp_pool *p)
 	return best;
 }
 
-static int fn_index(struct rp_pool *p, rp_task_fn fn, uint32_t *idx)
+static int __attribute__((noinline)) fn_index_slow(struct rp_pool *p, rp_task_fn fn,
+						    uint32_t *idx)
 {
 	uint32_t i, n;
 
-	if (rp_likely(fn == p->fn_cache && fn)) {
-		*idx = p->fn_cache_idx;
-		return 0;
-	}
 	if (!fn)
 		return -EINVAL;
 	n = p->sh->nfns;
@@ -211,6 +211,16 @@ static int fn_index(struct rp_pool *p, rp_task_fn fn, uint32_t *idx)
 	p->fn_cache_idx = i;
 	*idx = i;
 	return 0;
+}
+
+/* The function's index in the region's table; the last one is cached. */
+static inline int fn_index(struct rp_pool *p, rp_task_fn fn, uint32_t *idx)
+{
+	if (rp_likely(fn == p->fn_cache && fn)) {
+		*idx = p->fn_cache_idx;
+		return 0;
+	}
+	return fn_index_slow(p, fn, idx);
 }
 
 static inline bool window_full(const struct rp_pool *p)

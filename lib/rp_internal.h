@@ -336,6 +336,7 @@ bool rp__can_submit(struct rp_pool *p, size_t len);
 
 /* collect.c: results. */
 void rp__pump(struct rp_pool *p);	/* deliver owned results, feed queued work */
+void rp__pump_slow(struct rp_pool *p);
 bool rp__owned_ready(struct rp_pool *p);
 bool rp__raw_ready(struct rp_pool *p, bool unordered);
 void rp__account(struct rp_pool *p, struct rp_slot *s, struct rp_worker *w, uint32_t ticks,
@@ -407,5 +408,13 @@ struct rp_task_priv {
 
 /* worker.c: wait until the result ring has room (used by rp_task_result). */
 void *rp__worker_result_space(struct rp_task_priv *tp, uint64_t cap, int *err);
+
+/* The pump's cheap test, inline for the caller's hot path (rp_next). */
+static inline void rp__pump_inline(struct rp_pool *p)
+{
+	if (p->in_cb || (p->in_flight == p->raw_out && !p->fq_head && !p->jobs))
+		return;	/* nothing owned: the caller's stream needs no pump */
+	rp__pump_slow(p);
+}
 
 #endif
