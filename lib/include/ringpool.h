@@ -67,6 +67,42 @@ struct rp_task {
 };
 
 /*
+ * Task-function ABI: what an rp_task_fn may rely on and must respect. rpmap
+ * plugins (PLUGIN.so:SYMBOL) follow the same rules.
+ *
+ * Where it runs: in a worker process, one task at a time per worker (inline in
+ * the caller when workers = 0). Forked workers see code and data as they were
+ * at rp_pool_create (or at the replacement's fork): later changes in the owner
+ * are not seen. Exec'd workers (RP_CFG_SPAWN, or replacements in a threaded
+ * parent) start from the program's initial state plus the initializer.
+ * Static variables are per worker.
+ *
+ * Input: `in` is `len` bytes, 8-byte aligned, read-only, valid only until the
+ * function returns (keep no pointer to it). len 0 is a valid record.
+ *
+ * Result: call rp_task_result(t, cap) at most once and write at most cap bytes
+ * into the space it returns (8-byte aligned, valid until return); shrink with
+ * rp_task_result_len. NULL means cap cannot be had: the task ends with
+ * RP_EMSGSIZE whatever it returns, so return at once.
+ *
+ * Status: return 0 or a negative errno value. Statuses the pool sets are
+ * flagged RP_RES_POOL, so a task's own -EOWNERDEAD is not taken for a crash.
+ *
+ * Context: t->seq, t->worker, t->state are read-only; never touch t->priv_ or
+ * keep t. From a task call only rp_task_result and rp_task_result_len.
+ *
+ * Failure: a signal or exit in a task ends only its worker: that task
+ * completes with RP_ECRASHED (res.term_signal / res.term_exit), or is re-run
+ * up to cfg.retries times; tasks queued behind it run on the replacement. A
+ * task that runs past cfg.task_timeout_ns is killed with its worker.
+ *
+ * Hosts that run several records per task (rpmap; chunked map/imap) may call
+ * the function with a struct rp_task of their own: rp_task_result then gives
+ * space inside the batch's result. A shared object implementing task
+ * functions need not link libringpool: it may leave rp_task_result and
+ * rp_task_result_len undefined for the host program to provide (link the host
+ * against libringpool.so, or with -rdynamic).
+ *
  * A task function. Runs in a worker process. `in` points at the task's input
  * in place in shared memory (`len` bytes, 8-byte aligned, read-only; a length
  * of 0 is a valid empty record). To produce a result, call rp_task_result()

@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Input: large reads into segments, and batches of whole records cut from
+ * them. A batch points into its segment (no copy) and holds a reference
+ * until its results are written, so a failed batch can be run again; a
+ * record that straddles the end of a segment is carried (copied) to the
+ * start of the next one. Memory is the segments pinned by batches in
+ * flight, so it stays flat whatever the input's length.
+ *
+ * A regular file is instead mapped whole, before the workers are forked:
+ * it is then one segment, tasks carry only offsets, and workers read the
+ * records from their own copy of the mapping. Pages are dropped from the
+ * mapping once their batches are done (file-backed, so memory stays flat
+ * here too), and nothing is copied on the way in.
+ */
+#include "rpmap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_FREE_SEGS	4
+#define MIN_READ	(256u << 10)	/* start a new segment below this much room */
+
+/* Map a regular file whole, as one segment that is never freed. Returns
+ * 0, or -errno (the input is then read instead). */
+static int map_input(struct rpmap_input *in)
+{
+	struct rpmap_seg *s = calloc(1, sizeof(*s));
+	void *m;
+
+	if (!s)
+		return -ENOMEM;
+	m = mmap(NULL, (size_t)in->size, PROT_READ, MAP_PRIVATE, in->fd, 0);
+	if (m == MAP_FAILED) {
+		free(s);
+		return -errno;
+	}
+	madvise(m, (size_t)in->size, MADV_SEQUENTIAL);
+	s->buf = m;
+	s->cap = s->fill = (size_t)in->size;
+	s->refs = 1;
+	s->mapped = true;
+	in->cur = s;
+	in->mapped = true;
+	in->eof = true;
+	rpmap_fn.map = m;
+	rpmap_fn.map_size = in->size;
+	return 0;
+}
+
+int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record)
+{
+	struct stat st;
+
+	memset(in, 0, sizeof(*in));
+	in->read_size = 1u << 20;
+	in->max_record = max_record;
+	if (!path || !strcmp(path, "-")) {
+		in->fd = 0;
+		in->name = "standard input";
+	} else {
+		in->fd = open(path, O_RDONLY | O_CLOEXEC);
+		in->name = path;
+		if (in->fd < 0)
+			return -errno;
+	}
+	if (fstat(in->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		in->regular = true;
+		in->size = (uint64_t)st.st_size;
+		posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		if (in->size && in->size == (size_t)in->size && map_input(in) == 0)
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * Drop the pages around [p, p + n) from the input mapping: the mapping is
+ * private, read-only and never written, so a page dropped while another
+ * batch still needs it only faults in again from the page cache. The range
+ * is widened to 64 KiB boundaries because a page fault also maps the
+ * cached pages around it (fault-around, 64 KiB): without that, pages of
+ * other workers' batches would pile up. Keeps the resident size flat on
+ * files larger than memory.
+ */
+void rpmap_map_drop(const char *p, size_t n)
+{
+	uintptr_t g = 65536, a = (uintptr_t)p & ~(g - 1), e = ((uintptr_t)p + n + g - 1) & ~(g - 1);
+	uintptr_t lo = (uintptr_t)rpmap_fn.map, hi = lo + rpmap_fn.map_size;
+
+	if (a < lo)
+		a = lo;
+	if (e > hi)
+		e = (hi + 4095) & ~(uintptr_t)4095;
+	if (e > a)
+		madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+static void seg_put(struct rpmap_input *in, struct rpmap_seg *s)
+{
+	if (--s->refs)
+		return;
+	if (s->mapped) {
+		munmap(s->buf, s->cap);
+		free(s);
+		return;
+	}
+	if (in->nfree < MAX_FREE_SEGS && s->cap == in->read_size + (size_t)MIN_READ) {
+		s->next = in->free_segs;
+		in->free_segs = s;
+		in->nfree++;
+		return;
+	}
+	free(s->buf);
+	free(s);
+}
+
+/* A segment of at least `need` bytes; the common size comes from the free list. */
+static struct rpmap_seg *seg_get(struct rpmap_input *in, size_t need)
+{
+	size_t std = in->read_size + MIN_READ;
+	struct rpmap_seg *s;
+
+	if (need <= std && in->free_segs) {
+		s = in->free_segs;
+		in->free_segs = s->next;
+		in->nfree--;
+	} else {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return NULL;
+		s->cap = need <= std ? std : need;
+		s->buf = malloc(s->cap);
+		if (!s->buf) {
+			free(s);
+			return NULL;
+		}
+	}
+	s->fill = 0;
+	s->refs = 1;	/* the input's own reference while it is current */
+	s->next = NULL;
+	return s;
+}
+
+bool rpmap_input_done(const struct rpmap_input *in)
+{
+	return in->eof && (!in->cur || in->cut == in->cur->fill);
+}
+
+ssize_t rpmap_input_fill(struct rpmap_input *in, bool may_block)
+{
+	struct rpmap_seg *s = in->cur;
+	ssize_t r;
+
+	if (in->eof)
+		return 0;
+	if (!s || s->cap - s->fill < MIN_READ) {
+		/* New segment: carry the incomplete tail over. */
+		size_t carry = s ? s->fill - in->cut : 0;
+		/* Standard size while the carry is small; a record that keeps
+		 * growing doubles its segment (amortised O(1) copying). */
+		size_t std = in->read_size + MIN_READ;
+		struct rpmap_seg *n = seg_get(in, carry > std / 2 ? carry * 2 : std);
+
+		if (!n)
+			return -ENOMEM;
+		if (carry)
+			memcpy(n->buf, s->buf + in->cut, carry);
+		n->fill = carry;
+		if (s) {
+			in->scanned = in->scanned - in->cut;
+			seg_put(in, s);
+		} else {
+			in->scanned = 0;
+		}
+		in->cur = s = n;
+		in->cut = 0;
+	}
+	if (!may_block && !in->regular) {
+		struct pollfd pf = { .fd = in->fd, .events = POLLIN };
+
+		if (poll(&pf, 1, 0) == 0)
+			return -EAGAIN;
+	}
+	r = read(in->fd, s->buf + s->fill, s->cap - s->fill);
+	if (r < 0)
+		return -errno;
+	if (r == 0) {
+		in->eof = true;
+		return 0;
+	}
+	s->fill += (size_t)r;
+	return r;
+}
+
+int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
+		    struct rpmap_batch **out)
+{
+	struct rpmap_seg *s = in->cur;
+	const char *base, *p, *end;
+	size_t target = lim->bytes;
+	uint32_t nrec = 0;
+	struct rpmap_batch *b;
+
+	*out = NULL;
+	if (!s || in->cut == s->fill)
+		return 0;
+	base = s->buf + in->cut;
+	end = s->buf + s->fill;
+	p = base;
+	if (rpmap_fn.mode == RPMAP_BLOCK) {
+		size_t bs = rpmap_fn.block, avail = (size_t)(end - base), k;
+
+		if (avail < bs && !in->eof)
+			return 0;
+		k = target / bs ? target / bs : 1;
+		if (lim->recs && k > lim->recs)
+			k = lim->recs;
+		if (k > 1 && k * bs > lim->max_in)
+			k = lim->max_in / bs ? lim->max_in / bs : 1;
+		if (k * bs > avail)
+			k = in->eof ? (avail + bs - 1) / bs : avail / bs;
+		p = base + (k * bs < avail ? k * bs : avail);
+		nrec = (uint32_t)k;
+	} else if (!lim->count) {
+		/* Cheap functions: no per-record work here, just the last
+		 * separator before the target. The worker counts. */
+		size_t want = (size_t)(end - base) < target ? (size_t)(end - base) : target;
+		const char *sep;
+
+		if (want > lim->max_in)
+			want = lim->max_in;
+		sep = memrchr(base, rpmap_fn.sep, want);
+		if (sep) {
+			p = sep + 1;
+		} else {
+			/* One record longer than the target (or incomplete). */
+			size_t from = in->scanned > in->cut ? in->scanned - in->cut : 0;
+			const char *e = memchr(base + from, rpmap_fn.sep, (size_t)(end - base) - from);
+
+			if (e)
+				p = e + 1;
+			else if (in->eof)
+				p = end;
+			else {
+				in->scanned = s->fill;
+				if (s->fill - in->cut > in->max_record)
+					return -E2BIG;
+				return 0;
+			}
+		}
+	} else {
+		/* Counted: walk record by record, honouring the record limit and
+		 * the result bound. */
+		uint64_t recs = lim->recs ? lim->recs : UINT32_MAX;
+
+		while (p < end && nrec < recs) {
+			size_t from = nrec == 0 && in->scanned > in->cut ? in->scanned - in->cut : 0;
+			const char *e = memchr(p + from, rpmap_fn.sep, (size_t)(end - p) - from);
+			const char *q = e ? e + 1 : in->eof ? end : NULL;
+
+			if (!q) {
+				if (nrec == 0) {
+					in->scanned = s->fill;
+					if (s->fill - in->cut > in->max_record)
+						return -E2BIG;
+				}
+				break;
+			}
+			if (nrec && ((size_t)(q - base) > target || (size_t)(q - base) > lim->max_in ||
+				     (lim->max_res &&
+				      rpmap_result_bound((uint64_t)(q - base), nrec + 1) > lim->max_res)))
+				break;
+			p = q;
+			nrec++;
+		}
+		if (!nrec)
+			return 0;
+	}
+	if ((size_t)(p - base) > in->max_record && (rpmap_fn.mode != RPMAP_BLOCK))
+		return -E2BIG;
+	b = in->free_batches;
+	if (b)
+		in->free_batches = b->next;
+	else if (!(b = malloc(sizeof(*b))))
+		return -ENOMEM;
+	memset(b, 0, sizeof(*b));
+	b->seg = s;
+	s->refs++;
+	b->data = base;
+	b->len = (size_t)(p - base);
+	b->off = in->cut_off;
+	b->nrec = nrec;
+	b->counted = nrec != 0;
+	b->unterminated = rpmap_fn.mode != RPMAP_BLOCK && b->len && base[b->len - 1] != rpmap_fn.sep;
+	b->large = b->len > lim->max_in ||
+		   (lim->max_res && rpmap_result_bound(b->len, nrec ? nrec : 1) > lim->max_res);
+	b->first = in->next_index;
+	if (b->counted)
+		in->next_index += nrec;
+	in->cut += b->len;
+	in->cut_off += b->len;
+	if (in->scanned < in->cut)
+		in->scanned = in->cut;
+	*out = b;
+	return 1;
+}
+
+bool rpmap_batch_record(const struct rpmap_batch *b, uint32_t i, const char **pp, size_t *len)
+{
+	const char *p = b->data, *end = b->data + b->len;
+
+	if (rpmap_fn.mode == RPMAP_BLOCK) {
+		size_t off = (size_t)i * rpmap_fn.block;
+
+		if (off >= b->len)
+			return false;
+		*pp = p + off;
+		*len = b->len - off < rpmap_fn.block ? b->len - off : rpmap_fn.block;
+		return true;
+	}
+	for (;;) {
+		const char *e;
+
+		if (p == end)
+			return false;
+		e = memchr(p, rpmap_fn.sep, (size_t)(end - p));
+		e = e ? e + 1 : end;
+		if (!i--) {
+			*pp = p;
+			*len = (size_t)(e - p);
+			return true;
+		}
+		p = e;
+	}
+}
+
+uint32_t rpmap_batch_count(const struct rpmap_batch *b)
+{
+	const char *p = b->data, *end = b->data + b->len;
+	uint32_t n = 0;
+
+	if (rpmap_fn.mode == RPMAP_BLOCK)
+		return (uint32_t)((b->len + rpmap_fn.block - 1) / rpmap_fn.block);
+	while (p < end) {
+		const char *e = memchr(p, rpmap_fn.sep, (size_t)(end - p));
+
+		n++;
+		p = e ? e + 1 : end;
+	}
+	return n;
+}
+
+void rpmap_batch_free(struct rpmap_input *in, struct rpmap_batch *b)
+{
+	if (!b)
+		return;
+	if (b->seg->mapped)
+		rpmap_map_drop(b->data, b->len);
+	seg_put(in, b->seg);
+	b->next = in->free_batches;
+	in->free_batches = b;
+}
+
+void rpmap_input_close(struct rpmap_input *in)
+{
+	struct rpmap_seg *s;
+	struct rpmap_batch *b;
+
+	if (in->cur)
+		seg_put(in, in->cur);
+	in->cur = NULL;
+	while ((s = in->free_segs)) {
+		in->free_segs = s->next;
+		free(s->buf);
+		free(s);
+	}
+	while ((b = in->free_batches)) {
+		in->free_batches = b->next;
+		free(b);
+	}
+	if (in->fd > 0)
+		close(in->fd);
+}

@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rpmap: map a function over the records of a stream, in parallel, keeping
+ * their order. Parses the options, loads the plugin (before the pool forks,
+ * so its address is valid in every worker), sets up signals, and hands over
+ * to the engine. See rpmap.1 and README.md in this folder.
+ */
+#include "rpmap.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RPMAP_VERSION "0.1.0"
+
+static const char usage_text[] =
+"Usage: rpmap [OPTION]... FUNCTION\n"
+"Map FUNCTION over the records of the input, in parallel worker processes,\n"
+"and write the results in input order.\n"
+"\n"
+"FUNCTION is a built-in or PLUGIN.so:SYMBOL:\n"
+"  identity          each record unchanged\n"
+"  upper             ASCII a-z to A-Z (like tr a-z A-Z)\n"
+"  crc32             one line of lowercase hex per record: the CRC-32 of the\n"
+"                    record without its separator\n"
+"  count[:N]         burn CPU: N increments per record (default 10000000),\n"
+"                    print N as a decimal line\n"
+"  gzip[:LEVEL]      each record becomes one gzip member (zlib, level 0-9,\n"
+"                    default 6); the output is one gzip file. Records are\n"
+"                    --block 128k unless another record option is given\n"
+"  PLUGIN.so:SYMBOL  a ringpool task function (rp_task_fn) exported by a shared\n"
+"                    object; it gets each record without its separator, and\n"
+"                    rpmap writes its result followed by the separator\n"
+"\n"
+"Records (default: lines):\n"
+"      --lines            records end with a newline; a last line without one is\n"
+"                         a record, and the output keeps the missing newline\n"
+"  -0, --null             records end with a NUL byte\n"
+"  -b, --block SIZE       records are SIZE bytes (k, M suffixes); the last may be\n"
+"                         shorter\n"
+"      --max-record SIZE  refuse longer records (default 64M)\n"
+"\n"
+"Input and output:\n"
+"  -i, --input FILE       read FILE (default: standard input)\n"
+"  -o, --output FILE      write FILE (default: standard output)\n"
+"\n"
+"Parallelism:\n"
+"  -j, --jobs N           worker processes (default: online CPUs)\n"
+"  -u, --unordered        write results as they finish (records inside a task\n"
+"                         keep their order)\n"
+"      --chunk N          at most N records per task (default: adaptive, about\n"
+"                         2 ms of work or --batch bytes per task)\n"
+"      --batch SIZE       input bytes per task (default 64k)\n"
+"\n"
+"Failures:\n"
+"  -k, --keep-going       report failed records on stderr (index, input byte,\n"
+"                         cause) and go on; without it, the first failure stops\n"
+"                         rpmap after every result before it is written\n"
+"      --timeout MS       per-record time limit: NOT AVAILABLE in this build\n"
+"                         (needs per-task timeouts); exits with status 2\n"
+"      --retries N        retry failed records: NOT AVAILABLE in this build;\n"
+"                         exits with status 2\n"
+"      --spawn            exec'd instead of forked workers: NOT AVAILABLE in this\n"
+"                         build; exits with status 2\n"
+"\n"
+"Reporting:\n"
+"      --stats            print the pool's statistics on stderr at the end\n"
+"      --progress         progress bar on stderr (default when it is a terminal)\n"
+"      --no-progress      no progress bar\n"
+"  -h, --help             this text\n"
+"  -V, --version          version\n"
+"\n"
+"Exit status: 0 all records done; 1 some records failed; 2 usage, plugin or\n"
+"I/O error; after Ctrl-C, rpmap writes every result in flight and dies by\n"
+"SIGINT (130); when the reader of its output goes away (EPIPE), it stops\n"
+"quietly and dies by SIGPIPE (141), like cat.\n"
+"\n"
+"Examples:\n"
+"  rpmap gzip < big.log > big.log.gz        # parallel gzip, one member per 128k\n"
+"  rpmap -j 8 upper -i in.txt -o out.txt\n"
+"  rpmap crc32 -0 < names0\n"
+"  rpmap --keep-going ./plugins/rev.so:rev < lines\n";
+
+static void die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "rpmap: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'rpmap --help' for more information.\n");
+	exit(2);
+}
+
+/* "128k", "1M", "4096": bytes. Returns false on junk or overflow. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	if (!*s || *s == '-')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	switch (*end) {
+	case 0: break;
+	case 'k': case 'K': mul = 1ull << 10; end++; break;
+	case 'm': case 'M': mul = 1ull << 20; end++; break;
+	case 'g': case 'G': mul = 1ull << 30; end++; break;
+	default: return false;
+	}
+	if (*end == 'i' || *end == 'B' || *end == 'b')
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end || v > UINT64_MAX / mul)
+		return false;
+	*out = v * mul;
+	return true;
+}
+
+static bool parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Built-in name, or plugin "PATH:SYMBOL" loaded now. Exits 2 on error. */
+static void parse_function(const char *f)
+{
+	const char *colon = strrchr(f, ':');
+	size_t nlen = colon ? (size_t)(colon - f) : strlen(f);
+	uint64_t v;
+
+	if (!strcmp(f, "identity")) {
+		rpmap_fn.kind = RPMAP_IDENTITY;
+	} else if (!strcmp(f, "upper")) {
+		rpmap_fn.kind = RPMAP_UPPER;
+	} else if (!strcmp(f, "crc32")) {
+		rpmap_fn.kind = RPMAP_CRC32;
+	} else if (nlen == 5 && !strncmp(f, "count", 5)) {
+		rpmap_fn.kind = RPMAP_COUNT;
+		rpmap_fn.count = 10000000;
+		if (colon && !parse_uint(colon + 1, 0, UINT64_MAX, &rpmap_fn.count))
+			die_usage("count: bad increment count '%s'", colon + 1);
+	} else if (nlen == 4 && !strncmp(f, "gzip", 4)) {
+		rpmap_fn.kind = RPMAP_GZIP;
+		rpmap_fn.level = 6;
+		if (colon) {
+			if (!parse_uint(colon + 1, 0, 9, &v))
+				die_usage("gzip: level must be 0-9, not '%s'", colon + 1);
+			rpmap_fn.level = (int)v;
+		}
+	} else if (colon && nlen) {
+		char path[PATH_MAX];
+		const char *sym = colon + 1;
+		void *h, *fn;
+
+		if (!*sym)
+			die_usage("'%s': no symbol after ':' (PLUGIN.so:SYMBOL)", f);
+		/* A bare name would be searched in the library path: mean the file. */
+		if (snprintf(path, sizeof(path), "%s%.*s", memchr(f, '/', nlen) ? "" : "./",
+			     (int)nlen, f) >= (int)sizeof(path))
+			die_usage("plugin path too long: %s", f);
+		h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (!h) {
+			fprintf(stderr, "rpmap: %s: cannot load plugin: %s\n", path, dlerror());
+			exit(2);
+		}
+		dlerror();
+		fn = dlsym(h, sym);
+		if (!fn) {
+			fprintf(stderr, "rpmap: %s: no symbol '%s' in the plugin\n", path, sym);
+			exit(2);
+		}
+		rpmap_fn.kind = RPMAP_PLUGIN;
+		rpmap_fn.plugin = (rp_task_fn)(uintptr_t)fn;
+	} else {
+		die_usage("unknown function '%s' (built-ins: identity, upper, crc32, "
+			  "count[:N], gzip[:LEVEL]; or PLUGIN.so:SYMBOL)", f);
+	}
+}
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	rpmap_interrupted = 1;	/* SA_RESETHAND: a second Ctrl-C kills at once */
+}
+
+enum {
+	OPT_LINES = 256, OPT_MAXREC, OPT_CHUNK, OPT_BATCH, OPT_TIMEOUT, OPT_RETRIES, OPT_SPAWN,
+	OPT_STATS, OPT_PROGRESS, OPT_NOPROGRESS,
+};
+
+static const struct option longopts[] = {
+	{ "jobs", required_argument, NULL, 'j' },
+	{ "null", no_argument, NULL, '0' },
+	{ "lines", no_argument, NULL, OPT_LINES },
+	{ "block", required_argument, NULL, 'b' },
+	{ "max-record", required_argument, NULL, OPT_MAXREC },
+	{ "input", required_argument, NULL, 'i' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "unordered", no_argument, NULL, 'u' },
+	{ "chunk", required_argument, NULL, OPT_CHUNK },
+	{ "batch", required_argument, NULL, OPT_BATCH },
+	{ "keep-going", no_argument, NULL, 'k' },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "retries", required_argument, NULL, OPT_RETRIES },
+	{ "spawn", no_argument, NULL, OPT_SPAWN },
+	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "no-progress", no_argument, NULL, OPT_NOPROGRESS },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int main(int argc, char **argv)
+{
+	struct rpmap_opts o = { .progress = -1, .batch_bytes = 64u << 10 };
+	const char *inpath = NULL, *outpath = NULL, *unavailable = NULL;
+	uint64_t v, max_record = 64ull << 20;
+	bool mode_set = false;
+	struct rpmap_input in;
+	struct rpmap_output out;
+	struct sigaction sa;
+	struct rp_config cfg;
+	int c, r;
+
+	rp_config_init(&cfg);
+	o.workers = cfg.workers;
+	rpmap_fn.mode = RPMAP_LINES;
+	rpmap_fn.sep = '\n';
+	while ((c = getopt_long(argc, argv, "j:0b:i:o:ukhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			if (!parse_uint(optarg, 1, RP_MAX_WORKERS, &v))
+				die_usage("-j: workers must be 1-256, not '%s'", optarg);
+			o.workers = (unsigned)v;
+			break;
+		case '0':
+			rpmap_fn.mode = RPMAP_NUL;
+			rpmap_fn.sep = '\0';
+			mode_set = true;
+			break;
+		case OPT_LINES:
+			rpmap_fn.mode = RPMAP_LINES;
+			rpmap_fn.sep = '\n';
+			mode_set = true;
+			break;
+		case 'b':
+			if (!parse_size(optarg, &v) || v < 1 || v > (64u << 20))
+				die_usage("--block: size must be 1 to 64M, not '%s'", optarg);
+			rpmap_fn.mode = RPMAP_BLOCK;
+			rpmap_fn.block = (size_t)v;
+			mode_set = true;
+			break;
+		case OPT_MAXREC:
+			if (!parse_size(optarg, &v) || v < (1u << 20) || v > (256u << 20))
+				die_usage("--max-record: size must be 1M to 256M, not '%s'", optarg);
+			max_record = v;
+			break;
+		case 'i':
+			inpath = optarg;
+			break;
+		case 'o':
+			outpath = optarg;
+			break;
+		case 'u':
+			o.unordered = true;
+			break;
+		case OPT_CHUNK:
+			if (!parse_uint(optarg, 1, 1u << 20, &v))
+				die_usage("--chunk: must be 1 to 1048576, not '%s'", optarg);
+			o.chunk = (unsigned)v;
+			break;
+		case OPT_BATCH:
+			if (!parse_size(optarg, &v) || v < 1024 || v > (16u << 20))
+				die_usage("--batch: size must be 1k to 16M, not '%s'", optarg);
+			o.batch_bytes = (size_t)v;
+			break;
+		case 'k':
+			o.keep_going = true;
+			break;
+		case OPT_TIMEOUT:
+			if (!parse_uint(optarg, 1, UINT32_MAX, &v))
+				die_usage("--timeout: milliseconds expected, not '%s'", optarg);
+			unavailable = "--timeout needs per-task timeouts";
+			break;
+		case OPT_RETRIES:
+			if (!parse_uint(optarg, 0, 1000, &v))
+				die_usage("--retries: a count expected, not '%s'", optarg);
+			if (!unavailable)
+				unavailable = "--retries needs per-task retries";
+			break;
+		case OPT_SPAWN:
+			if (!unavailable)
+				unavailable = "--spawn needs exec-spawned workers";
+			break;
+		case OPT_STATS:
+			o.stats = true;
+			break;
+		case OPT_PROGRESS:
+			o.progress = 1;
+			break;
+		case OPT_NOPROGRESS:
+			o.progress = 0;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			printf("rpmap %s (ringpool %d.%d)\n", RPMAP_VERSION, RINGPOOL_VERSION_MAJOR,
+			       RINGPOOL_VERSION_MINOR);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'rpmap --help' for more information.\n");
+			return 2;
+		}
+	}
+	if (optind != argc - 1)
+		die_usage("%s", optind >= argc ? "missing FUNCTION" : "one FUNCTION expected");
+	if (unavailable) {
+		fprintf(stderr, "rpmap: %s, not available in this build\n", unavailable);
+		return 2;
+	}
+	if (rpmap_task_setup()) {
+		fprintf(stderr, "rpmap: cannot find the ringpool library's task functions\n");
+		return 2;
+	}
+	parse_function(argv[optind]);
+	if (rpmap_fn.kind == RPMAP_GZIP && !mode_set) {
+		rpmap_fn.mode = RPMAP_BLOCK;
+		rpmap_fn.block = 128u << 10;
+	}
+	if (o.progress < 0)
+		o.progress = isatty(2);
+
+	r = rpmap_input_open(&in, inpath, (size_t)max_record);
+	if (r) {
+		fprintf(stderr, "rpmap: %s: %s\n", inpath, strerror(-r));
+		return 2;
+	}
+	r = rpmap_output_open(&out, outpath);
+	if (r) {
+		fprintf(stderr, "rpmap: %s: %s\n", outpath ? outpath : "standard output",
+			strerror(-r));
+		return 2;
+	}
+
+	/* EPIPE comes back from write(); Ctrl-C sets a flag the loop checks
+	 * (no SA_RESTART, so a blocked read() returns). */
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sigaction(SIGINT, NULL, &sa);
+	if (sa.sa_handler != SIG_IGN) {	/* ignored (nohup, background): keep it so */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_sigint;
+		sa.sa_flags = SA_RESETHAND;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+	}
+
+	r = rpmap_run(&o, &in, &out);
+	rpmap_input_close(&in);
+	if (r == -EPIPE) {
+		/* End like any filter whose reader left: quietly, by SIGPIPE. */
+		free(out.buf);
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+		return 141;
+	}
+	if (rpmap_output_close(&out) && r != 2) {
+		fprintf(stderr, "rpmap: %s: %s\n", out.name, strerror(-out.err));
+		r = 2;
+	}
+	if (r == 128 + SIGINT) {
+		signal(SIGINT, SIG_DFL);
+		raise(SIGINT);
+	}
+	return r;
+}

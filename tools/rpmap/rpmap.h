@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rpmap internals shared by its files: the run's settings (fixed before the
+ * pool forks, so workers read them as plain globals), the batch wire format
+ * between parent and workers, input segments and batches, the output writer.
+ *
+ * Layers: input.c cuts whole records into batches; task.c is what runs in a
+ * worker (built-ins, the plugin shim); engine.c submits batches, collects
+ * results in order and recovers from failures; output.c writes and draws
+ * progress; main.c parses options and ties them together.
+ */
+#ifndef RPMAP_H
+#define RPMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ringpool.h"
+
+/* ---- the function being mapped ---- */
+
+enum rpmap_kind {
+	RPMAP_IDENTITY,
+	RPMAP_UPPER,
+	RPMAP_CRC32,
+	RPMAP_COUNT,
+	RPMAP_GZIP,
+	RPMAP_PLUGIN,
+};
+
+enum rpmap_recmode {
+	RPMAP_LINES,		/* records end with '\n' */
+	RPMAP_NUL,		/* records end with '\0' */
+	RPMAP_BLOCK,		/* records are `block` bytes (the last may be short) */
+};
+
+/* Settings of this run; set by main.c before the first pool is created. */
+struct rpmap_fn {
+	enum rpmap_kind kind;
+	enum rpmap_recmode mode;
+	char sep;		/* LINES/NUL: the separator */
+	size_t block;		/* BLOCK: record size */
+	int level;		/* GZIP: 0..9 */
+	uint64_t count;		/* COUNT: increments per record */
+	rp_task_fn plugin;	/* PLUGIN: the shared object's task function */
+	const char *map;	/* a regular input file, mapped before the fork */
+	uint64_t map_size;
+};
+
+extern struct rpmap_fn rpmap_fn;
+
+/* ---- batch wire format (all 8-byte aligned, native endian) ---- */
+
+/*
+ * Task input: this header, then the batch's records back to back, exactly
+ * as read (separators included); or, when map_len is not 0, nothing more:
+ * the records are map_len bytes at map_off in rpmap_fn.map, the input
+ * file, which every worker has mapped (no copy of the input at all). The
+ * worker splits the records again.
+ */
+struct rpmap_task_hdr {
+	uint64_t first;		/* index of the first record (plugins see it as t->seq) */
+	uint32_t nrec;		/* records in the batch, or 0: "count them yourself" */
+	uint32_t cap;		/* result bytes to reserve (header included) */
+	uint64_t map_off;
+	uint64_t map_len;
+};
+
+/*
+ * Task result: this header, out_len output bytes, padding to 8, then nfail
+ * struct rpmap_fail entries in record order. A result with ndone < nrec
+ * stopped early because the next record's output did not fit; the parent
+ * runs the rest again.
+ */
+struct rpmap_res_hdr {
+	uint32_t nrec;		/* records in the batch (counted by the worker) */
+	uint32_t ndone;		/* records processed, from the first */
+	uint32_t nfail;		/* of which failed (no output) */
+	uint32_t magic;
+	uint64_t out_len;
+	uint64_t run_ns;	/* time spent in the batch */
+};
+
+#define RPMAP_RES_MAGIC 0x72706d31u	/* "rpm1" */
+
+struct rpmap_fail {
+	uint32_t rec;		/* index within the batch */
+	int32_t status;		/* the plugin's return value, or RP_EMSGSIZE */
+	uint64_t out_off;	/* output bytes before this record's place */
+};
+
+/* task.c: the task function every batch runs (in a worker). */
+int rpmap_batch_task(struct rp_task *t, const void *in, size_t len);
+
+/*
+ * task.c: prepare the plugin shim (find the library's own rp_task_result
+ * behind rpmap's). Call once in the parent before the first pool. Returns 0,
+ * or -ENOSYS if the library's symbols cannot be found.
+ */
+int rpmap_task_setup(void);
+
+/* Upper bound of a batch's result for a built-in: `bytes` input bytes in
+ * `nrec` records (nrec 0: unknown). Plugins: 0 (no bound known). */
+uint64_t rpmap_result_bound(uint64_t bytes, uint64_t nrec);
+
+/* Write one empty gzip member into buf (cap >= 32). Returns its length. */
+size_t rpmap_gzip_empty(void *buf, size_t cap, int level);
+
+/* ---- input: segments and batches (input.c) ---- */
+
+struct rpmap_seg {
+	char *buf;
+	size_t cap, fill;
+	unsigned refs;		/* batches pointing into it, +1 while current */
+	bool mapped;		/* the whole input file, mapped: never freed */
+	struct rpmap_seg *next;	/* free list */
+};
+
+struct rpmap_batch {
+	struct rpmap_seg *seg;
+	const char *data;
+	size_t len;
+	uint64_t first;		/* index of the first record; valid if counted */
+	uint64_t off;		/* input byte offset of the first record */
+	uint32_t nrec;		/* 0 if not counted by the parent */
+	bool counted;
+	bool large;		/* one record too large for the pool's rings */
+	bool unterminated;	/* ends with the input's last record, which lacks
+				 * its separator */
+	struct rpmap_batch *next;	/* free list */
+};
+
+struct rpmap_limits {
+	size_t bytes;		/* target input bytes per batch */
+	uint32_t recs;		/* most records per batch */
+	size_t max_in;		/* largest task input the pool takes (bytes of records) */
+	uint64_t max_res;	/* largest result the pool takes */
+	bool count;		/* the parent must count records */
+};
+
+struct rpmap_input {
+	int fd;
+	const char *name;
+	bool regular;		/* a regular file: reads never block long */
+	bool mapped;		/* a regular file, mapped whole (rpmap_fn.map) */
+	bool eof;
+	uint64_t size;		/* regular files: total bytes, else 0 */
+	size_t read_size;	/* bytes per read() */
+	size_t max_record;	/* longest record accepted */
+	struct rpmap_seg *cur;
+	size_t cut;		/* start of the next batch in cur */
+	size_t scanned;		/* cur has no separator in [cut, scanned) */
+	uint64_t cut_off;	/* input offset of cut */
+	uint64_t next_index;	/* counted mode: index of the record at cut */
+	struct rpmap_seg *free_segs;
+	unsigned nfree;
+	struct rpmap_batch *free_batches;
+};
+
+/*
+ * Open (path NULL or "-": stdin). A non-empty regular file is mapped whole
+ * (read-only, private) and published in rpmap_fn.map, so call this before
+ * the pool forks; other inputs are read in 1 MiB pieces. Returns 0 or -errno.
+ */
+int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record);
+
+/*
+ * Cut the next batch out of the buffered input, whole records only. Returns
+ * 1 and fills *out (which holds a reference on its segment until
+ * rpmap_batch_free), 0 if no complete record is buffered (call
+ * rpmap_input_fill, or the input is done if in->eof), or -E2BIG if a record
+ * exceeds max_record (nothing is cut).
+ */
+int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
+		    struct rpmap_batch **out);
+
+/*
+ * Read more input. With may_block false and a non-regular input that has
+ * nothing to read now, returns -EAGAIN. Returns bytes read (0 at end of
+ * input, then in->eof is set), or -errno (EINTR is returned, not retried).
+ */
+ssize_t rpmap_input_fill(struct rpmap_input *in, bool may_block);
+
+/* True when nothing is buffered and the input is at its end. */
+bool rpmap_input_done(const struct rpmap_input *in);
+
+/* Locate record i (0-based within the batch): pointer and length with its
+ * separator. O(i) for lines. Returns false if the batch has fewer records. */
+bool rpmap_batch_record(const struct rpmap_batch *b, uint32_t i, const char **p, size_t *len);
+
+/* Drop the pages holding [p, p + n) of the input mapping (a worker or the
+ * parent is done with them; they fault in again if needed). */
+void rpmap_map_drop(const char *p, size_t n);
+
+/* Count the batch's records (O(len)). */
+uint32_t rpmap_batch_count(const struct rpmap_batch *b);
+
+void rpmap_batch_free(struct rpmap_input *in, struct rpmap_batch *b);
+void rpmap_input_close(struct rpmap_input *in);
+
+/* ---- output (output.c) ---- */
+
+struct rpmap_output {
+	int fd;
+	const char *name;
+	char *buf;
+	size_t len, cap;
+	uint64_t bytes;		/* handed to the kernel */
+	int err;		/* first write error (-errno), sticky */
+};
+
+int rpmap_output_open(struct rpmap_output *o, const char *path);
+
+/* Append n bytes; large pieces go straight to the kernel with writev.
+ * Returns 0 or the sticky -errno (-EPIPE when the reader went away). */
+int rpmap_output_write(struct rpmap_output *o, const void *p, size_t n);
+int rpmap_output_flush(struct rpmap_output *o);
+int rpmap_output_close(struct rpmap_output *o);
+
+/* Progress on stderr, in MiB of input. */
+struct rpmap_progress;
+struct rpmap_progress *rpmap_progress_new(uint64_t total_bytes);
+void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t failed, bool last);
+void rpmap_progress_free(struct rpmap_progress *pg);
+
+/* ---- engine (engine.c) ---- */
+
+struct rpmap_opts {
+	unsigned workers;
+	bool unordered;
+	bool keep_going;
+	bool stats;
+	int progress;		/* -1 auto, 0 off, 1 on */
+	unsigned chunk;		/* records per task; 0 = adaptive */
+	size_t batch_bytes;	/* target input bytes per task */
+	size_t ring_bytes;	/* 0 = chosen from the record sizes */
+};
+
+/*
+ * Map the whole input to the output. Returns the exit status: 0 every record
+ * done, 1 some records failed, 2 an I/O or setup error (already reported),
+ * 128 + SIGINT after Ctrl-C, or -EPIPE when the output's reader went away
+ * (the caller ends quietly).
+ */
+int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_output *out);
+
+/* Set by the SIGINT handler. */
+extern volatile int rpmap_interrupted;
+
+/* Human-readable size: "128k", "1.5M". Returns buf. */
+const char *rpmap_size_str(char *buf, size_t n, uint64_t v);
+
+#endif

@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What runs in a worker: one ringpool task per batch of records. The batch
+ * task reserves one result (its cap was computed by the parent), splits the
+ * records again, applies the function record by record and writes the
+ * outputs back to back, with a table of per-record failures at the end.
+ *
+ * Plugins are ordinary ringpool task functions, called once per record with
+ * a struct rp_task of rpmap's. Their rp_task_result() calls reach rpmap's
+ * definition below (the executable exports it, and exported executable
+ * symbols win over the library's); it hands out space inside the batch's
+ * result and forwards every other task to the library's own function.
+ */
+#include "rpmap.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+struct rpmap_fn rpmap_fn;
+
+#define ALIGN8(x) (((x) + 7) & ~(uint64_t)7)
+
+/* ---- the plugin shim ---- */
+
+static void *(*lib_task_result)(struct rp_task *, size_t);
+static int (*lib_task_result_len)(struct rp_task *, size_t);
+
+/* A plugin call's result space, inside the batch's result. One per worker
+ * process (a worker runs one task at a time). */
+struct sub_result {
+	char *base;		/* 8-aligned start of the space offered */
+	size_t room;		/* bytes the plugin may take */
+	size_t cap;		/* what it reserved */
+	size_t len;
+	bool reserved;
+	int err;		/* RP_EMSGSIZE once it asked for more than room */
+};
+
+static struct sub_result sub;
+
+int rpmap_task_setup(void)
+{
+	lib_task_result = (void *(*)(struct rp_task *, size_t))dlsym(RTLD_NEXT, "rp_task_result");
+	lib_task_result_len = (int (*)(struct rp_task *, size_t))dlsym(RTLD_NEXT,
+								       "rp_task_result_len");
+	return lib_task_result && lib_task_result_len ? 0 : -ENOSYS;
+}
+
+/*
+ * rpmap's rp_task_result: for a plugin's per-record task, space in the
+ * batch's result (NULL, and the record fails with RP_EMSGSIZE, if cap
+ * exceeds what is left: rpmap then runs the record again on its own with
+ * the largest space the pool has); for any other task, the library's.
+ */
+void *rp_task_result(struct rp_task *t, size_t cap)
+{
+	if (t && t->priv_ == &sub) {
+		if (sub.reserved || sub.err)
+			return NULL;
+		if (cap > sub.room) {
+			sub.err = RP_EMSGSIZE;
+			return NULL;
+		}
+		sub.reserved = true;
+		sub.cap = cap;
+		sub.len = cap;
+		return sub.base;
+	}
+	return lib_task_result(t, cap);
+}
+
+/* rpmap's rp_task_result_len: same contract as the library's. */
+int rp_task_result_len(struct rp_task *t, size_t len)
+{
+	if (t && t->priv_ == &sub) {
+		if (!sub.reserved)
+			return -EINVAL;
+		if (len > sub.cap) {
+			sub.err = RP_EMSGSIZE;
+			sub.len = 0;
+			return -EMSGSIZE;
+		}
+		sub.len = len;
+		return 0;
+	}
+	return lib_task_result_len(t, len);
+}
+
+/* ---- built-ins ---- */
+
+/*
+ * Copy n bytes, ASCII a-z to A-Z if `up` (like tr a-z A-Z: other bytes
+ * kept), and count the bytes equal to sep: one pass for the whole batch.
+ */
+static uint64_t copy_count(char *dst, const char *src, size_t n, char sep, bool up)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t count = 0;
+	size_t i = 0;
+
+#ifdef __SSE2__
+	const __m128i vsep = _mm_set1_epi8(sep), bias = _mm_set1_epi8((char)(0x80 - 'a'));
+	const __m128i lim = _mm_set1_epi8((char)(-128 + 26)), flip = _mm_set1_epi8(up ? 0x20 : 0);
+
+	while (i + 16 <= n) {
+		/* Per-byte separator counts in acc (each lane at most 255 before
+		 * it is summed with psadbw). */
+		__m128i acc = _mm_setzero_si128();
+		size_t stop = n - i >= 255 * 16 ? i + 255 * 16 : i + ((n - i) & ~(size_t)15);
+
+		for (; i < stop; i += 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(src + i));
+			/* v + 0x80 - 'a' is below -128 + 26 (signed) iff 'a' <= v <= 'z'. */
+			__m128i lower = _mm_cmplt_epi8(_mm_add_epi8(v, bias), lim);
+
+			acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, vsep));
+			_mm_storeu_si128((__m128i *)(dst + i),
+					 _mm_xor_si128(v, _mm_and_si128(lower, flip)));
+		}
+		acc = _mm_sad_epu8(acc, _mm_setzero_si128());
+		count += (uint64_t)_mm_cvtsi128_si32(acc) +
+			 (uint64_t)_mm_cvtsi128_si32(_mm_srli_si128(acc, 8));
+	}
+#endif
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, h, ge_a, gt_z, t, z;
+
+		memcpy(&x, src + i, 8);
+		t = x ^ (ones * (unsigned char)sep);		/* zero bytes: separators */
+		z = ~(((t & ~high) + ~high) | t | ~high);	/* top bit set exactly there */
+		count += ((z >> 7) * ones) >> 56;		/* sum of the 0/1 bytes */
+		if (up) {
+			h = x & ~high;				/* each byte <= 0x7f: no carries */
+			ge_a = h + ones * (0x80 - 'a');		/* top bit set: byte >= 'a' */
+			gt_z = h + ones * (0x7f - 'z');		/* top bit set: byte > 'z' */
+			x ^= ((ge_a & ~gt_z & ~x & high) >> 2);	/* 0x20 where 'a' <= byte <= 'z' */
+		}
+		memcpy(dst + i, &x, 8);
+	}
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		count += c == (unsigned char)sep;
+		dst[i] = (char)(up && (unsigned)(c - 'a') < 26u ? c - 32 : c);
+	}
+	return count;
+}
+
+/* ASCII a-z to A-Z, 8 bytes at a time (like tr a-z A-Z: other bytes kept). */
+static void upper(char *dst, const char *src, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, h, ge_a, gt_z;
+
+		memcpy(&x, src + i, 8);
+		h = x & ~high;				/* each byte <= 0x7f: no carries below */
+		ge_a = h + ones * (0x80 - 'a');		/* top bit set: byte >= 'a' */
+		gt_z = h + ones * (0x7f - 'z');		/* top bit set: byte > 'z' */
+		x ^= ((ge_a & ~gt_z & ~x & high) >> 2);	/* 0x20 where 'a' <= byte <= 'z' */
+		memcpy(dst + i, &x, 8);
+	}
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		dst[i] = (char)((unsigned)(c - 'a') < 26u ? c - 32 : c);
+	}
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+static size_t put_crc(char *dst, uint32_t c)
+{
+	for (int k = 7; k >= 0; k--, c >>= 4)
+		dst[k] = hexd[c & 15];
+	dst[8] = '\n';
+	return 9;
+}
+
+static size_t put_u64(char *dst, uint64_t v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		dst[i] = tmp[n - 1 - i];
+	dst[n] = '\n';
+	return n + 1;
+}
+
+/* The seed's CPU burner: n dependent increments the compiler cannot fold. */
+static uint64_t burn(uint64_t n)
+{
+	uint64_t x = 0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		x++;
+		__asm__ volatile("" : "+r"(x));
+	}
+	return x;
+}
+
+static z_stream zs;
+static bool zs_ready;
+
+/* Compress src into one gzip member at dst. Returns its length, or 0 if
+ * it did not fit in cap (or zlib failed). */
+static size_t gzip_member(char *dst, size_t cap, const char *src, size_t n, int level)
+{
+	if (!zs_ready) {
+		if (deflateInit2(&zs, level, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+			return 0;
+		zs_ready = true;
+	} else if (deflateReset(&zs) != Z_OK) {
+		return 0;
+	}
+	zs.next_in = (Bytef *)(uintptr_t)src;
+	zs.avail_in = (uInt)n;
+	zs.next_out = (Bytef *)dst;
+	zs.avail_out = (uInt)(cap > UINT32_MAX ? UINT32_MAX : cap);
+	if (deflate(&zs, Z_FINISH) != Z_STREAM_END)
+		return 0;
+	return (size_t)zs.total_out;
+}
+
+size_t rpmap_gzip_empty(void *buf, size_t cap, int level)
+{
+	size_t n = gzip_member(buf, cap, "", 0, level);
+
+	if (zs_ready) {
+		deflateEnd(&zs);
+		zs_ready = false;
+	}
+	return n;
+}
+
+/* Per-record output bound of each built-in, beyond the record's bytes. */
+uint64_t rpmap_result_bound(uint64_t bytes, uint64_t nrec)
+{
+	uint64_t hdr = sizeof(struct rpmap_res_hdr) + 8;
+
+	switch (rpmap_fn.kind) {
+	case RPMAP_IDENTITY:
+	case RPMAP_UPPER:
+		return hdr + bytes;
+	case RPMAP_CRC32:
+		/* nrec unknown: at most one record per input byte, plus one. */
+		return hdr + 9 * (nrec ? nrec : bytes + 1);
+	case RPMAP_COUNT:
+		return hdr + 21 * (nrec ? nrec : bytes + 1);
+	case RPMAP_GZIP:
+		/* deflateBound for the gzip wrapper is n + n/4096 + n/16384 +
+		 * n/2^25 + 25 at most; allow n/1024 + 64 per record. */
+		return hdr + bytes + (bytes >> 10) + 64 * (nrec ? nrec : bytes + 1);
+	case RPMAP_PLUGIN:
+		break;
+	}
+	return 0;
+}
+
+/* ---- the batch task ---- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Next record in [p, end): its length with the separator, and whether it
+ * has one. Returns 0 when nothing is left. */
+static size_t next_record(const char *p, const char *end, bool *has_sep)
+{
+	size_t left = (size_t)(end - p);
+
+	if (!left)
+		return 0;
+	if (rpmap_fn.mode == RPMAP_BLOCK) {
+		*has_sep = false;
+		return left < rpmap_fn.block ? left : rpmap_fn.block;
+	}
+	const char *s = memchr(p, rpmap_fn.sep, left);
+
+	*has_sep = s != NULL;
+	return s ? (size_t)(s - p) + 1 : left;
+}
+
+static char *scratch;		/* plugin input, when a record is misaligned */
+static size_t scratch_cap;
+
+/* Failures are kept here until the batch ends, then copied after the output. */
+static struct rpmap_fail *fails;
+static size_t fails_cap;
+
+static bool add_fail(uint32_t nfail, uint32_t rec, int status, uint64_t off)
+{
+	if (nfail == fails_cap) {
+		size_t n = fails_cap ? fails_cap * 2 : 64;
+		struct rpmap_fail *f = realloc(fails, n * sizeof(*f));
+
+		if (!f)
+			return false;
+		fails = f;
+		fails_cap = n;
+	}
+	fails[nfail] = (struct rpmap_fail){ .rec = rec, .status = status, .out_off = off };
+	return true;
+}
+
+/*
+ * Run the plugin on one record. Returns the bytes it produced at `at`
+ * (output moved there from the aligned space), or -1 if the record failed
+ * (*status set), or -2 if its output did not fit in `room`.
+ */
+static ssize_t run_plugin(struct rp_task *t, uint64_t seq, char *at, size_t room,
+			  const char *rec, size_t n, int *status)
+{
+	static const uint64_t empty;	/* an aligned place for empty records */
+	struct rp_task st = { .seq = seq, .worker = t->worker, .state = t->state, .priv_ = &sub };
+	char *aligned = (char *)(uintptr_t)ALIGN8((uintptr_t)at);
+	size_t skew = (size_t)(aligned - at);
+	int r;
+
+	if (!n) {
+		rec = (const char *)&empty;
+	} else if ((uintptr_t)rec & 7) {
+		if (n > scratch_cap) {
+			char *s = realloc(scratch, n);
+
+			if (!s) {
+				*status = -ENOMEM;
+				return -1;
+			}
+			scratch = s;
+			scratch_cap = n;
+		}
+		memcpy(scratch, rec, n);
+		rec = scratch;
+	}
+	sub = (struct sub_result){ .base = aligned, .room = room > skew ? room - skew : 0 };
+	r = rpmap_fn.plugin(&st, rec, n);
+	if (sub.err)
+		return -2;
+	if (r) {
+		*status = r;
+		return -1;
+	}
+	if (!sub.reserved)
+		return 0;
+	if (skew && sub.len)
+		memmove(at, aligned, sub.len);
+	return (ssize_t)sub.len;
+}
+
+int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
+{
+	const struct rpmap_task_hdr *th = in;
+	const char *p, *end;
+	struct rpmap_res_hdr *rh;
+	char *out;
+	uint64_t t0 = now_ns(), cap, pos, fend;
+	uint32_t i = 0, nfail = 0, nrec;
+	bool has_sep, stopped = false;
+
+	if (len < sizeof(*th))
+		return -EINVAL;
+	cap = th->cap;
+	p = (const char *)(th + 1);
+	end = (const char *)in + len;
+	if (th->map_len) {
+		if (!rpmap_fn.map || th->map_off > rpmap_fn.map_size ||
+		    th->map_len > rpmap_fn.map_size - th->map_off || len != sizeof(*th))
+			return -EINVAL;
+		p = rpmap_fn.map + th->map_off;
+		end = p + th->map_len;
+	}
+	out = lib_task_result(t, cap);
+	if (!out)
+		return RP_EMSGSIZE;
+	rh = (struct rpmap_res_hdr *)out;
+	pos = sizeof(*rh);
+	if ((rpmap_fn.kind == RPMAP_IDENTITY || rpmap_fn.kind == RPMAP_UPPER) &&
+	    rpmap_fn.mode != RPMAP_BLOCK && (uint64_t)(end - p) <= cap - pos) {
+		/* Record by record would give the same bytes: do the batch at once. */
+		size_t n = (size_t)(end - p);
+
+		i = (uint32_t)copy_count(out + pos, p, n, rpmap_fn.sep, rpmap_fn.kind == RPMAP_UPPER);
+		if (n && end[-1] != rpmap_fn.sep)
+			i++;	/* the input's last record, without separator */
+		pos += n;
+		p = end;
+	}
+	for (size_t n; (n = next_record(p, end, &has_sep)); p += n, i++) {
+		size_t body = has_sep ? n - 1 : n;	/* without the separator */
+		char *o = out + pos;
+		uint64_t room = cap - pos;
+
+		if (stopped)
+			continue;	/* only counting from here on */
+		switch (rpmap_fn.kind) {
+		case RPMAP_IDENTITY:
+			if (room < n)
+				goto full;
+			memcpy(o, p, n);
+			pos += n;
+			break;
+		case RPMAP_UPPER:
+			if (room < n)
+				goto full;
+			upper(o, p, n);
+			pos += n;
+			break;
+		case RPMAP_CRC32:
+			if (room < 9)
+				goto full;
+			pos += put_crc(o, (uint32_t)crc32(crc32(0, Z_NULL, 0), (const Bytef *)p,
+							  (uInt)body));
+			break;
+		case RPMAP_COUNT:
+			if (room < 21)
+				goto full;
+			pos += put_u64(o, burn(rpmap_fn.count));
+			break;
+		case RPMAP_GZIP: {
+			size_t z = gzip_member(o, room, p, n, rpmap_fn.level);
+
+			if (!z)
+				goto full;
+			pos += z;
+			break;
+		}
+		case RPMAP_PLUGIN: {
+			/* Keep room for the failure table entry this record might
+			 * add and for its separator. */
+			uint64_t keep = ALIGN8(pos) - pos + 8 + (uint64_t)(nfail + 1) * sizeof(*fails) +
+					(has_sep ? 1 : 0);
+			int status = 0;
+			ssize_t r;
+
+			if (room <= keep)
+				goto full;
+			r = run_plugin(t, th->first + i, o, room - keep, p, body, &status);
+			if (r == -2)
+				goto full;
+			if (r == -1) {
+				if (!add_fail(nfail, i, status, pos - sizeof(*rh)))
+					goto full;
+				nfail++;
+				break;
+			}
+			pos += (uint64_t)r;
+			if (has_sep)
+				out[pos++] = rpmap_fn.sep;
+			break;
+		}
+		}
+		continue;
+full:
+		stopped = true;
+		rh->ndone = i;
+	}
+	nrec = i;
+	if (!stopped)
+		rh->ndone = nrec;
+	if (th->nrec && th->nrec != nrec)
+		return -EPROTO;	/* the parent and the worker disagree on records */
+	rh->nrec = nrec;
+	rh->nfail = nfail;
+	rh->magic = RPMAP_RES_MAGIC;
+	rh->out_len = pos - sizeof(*rh);
+	fend = ALIGN8(pos);
+	if (nfail) {
+		if (fend + (uint64_t)nfail * sizeof(*fails) > cap)
+			return RP_EMSGSIZE;	/* cannot happen: room was kept */
+		memcpy(out + fend, fails, (size_t)nfail * sizeof(*fails));
+	}
+	rh->run_ns = now_ns() - t0;
+	lib_task_result_len(t, fend + (uint64_t)nfail * sizeof(*fails));
+	if (th->map_len)
+		rpmap_map_drop(rpmap_fn.map + th->map_off, th->map_len);
+	return 0;
+}
