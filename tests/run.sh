@@ -19,13 +19,15 @@ failures=()
 step() { # step NAME TIMEOUT_S COMMAND...
   local name=$1 t=$2
   shift 2
+  local t0=$SECONDS
   echo "=== $name"
   if timeout --kill-after=10 "$t" "$@"; then
     passed=$((passed + 1))
+    echo "=== ok: $name ($((SECONDS - t0)) s)"
   else
     failed=$((failed + 1))
     failures+=("$name")
-    echo "=== FAILED: $name" >&2
+    echo "=== FAILED: $name ($((SECONDS - t0)) s)" >&2
   fi
 }
 
