@@ -2,10 +2,11 @@
 /*
  * ringpool's own figures, next to the physical limits measured in the same
  * run: tiny-task throughput (one submit per task, ordered and unordered,
- * 1 and 2 workers) against a serial loop, and the round trip of one task to
- * an awake worker and to a sleeping one against the cache-line and futex
- * ping-pongs. Prints a table on stderr and JSON lines on stdout.
- * Usage: rp_bench [--quick] [--only tiny|rtt]
+ * 1 and 2 workers) against a serial loop; the round trip of one task to an
+ * awake worker and to a sleeping one against the cache-line and futex
+ * ping-pongs; and the Pool API on tiny tasks (rp_map, auto-chunked, rp_imap
+ * one by one and auto-chunked). Prints a table on stderr and JSON lines on stdout.
+ * Usage: rp_bench [--quick] [--only tiny|rtt|api]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,80 @@ static void bench_rtt(int asleep, uint64_t *v, size_t n)
 		   v, n, sc);
 }
 
+/* ---- the Pool API on tiny tasks: map, map auto-chunked, imap, futures ---- */
+
+struct stream {
+	uint64_t next, n, got, bad;
+};
+
+static ssize_t src_tiny(void *arg, void *buf, size_t cap)
+{
+	struct stream *s = arg;
+
+	if (s->next == s->n)
+		return RP_EOF;
+	memcpy(buf, &s->next, 8);
+	s->next++;
+	return 8;
+}
+
+static int sink_tiny(void *arg, const struct rp_result *r)
+{
+	struct stream *s = arg;
+
+	s->bad += r->status != 0 || *(const uint64_t *)r->data != work(r->seq);
+	s->got++;
+	return 0;
+}
+
+static void api_row(const char *impl, const char *label, uint64_t n, double secs, unsigned w)
+{
+	char what[96];
+
+	snprintf(what, sizeof(what), "%s, %u worker%s, tasks/s", label, w, w > 1 ? "s" : "");
+	row(what, (double)n / secs / 1e6, "M");
+	bench_emit(stdout, &(struct bench_rec){
+		.workload = "tiny_api", .impl = impl, .workers = (int)w, .payload_bytes = 8,
+		.tasks = n, .tasks_per_s = (double)n / secs, .p50_ns = -1, .p99_ns = -1,
+		.p999_ns = -1, .cpu_s = -1, .syscalls_per_task = -1 });
+}
+
+static void bench_api(unsigned workers)
+{
+	uint64_t n = quick ? 2000000 : 10000000, t0;
+	uint64_t *in = malloc(n * 8), *out = malloc(n * 8);
+	struct rp_pool *p = make_pool(workers, 0, 50000);
+	struct rp_map_opts autoc = { .chunk = RP_CHUNK_AUTO };
+	struct rp_imap_opts io = { .max_input = 8 }, ioc = { .max_input = 8, .chunk = RP_CHUNK_AUTO,
+							   .max_result = 8 };
+	struct stream s;
+
+	for (uint64_t i = 0; i < n; i++)
+		in[i] = i;
+	t0 = bench_ns();
+	rp_map(p, tiny, in, 8, out, 8, n);
+	api_row("ringpool_map", "rp_map", n, (double)(bench_ns() - t0) * 1e-9, workers);
+	t0 = bench_ns();
+	rp_map_ex(p, tiny, in, 8, out, 8, n, &autoc);
+	api_row("ringpool_map_autochunk", "rp_map, RP_CHUNK_AUTO", n,
+		(double)(bench_ns() - t0) * 1e-9, workers);
+	s = (struct stream){ .n = n };
+	t0 = bench_ns();
+	rp_imap(p, tiny, src_tiny, &s, sink_tiny, &s, &io);
+	api_row("ringpool_imap", "rp_imap, one task per record", n,
+		(double)(bench_ns() - t0) * 1e-9, workers);
+	s = (struct stream){ .n = n };
+	t0 = bench_ns();
+	rp_imap(p, tiny, src_tiny, &s, sink_tiny, &s, &ioc);
+	api_row("ringpool_imap_autochunk", "rp_imap, RP_CHUNK_AUTO", n,
+		(double)(bench_ns() - t0) * 1e-9, workers);
+	if (s.bad)
+		fprintf(stderr, "rp_bench: %llu wrong imap results\n", (unsigned long long)s.bad);
+	rp_pool_destroy(p);
+	free(in);
+	free(out);
+}
+
 int main(int argc, char **argv)
 {
 	const char *only = NULL;
@@ -191,7 +266,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
 			only = argv[++i];
 		else {
-			fprintf(stderr, "usage: rp_bench [--quick] [--only tiny|rtt]\n");
+			fprintf(stderr, "usage: rp_bench [--quick] [--only tiny|rtt|api]\n");
 			return 2;
 		}
 	}
@@ -221,6 +296,10 @@ int main(int argc, char **argv)
 		bench_tiny(1, RP_CFG_UNORDERED);
 		bench_tiny(2, 0);
 		bench_tiny(2, RP_CFG_UNORDERED);
+	}
+	if (!only || !strcmp(only, "api")) {
+		bench_api(1);
+		bench_api(2);
 	}
 	free(v);
 	return 0;
