@@ -186,9 +186,11 @@ static int __attribute__((noinline)) fn_index_slow(struct rp_pool *p, rp_task_fn
 
 	if (!fn)
 		return -EINVAL;
-	n = p->sh->nfns;
+	/* Our own copy: a worker can rewrite the shared table and its count.
+	 * O(functions), once per change of function. */
+	n = p->nfns;
 	for (i = 0; i < n; i++)
-		if (p->sh->fns[i].addr == (uint64_t)(uintptr_t)fn)
+		if (p->fns[i] == fn)
 			break;
 	if (i == n) {
 		struct rp_fn_entry e;
@@ -204,6 +206,8 @@ static int __attribute__((noinline)) fn_index_slow(struct rp_pool *p, rp_task_fn
 		}
 		/* Plain stores: workers read the entry only after a task that
 		 * names it, which is published later with P1 (release). */
+		p->fns[n] = fn;
+		p->nfns = n + 1;
 		p->sh->fns[n] = e;
 		p->sh->nfns = n + 1;
 	}

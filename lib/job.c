@@ -76,12 +76,13 @@ static void maybe_finish(struct rp_pool *p, struct rp_job *j)
 
 static void put_result(struct rp_job *j, size_t i, const void *data, size_t len, int status)
 {
-	unsigned char *dst = j->out + i * j->out_size;
+	unsigned char *dst;
 	size_t c;
 
 	if (!status && len > j->out_size)
 		status = RP_EMSGSIZE;
 	if (j->out_size) {
+		dst = j->out + i * j->out_size;
 		c = status ? 0 : len;
 		if (c)
 			memcpy(dst, data, c);
@@ -395,6 +396,7 @@ void rp__jobs_detach_all(struct rp_pool *p)
 struct imap_meta {
 	uint64_t index;		/* stream index of the record's first task */
 	uint32_t count;		/* tasks in the record */
+	bool chunk;		/* a chunk record (its result is one too), even of 1 */
 };
 
 /*
@@ -561,7 +563,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 					break;
 				}
 				rp__commit(p, (size_t)n, &seq);
-				meta[seq & p->mask] = (struct imap_meta){ index++, 1 };
+				meta[seq & p->mask] = (struct imap_meta){ index++, 1, false };
 			} else {
 				ssize_t serr = 0;
 				size_t cap = sizeof(struct rp_chunk_in) +
@@ -588,7 +590,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 				p->own_count = (uint16_t)got;
 				rp__commit(p, len, &seq);
 				p->own_count = 1;
-				meta[seq & p->mask] = (struct imap_meta){ index, got };
+				meta[seq & p->mask] = (struct imap_meta){ index, got, true };
 				index += got;
 			}
 			fed = true;
@@ -604,7 +606,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 			int serr = 0;
 
 			if (!sink_failed) {
-				if (m.count == 1) {
+				if (!m.chunk) {
 					struct rp_result r1 = res;
 
 					r1.seq = m.index;

@@ -156,19 +156,27 @@ static void kill_worker(struct rp_worker *w)
 static void fail_worker(struct rp_pool *p, unsigned i, int status, bool trust_ring)
 {
 	struct rp_worker *w = &p->w[i];
+	bool held = p->held_worker == (int)i;
 	uint64_t ready = 0, s;
 
-	if (w->dead)
+	/* A dead worker's records were counted as results when it died; if one
+	 * of them then breaks the protocol (trust_ring false), the slots kept
+	 * for them must fail now, or they wait forever. */
+	if (w->dead && trust_ring)
 		return;
-	w->dead = true;
+	if (!w->dead) {
+		w->dead = true;
+		p->alive--;
+	}
 	w->hvalid = false;
-	p->alive--;
 	if (trust_ring) {
-		/* Count complete results on a copy of our consumer handle; the
-		 * first invalid record ends the count. */
+		/* Count complete results on a copy of our consumer handle, after
+		 * the one the caller holds; the first invalid record ends it. */
 		struct rp_ring_cons c = w->results;
 		struct rp_rec_view v;
 
+		if (held)
+			c.head += p->held_size;
 		while (rp_ring_peek(&c, &v) == 0) {
 			rp_ring_release(&c, &v);
 			ready++;
@@ -178,6 +186,9 @@ static void fail_worker(struct rp_pool *p, unsigned i, int status, bool trust_ri
 		struct rp_slot *sl = &p->slots[s & p->mask];
 
 		if (sl->state != RP_SLOT_PENDING || sl->worker != i || sl->seq != s)
+			continue;
+		/* The caller holds it (validated, in place): rp_release settles it. */
+		if (held && s == p->held_seq)
 			continue;
 		if (ready) {
 			ready--;
@@ -264,15 +275,21 @@ void rp__worker_died(struct rp_pool *p, unsigned i)
 	 * fails or is retried; the others are saved for the replacement. */
 	{
 		struct rp_ring_cons t;
-		void *tr = rp__task_ring(p->sh, p->sh->rings_off, p->sh->ring_bytes, i);
+		void *tr = rp__task_ring(p->sh, p->rings_off, p->cfg.ring_bytes, i);
 
 		/* A consumer handle on the old task ring, from the head the dead
 		 * worker last published (it may lag: older records are skipped
 		 * by seq). Lengths are validated like any peer-written data.
-		 * Our own unpublished records must be visible to it first. */
+		 * Our own unpublished records must be visible to it first.
+		 * If the worker left the ring unreadable (head, magic), its
+		 * tasks fail with RP_EPROTO below instead of staying pending
+		 * forever while the replacement never sees them. */
 		rp_ring_publish(&w->tasks);
-		if (rp_ring_cons_attach(&t, tr, p->sh->ring_bytes) == 0) {
+		bool readable = rp_ring_cons_attach(&t, tr, p->cfg.ring_bytes) == 0;
+
+		if (readable)
 			t.tail_cache = t.head;
+		{
 			for (q = p->next_seq; q != p->submit_seq; q++) {
 				struct rp_slot *sl = &p->slots[q & p->mask];
 				struct saved_rec *r;
@@ -299,7 +316,7 @@ void rp__worker_died(struct rp_pool *p, unsigned i)
 				}
 				/* Find its record in the old task ring. */
 				for (;;) {
-					if (rp_ring_peek(&t, &v) < 0) {
+					if (!readable || rp_ring_peek(&t, &v) < 0) {
 						v.seq = UINT64_MAX;
 						break;
 					}
@@ -340,14 +357,14 @@ void rp__worker_died(struct rp_pool *p, unsigned i)
 	}
 	/* A fresh task ring and control block, then the replacement. */
 	{
-		void *tr = rp__task_ring(p->sh, p->sh->rings_off, p->sh->ring_bytes, i);
+		void *tr = rp__task_ring(p->sh, p->rings_off, p->cfg.ring_bytes, i);
 
 		epoll_track(p, i, false);
 		if (w->pidfd >= 0)
 			close(w->pidfd);
 		w->pidfd = -1;
-		rp_ring_init(tr, p->sh->ring_bytes);
-		rp_ring_prod_attach(&w->tasks, tr, p->sh->ring_bytes);
+		rp_ring_init(tr, p->cfg.ring_bytes);
+		rp_ring_prod_attach(&w->tasks, tr, p->cfg.ring_bytes);
 		w->unpub = 0;
 		rp_evc_init(&w->ctl->wake);
 		/* relaxed: no worker runs at index i until the fork below. */
@@ -567,6 +584,13 @@ static int spawn_worker(struct rp_pool *p, unsigned i)
 	pid_t pid;
 	int err;
 
+	/* The header is worker-writable: a replacement starts from the layout
+	 * we computed, not from what a dead worker left there. */
+	p->sh->magic = RP_SHARED_MAGIC;
+	p->sh->nworkers = p->nw;
+	p->sh->ring_bytes = p->cfg.ring_bytes;
+	p->sh->wctl_off = RP_ALIGN_UP((uint64_t)sizeof(struct rp_shared), (uint64_t)RP_CACHELINE);
+	p->sh->rings_off = p->rings_off;
 	/* Spawn when asked, and for any worker started once the parent has
 	 * become multi-threaded: a fork there could inherit a lock some other
 	 * thread held (stdio, an allocator, a logger) and deadlock. */
@@ -696,6 +720,7 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 	p->sh->ring_bytes = rb;
 	p->sh->wctl_off = wctl_off;
 	p->sh->rings_off = rings_off;
+	p->rings_off = rings_off;
 	p->sh->spin_ns = cfg->spin_ns;
 	p->sh->parent_pid = p->owner;
 	p->light_notify = rp_membarrier_available();

@@ -90,7 +90,11 @@ int rp__reactor_unwatch(struct rp_reactor *r, unsigned id);
 int rp__reactor_wait(struct rp_reactor *r, _Atomic uint32_t *word, uint32_t val,
 		     uint64_t timeout_ns, unsigned *ids, unsigned cap, unsigned *nready);
 
-/* Syscalls made by the reactor so far: io_uring_enter, or futex + poll. */
+/*
+ * Syscalls made by waits (and queue flushes) so far: io_uring_enter calls,
+ * or FUTEX_WAIT + poll(2) calls in fallback mode. create's probe is not
+ * counted. A wait that finds its answer without sleeping makes none.
+ */
 uint64_t rp__reactor_syscalls(const struct rp_reactor *r);
 
 /*

@@ -264,6 +264,9 @@ struct rp_pool {
 
 	rp_task_fn fn_cache;	/* last function looked up, and its index */
 	uint32_t fn_cache_idx;
+	/* Our copy of the task function table: the shared one is worker-writable. */
+	uint32_t nfns;
+	rp_task_fn fns[RP_MAX_FNS];
 
 	/* Owner of the next commit (set by futures and jobs around commit_). */
 	uint8_t own_kind;
@@ -295,6 +298,7 @@ struct rp_pool {
 	struct rp_hist hist;
 
 	uint64_t sh_init_off;
+	uint64_t rings_off;	/* our copy of sh->rings_off (worker-writable) */
 	unsigned unresolvable;	/* functions an exec'd worker could not find */
 	uint64_t spawned;	/* workers started by exec */
 	bool started;		/* rp_pool_create has returned */

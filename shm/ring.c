@@ -49,7 +49,7 @@ int rp_ring_prod_attach(struct rp_ring_prod *p, void *mem, uint64_t cap)
 	 * earlier P1 if we re-attach; relaxed would do for a fresh ring. */
 	h = atomic_load_explicit(&r->head, memory_order_acquire);
 	t = atomic_load_explicit(&r->tail, memory_order_acquire);
-	if (t - h > cap)
+	if (t - h > cap || (h | t) % RP_REC_ALIGN)
 		return -EPROTO;
 	p->ring = r;
 	p->data = r->data;
@@ -71,7 +71,10 @@ int rp_ring_cons_attach(struct rp_ring_cons *c, void *mem, uint64_t cap)
 	/* acquire: pairs with P1 (tail) and with a previous consumer's C2. */
 	h = atomic_load_explicit(&r->head, memory_order_acquire);
 	t = atomic_load_explicit(&r->tail, memory_order_acquire);
-	if (t - h > cap)
+	/* Both sides move only by whole records and pads, so the indices stay
+	 * 8-aligned; an unaligned head would make peek read a header's tag
+	 * past the end of the data area. */
+	if (t - h > cap || (h | t) % RP_REC_ALIGN)
 		return -EPROTO;
 	c->ring = r;
 	c->data = r->data;

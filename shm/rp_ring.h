@@ -269,8 +269,11 @@ static inline int rp_ring_peek(struct rp_ring_cons *c, struct rp_rec_view *v)
 		tag = r->tag;
 		if (tag != RP_REC_PAD)
 			break;
-		if (rp_unlikely(contig > avail))
-			return -EPROTO; /* pad marker not covered by tail */
+		/* A pad is only ever needed before the end (a record always
+		 * fits at offset 0), so at most one is skipped per call: a
+		 * producer publishing pads cannot keep us in this loop. */
+		if (rp_unlikely(contig > avail || off == 0))
+			return -EPROTO; /* pad not covered by tail, or at the start */
 		c->head += contig;
 	}
 	len = r->len;

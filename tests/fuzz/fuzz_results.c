@@ -168,7 +168,8 @@ static void parse(struct ctx *x, const struct rp_rec_view *v)
 	/* Mostly the count the record claims, so the full parse is reached. */
 	if (x->count_sel < 128 && v->len >= sizeof(struct rp_chunk_in)) {
 		memcpy(&count, v->data, sizeof(count));
-		count = count % RP_CHUNK_MAX + 1;
+		if (!count || count > RP_CHUNK_MAX)
+			count = 1 + count % RP_CHUNK_MAX;
 	}
 	s.count = (uint16_t)count;
 	m.count = count;
@@ -231,7 +232,8 @@ static void set_tail(struct ctx *x, uint64_t t)
 	atomic_store_explicit(&x->ring->tail, t, memory_order_relaxed);
 }
 
-/* A well-formed record through a real producer handle (if it attaches). */
+/* A well-formed record through a real producer handle (if it attaches:
+ * an honest producer's tail is always 8-aligned, so not after a raw one). */
 static void produce(struct ctx *x, bool chunk)
 {
 	struct rp_ring_prod pr;
@@ -242,6 +244,8 @@ static void produce(struct ctx *x, bool chunk)
 	unsigned char *buf;
 	int err;
 
+	if (tail_of(x) & 7)
+		return;
 	if (chunk) {
 		uint32_t k = 1 + fin_u8(&x->in) % 8, oc = (uint32_t)out_sizes[fin_u8(&x->in) % NJOBS];
 
@@ -382,9 +386,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (consume(&x))
 				break;
 	}
-	/* Drain: without new actions the consumer must stop within the ring. */
+	/* Drain: without new actions the consumer stops within what it had
+	 * cached plus one reload of the tail: at most 2 * cap bytes of records
+	 * of at least RP_REC_HDR bytes each. */
 	while (!x.dead && consume(&x) == 0)
-		FUZZ_CHECK(++quiet <= x.cap / RP_REC_HDR + 1);
+		FUZZ_CHECK(++quiet <= 2 * x.cap / RP_REC_HDR + 1);
 	free(x.mem);
 	return 0;
 }
