@@ -144,3 +144,21 @@ Test(imap, bad_arguments, .timeout = 30)
 	cr_assert_eq(rp_imap(p, task_triple, src_bad, &n, sink_count, &n, NULL), -EBUSY);
 	rp_pool_destroy(p);
 }
+
+/* A final chunk holding a single input is still unpacked (it once reached
+ * the sink as raw chunk bytes). */
+Test(imap, chunked_stream_ending_with_one_input, .timeout = 30)
+{
+	for (uint64_t n = 1; n <= 9; n++) {
+		struct rp_pool *p = test_pool(1, 0);
+		struct stream s = { .n = n, .fail_at = UINT64_MAX, .sink_stop_at = -1, .ordered = 1 };
+		struct rp_imap_opts o = { .max_input = 64, .chunk = 4, .max_result = 8 };
+
+		cr_assert_not_null(p);
+		s.seen = calloc(n, 1);
+		cr_assert_eq(rp_imap(p, task_ctl, src_ctl, &s, sink_check, &s, &o), 0);
+		cr_assert_eq(s.got, n);
+		free(s.seen);
+		rp_pool_destroy(p);
+	}
+}

@@ -230,3 +230,18 @@ Test(ring, producer_rejects_corrupt_consumer)
 	cr_assert_eq(err, -EPROTO);
 	free(rb.mem);
 }
+
+/* An index that is not 8-aligned would make peek read past the ring. */
+Test(ring, attach_refuses_unaligned_indices)
+{
+	struct ringbuf rb;
+	struct rp_ring_cons c;
+	struct rp_ring_prod p;
+
+	setup_ring(&rb, 256);
+	atomic_store(&rb.c.ring->head, 253);
+	atomic_store(&rb.c.ring->tail, 253);
+	cr_assert_eq(rp_ring_cons_attach(&c, rb.mem, 256), -EPROTO);
+	cr_assert_eq(rp_ring_prod_attach(&p, rb.mem, 256), -EPROTO);
+	free(rb.mem);
+}
