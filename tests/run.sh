@@ -5,8 +5,9 @@
 #   1. the Criterion suite (build/),
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #      (build-asan/),
-#   3. the protocol model check and its must-fail variant, the
-#      ThreadSanitizer ring test and the short ring stress run, when present,
+#   3. the protocol model check and its must-fail variants, the
+#      ThreadSanitizer ring test, the short ring stress run, the short fault
+#      soak and a short libFuzzer run over the parent's readers,
 #   4. the examples and the benchmark smoke run.
 # Every step is bounded in time. Ends with "N passed, N failed".
 set -uo pipefail
@@ -49,6 +50,7 @@ unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
 [ -f tests/tsan/run.sh ] && step "ring under ThreadSanitizer" 600 bash tests/tsan/run.sh
 [ -f tests/stress/run.sh ] && step "ring stress (short)" 120 bash tests/stress/run.sh --short
 step "fault soak (short)" 180 bash tests/soak/run.sh build 30
+[ -f tests/fuzz/run.sh ] && step "fuzz the parent's readers (short)" 300 bash tests/fuzz/run.sh 20
 [ -f examples/run.sh ] && step "examples" 300 bash examples/run.sh build
 [ -f bench/smoke.sh ] && step "benchmark smoke run" 300 bash bench/smoke.sh build
 
