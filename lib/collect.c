@@ -14,6 +14,7 @@
  */
 #include "rp_internal.h"
 #include "rp_clock.h"
+#include "reactor.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -615,7 +616,7 @@ int rp_pool_stats(const struct rp_pool *p, struct rp_stats *st)
 	st->latency_p99_ns = rp_ticks_to_ns(hist_pct(&p->hist, 0.99));
 	st->latency_p999_ns = rp_ticks_to_ns(hist_pct(&p->hist, 0.999));
 	st->latency_max_ns = rp_ticks_to_ns(p->hist.max);
-	st->wait_mode = RP_WAIT_FUTEX;
+	st->wait_mode = p->reactor ? rp__reactor_mode(p->reactor) : RP_WAIT_FUTEX;
 	st->restarts = p->restarts;
 	st->retried = p->retried;
 	st->timeouts = p->timeouts;

@@ -19,6 +19,7 @@
  */
 #include "rp_internal.h"
 #include "rp_clock.h"
+#include "reactor.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +125,21 @@ static int wait_cond(struct rp_pool *p, bool (*cond)(struct rp_pool *), uint64_t
 			return 0;
 		}
 		p->futex_waits++;
-		rp_evc_wait(&p->sh->doorbell, armed, timeout);
+		if (p->reactor) {
+			unsigned nready = 0;
+
+			/* One wait for the doorbell, every worker's pidfd and
+			 * the timeout: a death is seen at once, not at the next
+			 * liveness check. */
+			rp__reactor_wait(p->reactor, &p->sh->doorbell.word, armed, timeout, NULL, 0,
+					 &nready);
+			if (nready) {
+				rp__check_workers(p);
+				last_check = rp_clock_ns();
+			}
+		} else {
+			rp_evc_wait(&p->sh->doorbell, armed, timeout);
+		}
 		now = rp_clock_ns();
 		if (now - last_check >= p->cfg.liveness_ns) {
 			last_check = now;

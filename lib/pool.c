@@ -6,6 +6,7 @@
  */
 #include "rp_internal.h"
 #include "rp_clock.h"
+#include "reactor.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -59,7 +60,8 @@ static int check_config(const struct rp_config *c)
 		return -EINVAL;
 	if (c->spin_ns > 1000000000ull || c->liveness_ns < 100000)
 		return -EINVAL;
-	if (c->flags & ~(RP_CFG_UNORDERED | RP_CFG_NO_RESPAWN | RP_CFG_KEEP_FDS | RP_CFG_SPAWN))
+	if (c->flags & ~(RP_CFG_UNORDERED | RP_CFG_NO_RESPAWN | RP_CFG_KEEP_FDS | RP_CFG_SPAWN |
+			 RP_CFG_NO_URING))
 		return -EINVAL;
 	if (c->retries > 1000 || (c->task_timeout_ns && c->task_timeout_ns < 1000000) ||
 	    !c->restart_window_ns)
@@ -167,6 +169,11 @@ static void fail_worker(struct rp_pool *p, unsigned i, int status, bool trust_ri
 	if (!w->dead) {
 		w->dead = true;
 		p->alive--;
+		/* A dead pidfd stays readable: stop watching it, or every wait
+		 * (and the completion fd) would return at once from now on. */
+		epoll_track(p, i, false);
+		if (p->reactor)
+			rp__reactor_unwatch(p->reactor, i);
 	}
 	w->hvalid = false;
 	if (trust_ring) {
@@ -360,6 +367,8 @@ void rp__worker_died(struct rp_pool *p, unsigned i)
 		void *tr = rp__task_ring(p->sh, p->rings_off, p->cfg.ring_bytes, i);
 
 		epoll_track(p, i, false);
+		if (p->reactor)
+			rp__reactor_unwatch(p->reactor, i);	/* before the close */
 		if (w->pidfd >= 0)
 			close(w->pidfd);
 		w->pidfd = -1;
@@ -558,6 +567,9 @@ static void detach_owners(struct rp_pool *p)
 
 static void free_pool(struct rp_pool *p)
 {
+	/* Before the pidfds it watches are closed. */
+	rp__reactor_destroy(p->reactor);
+	p->reactor = NULL;
 	stop_all(p);
 	if (p->inline_mode && p->inline_ready)
 		rp__inline_exit(p);
@@ -626,6 +638,8 @@ started:
 		return err;
 	}
 	epoll_track(p, i, true);
+	if (p->reactor && w->pidfd >= 0)
+		rp__reactor_watch(p->reactor, w->pidfd, i);
 	return 0;
 }
 
@@ -800,6 +814,18 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 		if (err)
 			goto fail;
 		p->inline_ready = true;
+	}
+	/* The parent's wait: io_uring when it can (futex wait on the doorbell
+	 * and a poll on every pidfd at once), futex + pidfd polls otherwise. */
+	if (!p->inline_mode) {
+		err = rp__reactor_create(&p->reactor, p->nw,
+					 !!(cfg->flags & RP_CFG_NO_URING));
+		if (err)
+			goto fail;
+		rp__reactor_set_poll_interval(p->reactor, cfg->liveness_ns);
+		for (i = 0; i < p->nw; i++)
+			if (p->w[i].pidfd >= 0)
+				rp__reactor_watch(p->reactor, p->w[i].pidfd, i);
 	}
 	p->started = true;
 	*out = p;

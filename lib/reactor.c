@@ -292,7 +292,8 @@ static int wait_uring(struct rp_reactor *r, _Atomic uint32_t *word, uint32_t val
 		drain(r);
 		if (r->fx_done) {
 			r->fx_done = false;
-			/* 0: woken; -EAGAIN: the value already differed. */
+			/* 0: woken; -EAGAIN: the value already differed;
+			 * -ECANCELED / -EINTR: spurious, the caller re-checks. */
 			if (r->fx_res == 0 || r->fx_res == -EAGAIN || r->fx_res == -ECANCELED ||
 			    r->fx_res == -EINTR)
 				return 0;

@@ -20,6 +20,8 @@
 #include "rp_region.h"
 #include "rp_ring.h"
 
+struct rp_reactor;
+
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -304,6 +306,7 @@ struct rp_pool {
 	bool started;		/* rp_pool_create has returned */
 	int efd;		/* completion eventfd (workers write it when armed) */
 	int epfd;		/* epoll set: efd + worker pidfds (rp_pool_fd) */
+	struct rp_reactor *reactor;	/* the parent's one wait: doorbell + pidfds */
 	uint64_t timeout_ticks;	/* cfg.task_timeout_ns in ticks, 0: none */
 	uint64_t restarts, retried, timeouts;
 	uint64_t restart_window_start;

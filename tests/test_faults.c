@@ -9,6 +9,7 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -357,4 +358,54 @@ Test(faults, fork_failure_at_create, .timeout = 30)
 	cr_assert_eq(waitpid(child, &st, 0), child);
 	cr_assert(WIFEXITED(st));
 	cr_assert_eq(WEXITSTATUS(st), 0, "child exit %d", WEXITSTATUS(st));
+}
+
+/* io_uring when the kernel has it; the futex fallback when forced. */
+Test(faults, wait_mode_reported_and_forced, .timeout = 30)
+{
+	struct rp_pool *p;
+	struct rp_config c;
+	struct rp_stats st;
+
+	test_config_init(&c);
+	c.workers = 1;
+	c.flags |= RP_CFG_NO_URING;
+	cr_assert_eq(rp_pool_create(&p, &c), 0);
+	rp_pool_stats(p, &st);
+	cr_assert_eq(st.wait_mode, RP_WAIT_FUTEX);
+	rp_pool_destroy(p);
+	c.flags &= ~RP_CFG_NO_URING;
+	cr_assert_eq(rp_pool_create(&p, &c), 0);
+	rp_pool_stats(p, &st);
+	cr_log_info("wait mode without forcing: %s", st.wait_mode == RP_WAIT_URING ? "io_uring" : "futex");
+	if (getenv("RINGPOOL_NO_URING"))
+		cr_assert_eq(st.wait_mode, RP_WAIT_FUTEX);
+	rp_pool_destroy(p);
+}
+
+/* Without respawn, a dead worker's pidfd must not keep the completion fd
+ * (or the parent's wait) readable forever. */
+Test(faults, dead_worker_does_not_keep_the_fd_readable, .timeout = 30)
+{
+	struct rp_pool *p;
+	struct rp_config c;
+	struct rp_result r;
+	struct pollfd pf;
+
+	test_config_init(&c);
+	c.workers = 2;
+	c.flags |= RP_CFG_NO_RESPAWN;
+	cr_assert_eq(rp_pool_create(&p, &c), 0);
+	submit_ctl(p, 0, ACT_KILL, SIGKILL);
+	cr_assert_eq(rp_next(p, &r, 0), 0);
+	cr_assert_eq(r.status, RP_ECRASHED);
+	rp_release(p, &r);
+	cr_assert_eq(rp_pool_arm(p), 1, "nothing in flight");
+	submit_ctl(p, 1, ACT_SLEEP_MS, 300);
+	cr_assert_eq(rp_pool_arm(p), 0);
+	pf.fd = rp_pool_fd(p);
+	pf.events = POLLIN;
+	cr_assert_eq(poll(&pf, 1, 100), 0, "idle: the fd must not be readable");
+	cr_assert_eq(poll(&pf, 1, 3000), 1, "the result makes it readable");
+	rp_pool_destroy(p);
 }

@@ -103,6 +103,20 @@ static int count_uring_fds(void)
 	return n;
 }
 
+static int count_tasks(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
 static int pidfd_open_(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -116,6 +130,21 @@ static pid_t child_exit_after(unsigned ms)
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		usleep(ms * 1000);
+		_exit(0);
+	}
+	return pid;
+}
+
+/* A child that waits to be killed. */
+static pid_t child_paused(void)
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		/* Die with the test process if an assertion ends it early. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pause();
 		_exit(0);
 	}
 	return pid;
@@ -426,12 +455,7 @@ static void unwatch_works(bool fallback)
 	 * live child: the stale completion must not be reported. */
 	cr_assert_eq(rp__reactor_unwatch(r, 1), 0);
 	close(pa);
-	b = fork();
-	cr_assert_geq(b, 0);
-	if (b == 0) {
-		pause();
-		_exit(0);
-	}
+	b = child_paused();
 	pb = pidfd_open_(b);
 	cr_assert_geq(pb, 0);
 	cr_assert_eq(rp__reactor_watch(r, pb, 1), 0);
@@ -456,21 +480,57 @@ static void unwatch_works(bool fallback)
 Test(reactor_uring, unwatch_works, .timeout = 10) { unwatch_works(false); }
 Test(reactor_futex, unwatch_works, .timeout = 10) { unwatch_works(true); }
 
+/*
+ * Unwatch an id whose poll is armed and watch it again at once: the old
+ * request's cancellation completes after the new one is armed, and must
+ * not be taken for the new one's completion (that would arm a duplicate).
+ */
+static void rewatch_armed_id(bool fallback)
+{
+	struct shm *s = shm_new();
+	struct rp_reactor *r = reactor(fallback, 4);
+	pid_t a = child_paused(), b = child_paused();
+	int pa = pidfd_open_(a), pb = pidfd_open_(b);
+	unsigned ids[4], n;
+
+	cr_assert_geq(pa, 0);
+	cr_assert_geq(pb, 0);
+	cr_assert_eq(rp__reactor_watch(r, pa, 1), 0);
+	cr_assert_eq(rp__reactor_wait(r, &s->word, 0, 5000000, ids, 4, &n), -ETIMEDOUT);
+	cr_assert_eq(rp__reactor_unwatch(r, 1), 0);
+	cr_assert_eq(rp__reactor_watch(r, pb, 1), 0);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(rp__reactor_wait(r, &s->word, 0, 5000000, ids, 4, &n), -ETIMEDOUT);
+		if (!fallback)
+			cr_assert_eq(rp__reactor_inflight(r), 2, "one FUTEX_WAIT and one poll");
+	}
+	/* a is no longer watched: its death is not reported. */
+	kill(a, SIGKILL);
+	cr_assert_eq(waitpid(a, NULL, 0), a);
+	cr_assert_eq(rp__reactor_wait(r, &s->word, 0, 20000000, ids, 4, &n), -ETIMEDOUT);
+	kill(b, SIGKILL);
+	cr_assert_eq(wait_for_fd(r, &s->word, ids, 4), 1);
+	cr_assert_eq(ids[0], 1);
+	cr_assert_eq(waitpid(b, NULL, 0), b);
+	cr_assert_eq(rp__reactor_unwatch(r, 1), 0);
+	close(pa);
+	close(pb);
+	rp__reactor_destroy(r);
+}
+
+Test(reactor_uring, rewatch_armed_id, .timeout = 10) { rewatch_armed_id(false); }
+Test(reactor_futex, rewatch_armed_id, .timeout = 10) { rewatch_armed_id(true); }
+
 /* ---------------------------------------------------------- timeouts, signals */
 
 static void timeout_expires(bool fallback)
 {
 	struct shm *s = shm_new();
 	struct rp_reactor *r = reactor(fallback, 4);
-	pid_t pid = fork();
+	pid_t pid = child_paused();
 	int pfd;
 	unsigned n;
 
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		pause();
-		_exit(0);
-	}
 	/* A live watched child: the fallback sleeps in poll-interval slices. */
 	pfd = pidfd_open_(pid);
 	cr_assert_geq(pfd, 0);
@@ -564,7 +624,7 @@ Test(reactor_futex, stale_futex_completion_ignored, .timeout = 10)
 
 static void ping_pong(bool fallback)
 {
-	int fds_before = count_fds();
+	int fds_before = count_fds(), tasks_before = count_tasks();
 	struct shm *s = shm_new();
 	struct rp_reactor *r = reactor(fallback, 4);
 	unsigned ids[4], n, inflight_early = 0;
@@ -574,6 +634,7 @@ static void ping_pong(bool fallback)
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		for (uint32_t i = 1; i <= CYCLES; i++) {
 			uint32_t v;
 
@@ -616,6 +677,9 @@ static void ping_pong(bool fallback)
 	}
 	cr_assert_leq(rp__reactor_inflight(r), inflight_early + 1, "requests pile up");
 	cr_assert_leq(rp__reactor_syscalls(r), 2 * CYCLES + 16, "the wait loops");
+	/* No request went to io-wq: an iou-wrk thread would make the parent
+	 * look multi-threaded (rp__multithreaded()) and change how it forks. */
+	cr_assert_eq(count_tasks(), tasks_before, "the reactor started a thread");
 	/* Let the child exit: its id is reported. */
 	atomic_store_explicit(&s->cbell, CYCLES + 1, memory_order_release);
 	rp_futex_wake(&s->cbell, INT_MAX);

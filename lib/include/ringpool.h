@@ -155,6 +155,8 @@ typedef void (*rp_exit_fn)(unsigned worker, void *state);
 #define RP_CFG_KEEP_FDS		(1u << 2)	/* workers keep the parent's open fds
 						 * (by default they close all but
 						 * stdin, stdout, stderr); fork only */
+#define RP_CFG_NO_URING		(1u << 4)	/* never wait through io_uring (also:
+						 * environment RINGPOOL_NO_URING=1) */
 #define RP_CFG_SPAWN		(1u << 3)	/* start method "spawn": each worker is
 						 * a fresh exec of /proc/self/exe (see
 						 * README, "Start methods") */
@@ -589,6 +591,8 @@ struct rp_stats {
 };
 
 #define RP_WAIT_FUTEX		1	/* futex with bounded timeouts + pidfd polls */
+#define RP_WAIT_URING		2	/* one io_uring: FUTEX_WAIT on the doorbell,
+					 * a poll on every worker's pidfd, timeouts */
 
 struct rp_worker_stats {
 	uint64_t tasks;		/* results collected from this worker */
