@@ -7,19 +7,26 @@
  * the result ring. Per-record failures a batch reports (a plugin returned
  * non-zero) need nothing more: the batch says which records failed.
  *
- * Recovery, when a batch did not finish (its worker died: RP_ECRASHED, and
- * without respawn every task queued on that worker fails the same way; or
- * a record's output did not fit): stop submitting, copy aside every result
- * still in flight, then settle the batches in order. The batch a dead
- * worker was running (its lowest-numbered failed task: workers run tasks in
- * order) runs again one record per task, one task at a time, so the record
- * that kills a worker is known exactly; the batches that only waited behind
- * it run again whole (and record by record if that fails too).
- * When no worker is left the pool is created anew (rpmap's own respawn), and
- * after a recovery that lost workers too. Slow, but only after a failure.
+ * Recovery, when a batch did not finish. The library replaces a worker
+ * that dies or is killed for a deadline; the task it was running fails
+ * (RP_ECRASHED, RP_ETIMEDOUT) and the tasks queued behind it run on the
+ * replacement, so only the failed batch needs work. Its worker noted on the
+ * board which record it was on, so that record is known without running
+ * anything again: a crash is that record's first crash (reported at once,
+ * or run alone in a pool whose cfg.retries gives it --retries - 1 more
+ * runs); a kill for the deadline sends the records from it onwards to run
+ * again with it first, and a record is reported as timed out only when it
+ * ran past the limit on its own: killed as the first record of a task with
+ * nothing before it, or measured by its worker. The other records of the
+ * batch run again as batches. All of that runs in a one-worker "rerun"
+ * pool, one task at a time, while the main pool's tasks wait in their rings:
+ * slow, but only after a failure. A record whose output did not fit runs
+ * alone with all the space a pool has.
  *
  * A record too large for the pool's rings runs alone in a one-worker pool
- * sized for it, after everything before it has been written.
+ * sized for it, after everything before it has been written. If the main
+ * pool runs out of replacements (cfg.max_restarts), rpmap lets it drain and
+ * creates it anew.
  */
 #include "rpmap.h"
 
@@ -28,7 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ALIGN8(x) (((x) + 7) & ~(uint64_t)7)
 #define TARGET_TASK_NS	2000000ull	/* adaptive chunking: ~2 ms of work per task */
@@ -40,19 +50,25 @@ struct poolh {
 	unsigned workers;
 	size_t ring_bytes;
 	uint64_t max_res;	/* largest result (and task input) the rings take */
+	unsigned retries;	/* its cfg.retries */
+	uint32_t board;		/* its first board slot + 1; 0: no board */
+	uint32_t board_mask;	/* slots - 1 (a power of two) */
 };
 
-/* A result copied aside during recovery. */
-struct held {
-	struct rpmap_batch *b;
-	uint64_t seq;
-	uint32_t worker;
-	bool culprit;		/* first task its dead worker did not finish */
+/* How a task for a range of records failed, and on which record. */
+enum fkind {
+	F_CRASH,	/* the worker died (RP_ECRASHED) */
+	F_KILLED,	/* the library killed it for the task's deadline */
+	F_OVERRAN,	/* the worker measured a record past --timeout */
+	F_OTHER,	/* anything else: protocol, memory, ... */
+};
+
+struct failure {
+	enum fkind kind;
 	int status;
 	unsigned flags;
-	int term_signal, term_exit;
-	void *data;
-	size_t len;
+	int sig, code;		/* F_CRASH: term_signal, term_exit */
+	int64_t rec;		/* the record (index in the batch) it was on, or -1 */
 };
 
 struct eng {
@@ -60,6 +76,9 @@ struct eng {
 	struct rpmap_input *in;
 	struct rpmap_output *out;
 	struct poolh main;
+	struct poolh rerun;		/* one worker, retries 0: recovery */
+	struct poolh retry;		/* one worker, retries N - 1: crashed records */
+	struct rpmap_init *init;	/* --spawn: the workers' initializer args */
 	struct rpmap_batch **win;	/* batch of task seq, by seq & mask */
 	uint64_t mask;
 	uint64_t in_flight;
@@ -68,10 +87,14 @@ struct eng {
 	unsigned next_flags;		/* rp_next flags */
 	uint64_t emit_index;		/* ordered: index of the next record written */
 	double ns_per_rec;		/* adaptive chunking, 0 until measured */
+	uint64_t target_ns;		/* adaptive chunking: work per task */
 
 	uint64_t records, failed, batches, reruns, restarts, bytes_done;
+	/* library counters of pools already destroyed */
+	uint64_t lib_restarts, lib_retried, lib_timeouts, lib_spawned;
 	bool stop;			/* no more output: failure, EPIPE or fatal error */
 	bool epipe, fatal, saw_int;
+	bool drain;			/* main pool out of replacements: drain, recreate */
 	struct rpmap_progress *pg;
 	uint64_t t0;
 };
@@ -86,7 +109,7 @@ static uint64_t now_ns(void)
 
 /* ---- pools ---- */
 
-static int pool_start(struct poolh *ph)
+static int pool_start(struct eng *e, struct poolh *ph)
 {
 	struct rp_config cfg;
 	struct rp_stats st;
@@ -99,6 +122,18 @@ static int pool_start(struct poolh *ph)
 	while (cfg.max_in_flight < 8 * ph->workers)
 		cfg.max_in_flight *= 2;
 	cfg.fn = rpmap_batch_task;
+	cfg.retries = ph->retries;
+	cfg.task_timeout_ns = rpmap_fn.timeout_ns;
+	if (e->o->spawn) {
+		cfg.flags |= RP_CFG_SPAWN;
+		cfg.init = rpmap_worker_init;
+		cfg.init_args = e->init;
+		cfg.init_args_len = sizeof(*e->init);
+	}
+	/* No worker of this pool is alive: its slots are ours to clear. */
+	if (ph->board && rpmap_fn.board)
+		memset(&rpmap_fn.board[ph->board - 1], 0,
+		       ((size_t)ph->board_mask + 1) * sizeof(struct rpmap_slot));
 	r = rp_pool_create(&ph->pool, &cfg);
 	if (r)
 		return r;
@@ -107,10 +142,19 @@ static int pool_start(struct poolh *ph)
 	return 0;
 }
 
-static void pool_stop(struct poolh *ph)
+static void pool_stop(struct eng *e, struct poolh *ph)
 {
-	if (ph->pool)
-		rp_pool_destroy(ph->pool);
+	struct rp_stats st;
+
+	if (!ph->pool)
+		return;
+	if (rp_pool_stats(ph->pool, &st) == 0) {
+		e->lib_restarts += st.restarts;
+		e->lib_retried += st.retried;
+		e->lib_timeouts += st.timeouts;
+		e->lib_spawned += st.spawned;
+	}
+	rp_pool_destroy(ph->pool);
 	ph->pool = NULL;
 }
 
@@ -118,14 +162,112 @@ static int pool_restart(struct eng *e, struct poolh *ph)
 {
 	int r;
 
-	pool_stop(ph);
+	pool_stop(e, ph);
 	e->restarts++;
-	r = pool_start(ph);
+	r = pool_start(e, ph);
 	if (r) {
 		fprintf(stderr, "rpmap: cannot restart the worker pool: %s\n", strerror(-r));
 		e->fatal = e->stop = true;
 	}
 	return r;
+}
+
+/* Start a side pool on first use. Returns 0 or -errno (reported, fatal). */
+static int pool_ensure(struct eng *e, struct poolh *ph)
+{
+	int r;
+
+	if (ph->pool)
+		return 0;
+	r = pool_start(e, ph);
+	if (r) {
+		fprintf(stderr, "rpmap: cannot start a worker for recovery: %s\n", strerror(-r));
+		e->fatal = e->stop = true;
+	}
+	return r;
+}
+
+/*
+ * The board: main pool's slots first (one per task it can have in flight),
+ * then the rerun pool's one. A memfd, so exec'd workers can map it too.
+ * Without it (memfd failed) recovery runs failed batches again record by
+ * record instead. Returns the memfd, or -1.
+ */
+static int board_create(struct eng *e)
+{
+	uint32_t slots = (uint32_t)e->mask + 2;
+	size_t bytes = (size_t)slots * sizeof(struct rpmap_slot);
+	void *m;
+	int fd = memfd_create("rpmap-board", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)bytes) < 0 ||
+	    (m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		close(fd);
+		return -1;
+	}
+	rpmap_fn.board = m;
+	rpmap_fn.board_slots = slots;
+	e->main.board = 1;
+	e->main.board_mask = (uint32_t)e->mask;
+	e->rerun.board = slots;
+	e->rerun.board_mask = 0;
+	return fd;
+}
+
+static void board_free(int fd)
+{
+	if (rpmap_fn.board)
+		munmap(rpmap_fn.board, (size_t)rpmap_fn.board_slots * sizeof(struct rpmap_slot));
+	rpmap_fn.board = NULL;
+	rpmap_fn.board_slots = 0;
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * The record (index in the batch, from `from`) a failed task of cnt
+ * records was on, from its board slot; -1 if not known: no board, the task
+ * never started (it waited behind a worker that could not be replaced), or
+ * it died before its first record. A task of one record is on that record.
+ */
+static int64_t board_record(const struct poolh *ph, const struct rp_result *res, uint32_t from,
+			    uint32_t cnt)
+{
+	const struct rpmap_slot *sl;
+	uint64_t seq1, rec1;
+
+	if (!ph->board || !rpmap_fn.board)
+		return cnt == 1 ? (int64_t)from : -1;
+	sl = &rpmap_fn.board[ph->board - 1 + (res->seq & ph->board_mask)];
+	/* relaxed, both: the worker that wrote them is dead and reaped, or its
+	 * stores came before its result, which rp_next acquired. Read once,
+	 * then checked: the slot is written by another process. */
+	seq1 = atomic_load_explicit(&sl->seq1, memory_order_relaxed);
+	rec1 = atomic_load_explicit(&sl->rec1, memory_order_relaxed);
+	if (seq1 != res->seq + 1)
+		return -1;	/* not started: another task's slot */
+	if (rec1 == 0 || rec1 > cnt)
+		return -1;	/* before its first record */
+	return (int64_t)from + (int64_t)rec1 - 1;
+}
+
+/* Classify a failed result (before rp_release). */
+static void failure_of(const struct poolh *ph, const struct rp_result *res, uint32_t from,
+		       uint32_t cnt, struct failure *f)
+{
+	bool pool = res->flags & RP_RES_POOL;
+
+	f->status = res->status;
+	f->flags = res->flags;
+	f->sig = res->term_signal;
+	f->code = res->term_exit;
+	f->kind = pool && res->status == RP_ECRASHED    ? F_CRASH
+		  : pool && res->status == RP_ETIMEDOUT ? F_KILLED
+		  : !pool && res->status == RPMAP_EOVERRAN ? F_OVERRAN
+							   : F_OTHER;
+	f->rec = f->kind == F_OTHER ? -1 : board_record(ph, res, from, cnt);
 }
 
 /* ---- reporting ---- */
@@ -154,6 +296,8 @@ static void record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t r
 	uint64_t off = b->off;
 	char why[160];
 
+	if (e->stop)
+		return;
 	if (rpmap_batch_record(b, rec, &p, &len))
 		off += (uint64_t)(p - b->data);
 	if ((flags & RP_RES_POOL) && status == RP_ECRASHED) {
@@ -162,6 +306,9 @@ static void record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t r
 				 strsignal(sig));
 		else
 			snprintf(why, sizeof(why), "worker exited with status %d", code);
+	} else if ((flags & RP_RES_POOL) && status == RP_ETIMEDOUT) {
+		snprintf(why, sizeof(why), "timed out after %llu ms",
+			 (unsigned long long)e->o->timeout_ms);
 	} else if (status == RP_EMSGSIZE) {
 		snprintf(why, sizeof(why), "result too large");
 	} else if (status < 0) {
@@ -175,6 +322,22 @@ static void record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t r
 	e->failed++;
 	if (!e->o->keep_going)
 		e->stop = true;
+}
+
+static void timed_out(struct eng *e, const struct rpmap_batch *b, uint32_t rec)
+{
+	record_failed(e, b, rec, RP_ETIMEDOUT, RP_RES_POOL, 0, -1);
+}
+
+/* Report a single record's failure as its task's status says. */
+static void single_failed(struct eng *e, const struct rpmap_batch *b, uint32_t rec,
+			  const struct failure *f)
+{
+	if (f->kind == F_KILLED || f->kind == F_OVERRAN)
+		timed_out(e, b, rec);
+	else
+		record_failed(e, b, rec, f->status ? f->status : -EPROTO, f->flags, f->sig,
+			      f->code);
 }
 
 /* Give an uncounted batch (ordered mode) its record indices. */
@@ -198,6 +361,13 @@ static bool valid_result(const void *data, size_t len)
 	       ALIGN8(sizeof(*h) + h->out_len) + (uint64_t)h->nfail * sizeof(struct rpmap_fail) <= len;
 }
 
+/* A finished result for a task of cnt records (cnt 0: not known). */
+static bool result_ok(const struct rp_result *r, uint32_t cnt)
+{
+	return r->status == 0 && valid_result(r->data, r->len) &&
+	       (!cnt || ((const struct rpmap_res_hdr *)r->data)->nrec == cnt);
+}
+
 /*
  * Write the output of records from .. from + h->ndone of batch b (a valid
  * result) and report its failed records. Without --keep-going, output stops
@@ -211,6 +381,8 @@ static void emit(struct eng *e, struct rpmap_batch *b, uint32_t from, const void
 						     ALIGN8(sizeof(*h) + h->out_len));
 	uint32_t k;
 
+	if (e->stop)
+		return;
 	if (h->nfail && !e->o->keep_going) {
 		/* Everything before the first failed record, then stop. */
 		output(e, o, f[0].out_off < h->out_len ? f[0].out_off : h->out_len);
@@ -234,7 +406,7 @@ static void learn(struct eng *e, const struct rpmap_res_hdr *h)
 		return;
 	per = (double)h->run_ns / h->ndone;
 	e->ns_per_rec = e->ns_per_rec ? 0.75 * e->ns_per_rec + 0.25 * per : per;
-	recs = (uint64_t)(TARGET_TASK_NS / (e->ns_per_rec + 1));
+	recs = (uint64_t)(e->target_ns / (e->ns_per_rec + 1));
 	e->lim.recs = recs < 1 ? 1 : recs > 1u << 20 ? 1u << 20 : (uint32_t)recs;
 }
 
@@ -284,21 +456,26 @@ static int submit(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint32
 	th->cap = (uint32_t)task_cap(ph, len, th->nrec, cnt == 1);
 	th->map_off = mapped ? (uint64_t)(p - rpmap_fn.map) : 0;
 	th->map_len = mapped ? len : 0;
+	th->board = ph->board;
+	th->board_mask = ph->board_mask;
 	if (!mapped)
 		memcpy(th + 1, p, len);
 	return rp_commit(ph->pool, sizeof(*th) + (mapped ? 0 : len), seq);
 }
 
 /*
- * Run records from .. from + cnt of b as one task on ph, with nothing else
- * in flight there, and wait for its result (in place in *res: release it).
- * Recreates the pool if no worker is left. Returns 0 or a fatal -errno.
+ * Run records from .. from + cnt of b as one task on a side pool (started
+ * on first use), with nothing else in flight there, and wait for its
+ * result (in place in *res: release it). Recreates the pool if no worker
+ * is left. Returns 0 or a fatal -errno.
  */
 static int run_one(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint32_t from,
 		   uint32_t cnt, struct rp_result *res)
 {
-	int r;
+	int r = pool_ensure(e, ph);
 
+	if (r)
+		return r;
 	for (int tries = 0;; tries++) {
 		r = submit(e, ph, b, from, cnt, 0, NULL);
 		if (r == -ECHILD && tries < 3) {
@@ -318,159 +495,157 @@ static int run_one(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint3
 	return r;
 }
 
-static void run_alone(struct eng *e, struct rpmap_batch *b, uint32_t rec, size_t ring_bytes);
+/* ---- recovery ---- */
 
 #define MAX_ALONE_RING	(256u << 20)	/* results of up to 128 MiB */
 
-/*
- * Settle records from .. to of b by running them again: as one task first
- * (unless `singly`), then one record per task once a task of several has
- * failed again. A record whose result does not fit runs alone in a pool
- * with 16 times larger rings, up to MAX_ALONE_RING.
- */
-static void run_range(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint32_t from,
-		      uint32_t to, bool singly)
+static void run_alone(struct eng *e, struct rpmap_batch *b, uint32_t rec, size_t ring_bytes,
+		      unsigned retries);
+
+/* Record `rec` of b did not fit in ph's results: alone with 16 times
+ * larger rings, up to MAX_ALONE_RING, or failed. */
+static void too_large(struct eng *e, const struct poolh *ph, struct rpmap_batch *b, uint32_t rec,
+		      unsigned retries)
 {
-	if (singly && to - from > 1) {
-		for (uint32_t i = from; i < to && !e->stop; i++)
-			run_range(e, ph, b, i, i + 1, false);
+	if (ph->ring_bytes < MAX_ALONE_RING)
+		run_alone(e, b, rec, ph->ring_bytes * 16, retries);
+	else
+		record_failed(e, b, rec, RP_EMSGSIZE, RP_RES_POOL, 0, -1);
+}
+
+/*
+ * Run record `rec` of b alone on ph (cfg.retries there: what the record has
+ * left) and settle it: write its output or report it.
+ */
+static void run_single(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint32_t rec,
+		       unsigned retries)
+{
+	struct rp_result res;
+	struct failure f;
+
+	if (e->stop || run_one(e, ph, b, rec, 1, &res))
+		return;
+	if (result_ok(&res, 1)) {
+		uint32_t done = ((const struct rpmap_res_hdr *)res.data)->ndone;
+
+		emit(e, b, rec, res.data);
+		rp_release(ph->pool, &res);
+		if (!done)
+			too_large(e, ph, b, rec, retries);
 		return;
 	}
+	failure_of(ph, &res, rec, 1, &f);
+	rp_release(ph->pool, &res);
+	single_failed(e, b, rec, &f);
+}
+
+/*
+ * Record `rec` of b killed its worker once. With --retries N it runs alone
+ * in a pool with cfg.retries N - 1 (the rerun pool when that is 0), so it
+ * runs N + 1 times in all before it is reported.
+ */
+static void crashed(struct eng *e, struct rpmap_batch *b, uint32_t rec, const struct failure *f)
+{
+	unsigned n = e->o->retries;
+
+	if (e->stop)
+		return;
+	if (!n)
+		record_failed(e, b, rec, RP_ECRASHED, RP_RES_POOL, f->sig, f->code);
+	else
+		run_single(e, n == 1 ? &e->rerun : &e->retry, b, rec, n - 1);
+}
+
+/*
+ * Settle records from .. to of b by running them again in the rerun pool,
+ * as one task; if it fails, by what its board slot says (see the top of
+ * the file), and record by record when it says nothing.
+ */
+static void rerun(struct eng *e, struct rpmap_batch *b, uint32_t from, uint32_t to)
+{
+	struct poolh *ph = &e->rerun;
+
 	while (from < to && !e->stop) {
 		uint32_t cnt = to - from;
 		struct rp_result res;
+		struct failure f;
 
 		if (run_one(e, ph, b, from, cnt, &res))
 			return;
-		if (res.status == 0 && valid_result(res.data, res.len) &&
-		    ((const struct rpmap_res_hdr *)res.data)->nrec == cnt) {
+		if (result_ok(&res, cnt)) {
 			uint32_t done = ((const struct rpmap_res_hdr *)res.data)->ndone;
 
 			emit(e, b, from, res.data);
 			rp_release(ph->pool, &res);
 			if (done == cnt)
 				return;
-			if (done == 0 && cnt == 1) {
-				/* Alone, and still too large for these rings. */
-				if (ph->ring_bytes < MAX_ALONE_RING)
-					run_alone(e, b, from, ph->ring_bytes * 16);
-				else
-					record_failed(e, b, from, RP_EMSGSIZE, RP_RES_POOL, 0, -1);
-				from++;
-			} else if (done == 0) {
-				run_range(e, ph, b, from, from + 1, false);
-				from++;
-			} else {
-				from += done;
-			}
+			if (done == 0 && cnt == 1)
+				too_large(e, ph, b, from, e->o->retries);
+			else if (done == 0)
+				rerun(e, b, from, from + 1);
+			from += done ? done : 1;
 			continue;
 		}
-		if (cnt == 1) {
-			record_failed(e, b, from, res.status ? res.status : -EPROTO, res.flags,
-				      res.term_signal, res.term_exit);
-			rp_release(ph->pool, &res);
-			from++;
-			continue;
-		}
+		failure_of(ph, &res, from, cnt, &f);
 		rp_release(ph->pool, &res);
-		run_range(e, ph, b, from, to, true);
-		return;
-	}
-}
-
-/*
- * A batch whose result we hold (in place or copied): write it or run it
- * again (record by record at once if it is the one its worker died on).
- */
-static void settle(struct eng *e, struct rpmap_batch *b, int status, const void *data, size_t len,
-		   bool culprit)
-{
-	uint32_t nrec;
-
-	if (status == 0 && valid_result(data, len)) {
-		const struct rpmap_res_hdr *h = data;
-
-		place(e, b, h->nrec);
-		learn(e, h);
-		emit(e, b, 0, data);
-		if (h->ndone < h->nrec && !e->stop)
-			run_range(e, &e->main, b, h->ndone, h->nrec, false);
-	} else {
-		nrec = b->counted ? b->nrec : rpmap_batch_count(b);
-		place(e, b, nrec);
-		if (nrec)
-			run_range(e, &e->main, b, 0, nrec, culprit);
-	}
-	e->bytes_done += b->len;
-	e->batches++;
-}
-
-static bool needs_recovery(const struct rp_result *r)
-{
-	const struct rpmap_res_hdr *h = r->data;
-
-	return r->status != 0 || !valid_result(r->data, r->len) || h->ndone < h->nrec;
-}
-
-/*
- * The result of batch b needs work beyond writing it. Copy aside every
- * result in flight, then settle all of them in the order collected.
- */
-static void recover(struct eng *e, struct rpmap_batch *b, struct rp_result *first)
-{
-	struct held *h = calloc(e->in_flight + 1, sizeof(*h));
-	size_t n = 0, i;
-	struct rp_stats st;
-
-	if (!h) {
-		fprintf(stderr, "rpmap: out of memory\n");
-		e->fatal = e->stop = true;
-		return;
-	}
-	for (struct rp_result *r = first, tmp;; r = &tmp) {
-		struct held *x = &h[n++];
-
-		x->b = r == first ? b : e->win[r->seq & e->mask];
-		x->seq = r->seq;
-		x->worker = r->worker;
-		x->status = r->status;
-		x->flags = r->flags;
-		x->term_signal = r->term_signal;
-		x->term_exit = r->term_exit;
-		x->len = r->len;
-		x->data = r->len ? malloc(r->len) : NULL;
-		if (r->len && x->data)
-			memcpy(x->data, r->data, r->len);
-		else if (r->len)
-			x->status = -ENOMEM;	/* settled by running again */
-		rp_release(e->main.pool, r);
-		e->in_flight--;
-		if (!e->in_flight || rp_next(e->main.pool, &tmp, e->next_flags))
-			break;
-	}
-	/* Workers run their tasks in order: of the tasks a dead worker failed,
-	 * the lowest-numbered is the one it was running. */
-	for (i = 0; i < n; i++) {
-		size_t k, low = i;
-
-		if (h[i].status != RP_ECRASHED || !(h[i].flags & RP_RES_POOL))
+		if (f.rec < 0 && cnt > 1) {
+			/* Nothing known: one record per task. */
+			for (uint32_t i = from; i < to && !e->stop; i++)
+				rerun(e, b, i, i + 1);
+			return;
+		}
+		if (f.rec < 0)
+			f.rec = from;
+		if (f.kind == F_KILLED && f.rec > from) {
+			/* Killed for the whole task's time: the records before
+			 * it finished, and it runs again first. */
+			rerun(e, b, from, (uint32_t)f.rec);
+			from = (uint32_t)f.rec;
 			continue;
-		for (k = 0; k < n; k++)
-			if (h[k].status == RP_ECRASHED && (h[k].flags & RP_RES_POOL) &&
-			    h[k].worker == h[i].worker && h[k].seq < h[low].seq)
-				low = k;
-		h[low].culprit = true;
+		}
+		if (f.rec > from)
+			rerun(e, b, from, (uint32_t)f.rec);
+		if (f.kind == F_CRASH)
+			crashed(e, b, (uint32_t)f.rec, &f);
+		else
+			single_failed(e, b, (uint32_t)f.rec, &f);
+		from = (uint32_t)f.rec + 1;
 	}
-	for (i = 0; i < n; i++) {
-		if (!e->stop)
-			settle(e, h[i].b, h[i].status, h[i].data, h[i].len, h[i].culprit);
-		free(h[i].data);
-		rpmap_batch_free(e->in, h[i].b);
-	}
-	free(h);
-	if (!e->stop && rp_pool_stats(e->main.pool, &st) == 0 && st.workers_alive < st.workers)
-		pool_restart(e, &e->main);
 }
+
+/*
+ * The main pool's task for all of batch b failed (res, still held: this
+ * releases it). Only the record the worker was on is special; the records
+ * before it run again, and those after it (with it first, after a kill for
+ * the deadline: the time may have been its batch's) too.
+ */
+static void batch_failed(struct eng *e, struct rpmap_batch *b, struct rp_result *res)
+{
+	uint32_t nrec = b->counted ? b->nrec : rpmap_batch_count(b);
+	struct failure f;
+
+	failure_of(&e->main, res, 0, nrec, &f);
+	rp_release(e->main.pool, res);
+	place(e, b, nrec);
+	if (!nrec)
+		return;
+	if (f.rec < 0) {
+		rerun(e, b, 0, nrec);
+		return;
+	}
+	rerun(e, b, 0, (uint32_t)f.rec);
+	if (f.kind == F_KILLED) {
+		rerun(e, b, (uint32_t)f.rec, nrec);
+		return;
+	}
+	if (f.kind == F_CRASH)
+		crashed(e, b, (uint32_t)f.rec, &f);
+	else
+		timed_out(e, b, (uint32_t)f.rec);	/* F_OVERRAN: measured */
+	rerun(e, b, (uint32_t)f.rec + 1, nrec);
+}
+
+/* ---- collecting ---- */
 
 /* Hand buffered output to the kernel before rpmap waits for anything, so
  * a slow stream shows its results as they come. */
@@ -494,6 +669,7 @@ static int collect(struct eng *e, unsigned flags)
 {
 	struct rp_result res;
 	struct rpmap_batch *b;
+	struct rp_stats st;
 	int r = rp_next(e->main.pool, &res, e->next_flags | RP_NONBLOCK);
 
 	if (r == -EAGAIN && !(flags & RP_NONBLOCK)) {
@@ -503,20 +679,31 @@ static int collect(struct eng *e, unsigned flags)
 	if (r)
 		return r;
 	b = e->win[res.seq & e->mask];
+	e->in_flight--;
 	if (e->stop) {
 		/* Failure or EPIPE: the rest is not written. */
 		rp_release(e->main.pool, &res);
-		e->in_flight--;
 		rpmap_batch_free(e->in, b);
 		return 0;
 	}
-	if (needs_recovery(&res)) {
-		recover(e, b, &res);
-		return 0;
+	if (result_ok(&res, 0)) {
+		const struct rpmap_res_hdr *h = res.data;
+		uint32_t done = h->ndone, nrec = h->nrec;
+
+		place(e, b, nrec);
+		learn(e, h);
+		emit(e, b, 0, res.data);
+		rp_release(e->main.pool, &res);
+		if (done < nrec)
+			rerun(e, b, done, nrec);	/* the next output did not fit */
+	} else {
+		batch_failed(e, b, &res);
+		/* Out of replacements: it shrinks with each death from now on. */
+		if (rp_pool_stats(e->main.pool, &st) == 0 && st.restarts_exhausted)
+			e->drain = true;
 	}
-	settle(e, b, 0, res.data, res.len, false);
-	rp_release(e->main.pool, &res);
-	e->in_flight--;
+	e->bytes_done += b->len;
+	e->batches++;
 	rpmap_batch_free(e->in, b);
 	rpmap_progress_update(e->pg, e->bytes_done, e->failed, false);
 	return 0;
@@ -540,7 +727,7 @@ static void run_large(struct eng *e, struct rpmap_batch *b)
 {
 	uint64_t need = b->len + sizeof(struct rpmap_task_hdr);
 	uint64_t res = rpmap_result_bound(b->len, 1);
-	struct poolh side = { .workers = 1, .ring_bytes = 1u << 20 };
+	struct poolh side = { .workers = 1, .ring_bytes = 1u << 20, .retries = e->o->retries };
 	int r;
 
 	if (res > need)
@@ -551,7 +738,7 @@ static void run_large(struct eng *e, struct rpmap_batch *b)
 	if (e->stop)
 		return;
 	place(e, b, 1);
-	r = pool_start(&side);
+	r = pool_start(e, &side);
 	if (r) {
 		fprintf(stderr, "rpmap: record %llu (input byte %llu, %zu bytes): cannot make a pool "
 				"for it: %s\n",
@@ -559,24 +746,26 @@ static void run_large(struct eng *e, struct rpmap_batch *b)
 		e->fatal = e->stop = true;
 		return;
 	}
-	run_range(e, &side, b, 0, 1, false);
-	pool_stop(&side);
+	run_single(e, &side, b, 0, e->o->retries);
+	pool_stop(e, &side);
 	e->bytes_done += b->len;
 	e->batches++;
 }
 
-/* Record `rec` of b, whose result did not fit: alone in a pool with larger rings. */
-static void run_alone(struct eng *e, struct rpmap_batch *b, uint32_t rec, size_t ring_bytes)
+/* Record `rec` of b, whose result did not fit: alone in a pool with larger
+ * rings and cfg.retries what the record has left. */
+static void run_alone(struct eng *e, struct rpmap_batch *b, uint32_t rec, size_t ring_bytes,
+		      unsigned retries)
 {
-	struct poolh side = { .workers = 1, .ring_bytes = ring_bytes };
-	int r = pool_start(&side);
+	struct poolh side = { .workers = 1, .ring_bytes = ring_bytes, .retries = retries };
+	int r = pool_start(e, &side);
 
 	if (r) {
 		record_failed(e, b, rec, RP_EMSGSIZE, RP_RES_POOL, 0, -1);
 		return;
 	}
-	run_range(e, &side, b, rec, rec + 1, false);
-	pool_stop(&side);
+	run_single(e, &side, b, rec, retries);
+	pool_stop(e, &side);
 }
 
 /* ---- the main loop ---- */
@@ -594,12 +783,15 @@ static void print_stats(struct eng *e)
 		(double)e->out->bytes / 1e6, s, s > 0 ? (double)e->bytes_done / 1e6 / s : 0.0);
 	if (!e->main.pool || rp_pool_stats(e->main.pool, &st))
 		return;
+	/* Side pools are stopped by now: their counters are in e->lib_*. */
 	fprintf(stderr,
 		"rpmap: pool: workers %u (alive %u), ring %zu KiB, submitted %llu, completed %llu, "
 		"failed %llu\n"
 		"rpmap: pool: latency p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n"
 		"rpmap: pool: futex waits/wakes parent %llu/%llu, workers %llu/%llu, "
 		"liveness checks %llu\n"
+		"rpmap: workers: replaced %llu, tasks retried %llu, killed for the deadline %llu, "
+		"exec'd %llu\n"
 		"rpmap: recovery: %llu tasks run again, %llu pool restarts\n",
 		st.workers, st.workers_alive, e->main.ring_bytes >> 10,
 		(unsigned long long)st.submitted, (unsigned long long)st.completed,
@@ -607,7 +799,11 @@ static void print_stats(struct eng *e)
 		st.latency_p999_ns / 1e3, st.latency_max_ns / 1e3,
 		(unsigned long long)st.parent_futex_waits, (unsigned long long)st.parent_futex_wakes,
 		(unsigned long long)st.worker_futex_waits, (unsigned long long)st.worker_futex_wakes,
-		(unsigned long long)st.liveness_checks, (unsigned long long)e->reruns,
+		(unsigned long long)st.liveness_checks,
+		(unsigned long long)(e->lib_restarts + st.restarts),
+		(unsigned long long)(e->lib_retried + st.retried),
+		(unsigned long long)(e->lib_timeouts + st.timeouts),
+		(unsigned long long)(e->lib_spawned + st.spawned), (unsigned long long)e->reruns,
 		(unsigned long long)e->restarts);
 }
 
@@ -634,36 +830,83 @@ static size_t pick_ring(const struct rpmap_opts *o)
 	return ring;
 }
 
+/* --spawn: what exec'd workers need to rebuild a forked worker's state. */
+static struct rpmap_init *make_init(const struct rpmap_opts *o, const struct rpmap_input *in,
+				    int board_fd)
+{
+	struct rpmap_init *a = calloc(1, sizeof(*a));
+	struct stat st;
+
+	if (!a)
+		return NULL;
+	a->fn = rpmap_fn;
+	a->ppid = (int32_t)getpid();
+	a->board_fd = board_fd;
+	a->map_fd = -1;
+	if (rpmap_fn.map && fstat(in->fd, &st) == 0) {
+		a->map_fd = in->fd;
+		a->map_dev = (uint64_t)st.st_dev;
+		a->map_ino = (uint64_t)st.st_ino;
+	}
+	if (rpmap_fn.kind == RPMAP_PLUGIN) {
+		snprintf(a->plugin, sizeof(a->plugin), "%s", o->plugin_path ? o->plugin_path : "");
+		snprintf(a->sym, sizeof(a->sym), "%s", o->plugin_sym ? o->plugin_sym : "");
+	}
+	return a;
+}
+
 int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_output *out)
 {
 	struct eng e = { .o = o, .in = in, .out = out };
 	bool reading = true;
-	int r, status;
+	int r, status, board_fd;
 
 	e.t0 = now_ns();
 	e.next_flags = o->unordered ? RP_UNORDERED : 0;
 	e.main.workers = o->workers;
 	e.main.ring_bytes = o->ring_bytes ? o->ring_bytes : pick_ring(o);
-	r = pool_start(&e.main);
-	if (r) {
-		fprintf(stderr, "rpmap: cannot start %u workers: %s\n", o->workers, strerror(-r));
-		return 2;
-	}
+	/* The side pools: one worker, rings as large as the main pool's. */
+	e.rerun = (struct poolh){ .workers = 1, .ring_bytes = e.main.ring_bytes };
+	e.retry = (struct poolh){ .workers = 1, .ring_bytes = e.main.ring_bytes,
+				  .retries = o->retries ? o->retries - 1 : 0 };
+	/* The window: as pool_start sizes the main pool's max_in_flight. */
 	e.mask = 15;
 	while (e.mask + 1 < 8 * o->workers)
 		e.mask = e.mask * 2 + 1;
 	e.win = calloc(e.mask + 1, sizeof(*e.win));
-	if (!e.win) {
-		pool_stop(&e.main);
+	board_fd = board_create(&e);
+	if (o->spawn)
+		e.init = make_init(o, in, board_fd);
+	if (!e.win || (o->spawn && !e.init)) {
+		fprintf(stderr, "rpmap: out of memory\n");
+		free(e.win);
+		free(e.init);
+		board_free(board_fd);
 		return 2;
 	}
+	r = pool_start(&e, &e.main);
+	if (r) {
+		fprintf(stderr, "rpmap: cannot start %u workers: %s\n", o->workers, strerror(-r));
+		free(e.win);
+		free(e.init);
+		board_free(board_fd);
+		return 2;
+	}
+	/* With --timeout, a task's work stays well inside the limit (the
+	 * library's deadline is per task), and records whose cost is not
+	 * known yet go one per task. */
+	e.target_ns = TARGET_TASK_NS;
+	if (rpmap_fn.timeout_ns && rpmap_fn.timeout_ns / 4 < e.target_ns)
+		e.target_ns = rpmap_fn.timeout_ns / 4;
 	e.lim.bytes = o->batch_bytes;
 	e.lim.max_in = e.main.max_res - sizeof(struct rpmap_task_hdr);
 	e.lim.max_res = rpmap_fn.kind == RPMAP_PLUGIN ? 0 : e.main.max_res;
 	e.lim.count = o->unordered || o->chunk || !(rpmap_fn.kind == RPMAP_IDENTITY ||
 						     rpmap_fn.kind == RPMAP_UPPER);
 	e.lim.recs = o->chunk ? o->chunk
-		     : (rpmap_fn.kind == RPMAP_PLUGIN || rpmap_fn.kind == RPMAP_COUNT) ? 16 : 0;
+		     : (rpmap_fn.kind == RPMAP_PLUGIN || rpmap_fn.kind == RPMAP_COUNT)
+			     ? (rpmap_fn.timeout_ns ? 1 : 16)
+			     : 0;
 	if (o->progress > 0)
 		e.pg = rpmap_progress_new(in->regular ? in->size : 0);
 
@@ -728,6 +971,14 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 				collect_all(&e);
 				continue;
 			}
+			if (e.drain) {
+				/* Out of replacements: recreate it once it is empty. */
+				if (e.in_flight)
+					break;
+				e.drain = false;
+				if (pool_restart(&e, &e.main))
+					break;
+			}
 			r = submit(&e, &e.main, e.pending, 0, 0, RP_NONBLOCK, &seq);
 			if (r == -EAGAIN)
 				break;
@@ -783,10 +1034,14 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 		rpmap_progress_update(e.pg, e.bytes_done, e.failed, true);
 		rpmap_progress_free(e.pg);
 	}
+	pool_stop(&e, &e.rerun);
+	pool_stop(&e, &e.retry);
 	if (o->stats && !e.epipe)
 		print_stats(&e);
-	pool_stop(&e.main);
+	pool_stop(&e, &e.main);
 	free(e.win);
+	free(e.init);
+	board_free(board_fd);
 	if (e.epipe)
 		return -EPIPE;
 	status = e.fatal ? 2 : e.failed ? 1 : e.saw_int ? 128 + SIGINT : 0;

@@ -2,8 +2,9 @@
 /*
  * rpmap: map a function over the records of a stream, in parallel, keeping
  * their order. Parses the options, loads the plugin (before the pool forks,
- * so its address is valid in every worker), sets up signals, and hands over
- * to the engine. See rpmap.1 and README.md in this folder.
+ * so its address is valid in every forked worker; exec'd workers load it
+ * again by path), sets up signals, and hands over to the engine. See
+ * rpmap.1 and README.md in this folder.
  */
 #include "rpmap.h"
 
@@ -62,12 +63,15 @@ static const char usage_text[] =
 "  -k, --keep-going       report failed records on stderr (index, input byte,\n"
 "                         cause) and go on; without it, the first failure stops\n"
 "                         rpmap after every result before it is written\n"
-"      --timeout MS       per-record time limit: NOT AVAILABLE in this build\n"
-"                         (needs per-task timeouts); exits with status 2\n"
-"      --retries N        retry failed records: NOT AVAILABLE in this build;\n"
-"                         exits with status 2\n"
-"      --spawn            exec'd instead of forked workers: NOT AVAILABLE in this\n"
-"                         build; exits with status 2\n"
+"      --timeout MS       a record that runs longer than MS milliseconds fails\n"
+"                         (\"timed out after MS ms\"); its worker is killed and\n"
+"                         replaced. Not retried\n"
+"      --retries N        run a record whose worker dies (a crash, an exit) again,\n"
+"                         up to N times (0-1000, default 0), counted per record\n"
+"\n"
+"Workers:\n"
+"      --spawn            start each worker by exec of rpmap itself instead of\n"
+"                         fork; plugins are loaded again in each worker\n"
 "\n"
 "Reporting:\n"
 "      --stats            print the pool's statistics on stderr at the end\n"
@@ -85,7 +89,8 @@ static const char usage_text[] =
 "  rpmap gzip < big.log > big.log.gz        # parallel gzip, one member per 128k\n"
 "  rpmap -j 8 upper -i in.txt -o out.txt\n"
 "  rpmap crc32 -0 < names0\n"
-"  rpmap --keep-going ./plugins/rev.so:rev < lines\n";
+"  rpmap --keep-going ./plugins/rev.so:rev < lines\n"
+"  rpmap -k --timeout 500 --retries 2 ./parse.so:parse < lines   # flaky plugin\n";
 
 static void die_usage(const char *fmt, const char *arg)
 {
@@ -138,8 +143,11 @@ static bool parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	return true;
 }
 
-/* Built-in name, or plugin "PATH:SYMBOL" loaded now. Exits 2 on error. */
-static void parse_function(const char *f)
+/*
+ * Built-in name, or plugin "PATH:SYMBOL" loaded now (its absolute path and
+ * symbol go to o, for exec'd workers). Exits 2 on error.
+ */
+static void parse_function(const char *f, struct rpmap_opts *o)
 {
 	const char *colon = strrchr(f, ':');
 	size_t nlen = colon ? (size_t)(colon - f) : strlen(f);
@@ -188,6 +196,13 @@ static void parse_function(const char *f)
 		}
 		rpmap_fn.kind = RPMAP_PLUGIN;
 		rpmap_fn.plugin = (rp_task_fn)(uintptr_t)fn;
+		/* Exec'd workers open the very file: by absolute path. */
+		o->plugin_path = realpath(path, NULL);
+		o->plugin_sym = sym;
+		if (!o->plugin_path || strlen(o->plugin_path) >= PATH_MAX || strlen(sym) >= 256) {
+			fprintf(stderr, "rpmap: %s: cannot resolve the plugin's path\n", path);
+			exit(2);
+		}
 	} else {
 		die_usage("unknown function '%s' (built-ins: identity, upper, crc32, "
 			  "count[:N], gzip[:LEVEL]; or PLUGIN.so:SYMBOL)", f);
@@ -231,7 +246,7 @@ static const struct option longopts[] = {
 int main(int argc, char **argv)
 {
 	struct rpmap_opts o = { .progress = -1, .batch_bytes = 64u << 10 };
-	const char *inpath = NULL, *outpath = NULL, *unavailable = NULL;
+	const char *inpath = NULL, *outpath = NULL;
 	uint64_t v, max_record = 64ull << 20;
 	bool mode_set = false;
 	struct rpmap_input in;
@@ -296,19 +311,20 @@ int main(int argc, char **argv)
 			o.keep_going = true;
 			break;
 		case OPT_TIMEOUT:
+			/* The library's task deadlines are at least 1 ms. */
 			if (!parse_uint(optarg, 1, UINT32_MAX, &v))
-				die_usage("--timeout: milliseconds expected, not '%s'", optarg);
-			unavailable = "--timeout needs per-task timeouts";
+				die_usage("--timeout: milliseconds (1 or more) expected, not '%s'",
+					  optarg);
+			o.timeout_ms = v;
+			rpmap_fn.timeout_ns = v * 1000000ull;
 			break;
 		case OPT_RETRIES:
 			if (!parse_uint(optarg, 0, 1000, &v))
-				die_usage("--retries: a count expected, not '%s'", optarg);
-			if (!unavailable)
-				unavailable = "--retries needs per-task retries";
+				die_usage("--retries: a count from 0 to 1000 expected, not '%s'", optarg);
+			o.retries = (unsigned)v;
 			break;
 		case OPT_SPAWN:
-			if (!unavailable)
-				unavailable = "--spawn needs exec-spawned workers";
+			o.spawn = true;
 			break;
 		case OPT_STATS:
 			o.stats = true;
@@ -333,15 +349,11 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		die_usage("%s", optind >= argc ? "missing FUNCTION" : "one FUNCTION expected");
-	if (unavailable) {
-		fprintf(stderr, "rpmap: %s, not available in this build\n", unavailable);
-		return 2;
-	}
 	if (rpmap_task_setup()) {
 		fprintf(stderr, "rpmap: cannot find the ringpool library's task functions\n");
 		return 2;
 	}
-	parse_function(argv[optind]);
+	parse_function(argv[optind], &o);
 	if (rpmap_fn.kind == RPMAP_GZIP && !mode_set) {
 		rpmap_fn.mode = RPMAP_BLOCK;
 		rpmap_fn.block = 128u << 10;

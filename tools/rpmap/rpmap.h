@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rpmap internals shared by its files: the run's settings (fixed before the
- * pool forks, so workers read them as plain globals), the batch wire format
- * between parent and workers, input segments and batches, the output writer.
+ * pool forks, so forked workers read them as plain globals; exec'd workers
+ * get them from their initializer), the batch wire format between parent
+ * and workers, the board, input segments and batches, the output writer.
  *
  * Layers: input.c cuts whole records into batches; task.c is what runs in a
- * worker (built-ins, the plugin shim); engine.c submits batches, collects
- * results in order and recovers from failures; output.c writes and draws
- * progress; main.c parses options and ties them together.
+ * worker (built-ins, the plugin shim, the exec'd worker's setup); engine.c
+ * submits batches, collects results in order and recovers from failures;
+ * output.c writes and draws progress; main.c parses options and ties them
+ * together.
  */
 #ifndef RPMAP_H
 #define RPMAP_H
 
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,7 +40,13 @@ enum rpmap_recmode {
 	RPMAP_BLOCK,		/* records are `block` bytes (the last may be short) */
 };
 
-/* Settings of this run; set by main.c before the first pool is created. */
+struct rpmap_slot;
+
+/*
+ * Settings of this run; set by main.c before the first pool is created.
+ * Forked workers inherit them; exec'd workers (--spawn) get them from
+ * rpmap_worker_init, which also maps the input and the board again.
+ */
 struct rpmap_fn {
 	enum rpmap_kind kind;
 	enum rpmap_recmode mode;
@@ -47,6 +57,9 @@ struct rpmap_fn {
 	rp_task_fn plugin;	/* PLUGIN: the shared object's task function */
 	const char *map;	/* a regular input file, mapped before the fork */
 	uint64_t map_size;
+	uint64_t timeout_ns;	/* --timeout: a record running longer fails; 0 = none */
+	struct rpmap_slot *board;	/* see "the board" below; NULL = none */
+	uint32_t board_slots;
 };
 
 extern struct rpmap_fn rpmap_fn;
@@ -66,6 +79,8 @@ struct rpmap_task_hdr {
 	uint32_t cap;		/* result bytes to reserve (header included) */
 	uint64_t map_off;
 	uint64_t map_len;
+	uint32_t board;		/* first board slot of the pool + 1; 0: none */
+	uint32_t board_mask;	/* the task's slot: board - 1 + (t->seq & board_mask) */
 };
 
 /*
@@ -85,6 +100,48 @@ struct rpmap_res_hdr {
 
 #define RPMAP_RES_MAGIC 0x72706d31u	/* "rpm1" */
 
+/*
+ * The batch task's own status when a record ran longer than --timeout
+ * without being killed (the library enforces deadlines only while the
+ * parent is inside a ringpool call): the worker measured it, stopped the
+ * batch there, and its board slot names the record.
+ */
+#define RPMAP_EOVERRAN	(-ETIME)
+
+/*
+ * The board: one slot per task a pool can have in flight, in a small
+ * shared mapping (a memfd) of rpmap's own. A worker notes in its task's
+ * slot the batch it started and the record it is on, so when a worker
+ * dies or is killed for a deadline mid-batch, the parent knows which record
+ * did it, without running the batch again. A slot is reused only by a task
+ * seq + window later, which cannot start before this one is collected.
+ */
+struct rpmap_slot {
+	_Atomic uint64_t seq1;	/* t->seq + 1 of the batch that last started here */
+	_Atomic uint64_t rec1;	/* the record it is on (index in the batch) + 1;
+				 * 0 before the first */
+	uint64_t pad_[6];
+};
+
+_Static_assert(sizeof(struct rpmap_slot) == 64, "one board slot per cache line");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "board atomics live in shared memory");
+
+/*
+ * Initializer arguments for exec'd workers (--spawn): the run's settings,
+ * and where to find again what a forked worker would have inherited. Fds
+ * are the parent's, opened in the worker as /proc/PPID/fd/N.
+ */
+struct rpmap_init {
+	struct rpmap_fn fn;	/* pointers in it are the parent's: not used */
+	int32_t ppid;
+	int32_t board_fd;	/* -1: no board */
+	int32_t map_fd;		/* -1: the input is not mapped */
+	uint32_t reserved_;
+	uint64_t map_dev, map_ino;	/* the mapped input, checked in the worker */
+	char plugin[PATH_MAX];	/* PLUGIN: absolute path of the shared object */
+	char sym[256];		/* PLUGIN: its symbol */
+};
+
 struct rpmap_fail {
 	uint32_t rec;		/* index within the batch */
 	int32_t status;		/* the plugin's return value, or RP_EMSGSIZE */
@@ -95,9 +152,17 @@ struct rpmap_fail {
 int rpmap_batch_task(struct rp_task *t, const void *in, size_t len);
 
 /*
+ * task.c: the initializer of exec'd workers (args: struct rpmap_init).
+ * Sets rpmap_fn, loads the plugin, maps the board and the input. Returns 0
+ * or -errno (pool creation then fails with it).
+ */
+int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **state);
+
+/*
  * task.c: prepare the plugin shim (find the library's own rp_task_result
- * behind rpmap's). Call once in the parent before the first pool. Returns 0,
- * or -ENOSYS if the library's symbols cannot be found.
+ * behind rpmap's). Call once in the parent before the first pool (exec'd
+ * workers call it from rpmap_worker_init). Returns 0, or -ENOSYS if the
+ * library's symbols cannot be found.
  */
 int rpmap_task_setup(void);
 
@@ -229,6 +294,11 @@ void rpmap_progress_free(struct rpmap_progress *pg);
 
 struct rpmap_opts {
 	unsigned workers;
+	unsigned retries;	/* --retries: re-runs of a record whose worker died */
+	uint64_t timeout_ms;	/* --timeout (also in rpmap_fn.timeout_ns); 0 = none */
+	bool spawn;		/* --spawn: workers exec'd (RP_CFG_SPAWN) */
+	const char *plugin_path;	/* PLUGIN: what exec'd workers dlopen */
+	const char *plugin_sym;
 	bool unordered;
 	bool keep_going;
 	bool stats;

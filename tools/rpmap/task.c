@@ -10,14 +10,24 @@
  * definition below (the executable exports it, and exported executable
  * symbols win over the library's); it hands out space inside the batch's
  * result and forwards every other task to the library's own function.
+ *
+ * Exec'd workers (--spawn) start with nothing of the parent's but the
+ * region: rpmap_worker_init sets the run's settings again, finds the
+ * library's functions behind rpmap's, loads the plugin by path and maps the
+ * board and the input file through the parent's fds (/proc/PPID/fd/N).
  */
 #include "rpmap.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -91,6 +101,99 @@ int rp_task_result_len(struct rp_task *t, size_t len)
 		return 0;
 	}
 	return lib_task_result_len(t, len);
+}
+
+/* ---- exec'd workers ---- */
+
+/* Open the parent's fd `fd` anew (a new open file description). */
+static int open_parent_fd(int ppid, int fd, int flags, struct stat *st)
+{
+	char path[64];
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ppid, fd);
+	f = open(path, flags | O_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	if (fstat(f, st) < 0) {
+		int err = -errno;
+
+		close(f);
+		return err;
+	}
+	return f;
+}
+
+int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **state)
+{
+	static struct rpmap_init a;	/* read once from the region, then used */
+	struct stat st;
+	void *m;
+	int fd, r;
+
+	(void)worker;
+	*state = NULL;
+	if (!args || len != sizeof(a))
+		return -EINVAL;
+	memcpy(&a, args, sizeof(a));
+	a.plugin[sizeof(a.plugin) - 1] = 0;
+	a.sym[sizeof(a.sym) - 1] = 0;
+	if (a.fn.kind > RPMAP_PLUGIN || a.fn.mode > RPMAP_BLOCK ||
+	    (a.fn.mode == RPMAP_BLOCK && !a.fn.block) || a.fn.level < 0 || a.fn.level > 9)
+		return -EINVAL;
+	rpmap_fn = a.fn;
+	rpmap_fn.plugin = NULL;
+	rpmap_fn.map = NULL;
+	rpmap_fn.map_size = 0;
+	rpmap_fn.board = NULL;
+	rpmap_fn.board_slots = 0;
+	r = rpmap_task_setup();
+	if (r)
+		return r;
+	if (rpmap_fn.kind == RPMAP_PLUGIN) {
+		/* Kept loaded for the worker's life. */
+		void *h = dlopen(a.plugin, RTLD_NOW | RTLD_LOCAL);
+
+		rpmap_fn.plugin = h ? (rp_task_fn)(uintptr_t)dlsym(h, a.sym) : NULL;
+		if (!rpmap_fn.plugin)
+			return -ENOENT;
+	}
+	if (a.board_fd >= 0) {
+		size_t bytes = (size_t)a.fn.board_slots * sizeof(struct rpmap_slot);
+
+		fd = open_parent_fd(a.ppid, a.board_fd, O_RDWR, &st);
+		if (fd < 0)
+			return fd;
+		m = (uint64_t)st.st_size >= bytes
+			    ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+			    : MAP_FAILED;
+		r = m == MAP_FAILED ? ((uint64_t)st.st_size < bytes ? -EINVAL : -errno) : 0;
+		close(fd);
+		if (r)
+			return r;
+		rpmap_fn.board = m;
+		rpmap_fn.board_slots = a.fn.board_slots;
+	}
+	if (a.map_fd >= 0 && a.fn.map_size) {
+		fd = open_parent_fd(a.ppid, a.map_fd, O_RDONLY, &st);
+		if (fd < 0)
+			return fd;
+		/* The very file the parent mapped, and no shorter. */
+		if ((uint64_t)st.st_dev != a.map_dev || (uint64_t)st.st_ino != a.map_ino ||
+		    (uint64_t)st.st_size < a.fn.map_size) {
+			close(fd);
+			return -ESTALE;
+		}
+		m = mmap(NULL, (size_t)a.fn.map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		r = m == MAP_FAILED ? -errno : 0;
+		close(fd);
+		if (r)
+			return r;
+		madvise(m, (size_t)a.fn.map_size, MADV_SEQUENTIAL);
+		rpmap_fn.map = m;
+		rpmap_fn.map_size = a.fn.map_size;
+	}
+	return 0;
 }
 
 /* ---- built-ins ---- */
@@ -366,18 +469,44 @@ static ssize_t run_plugin(struct rp_task *t, uint64_t seq, char *at, size_t room
 	return (ssize_t)sub.len;
 }
 
+/* The task's board slot, or NULL. */
+static struct rpmap_slot *board_slot(const struct rpmap_task_hdr *th, uint64_t seq)
+{
+	uint64_t k;
+
+	if (!th->board || !rpmap_fn.board)
+		return NULL;
+	k = (uint64_t)th->board - 1 + (seq & th->board_mask);
+	return k < rpmap_fn.board_slots ? &rpmap_fn.board[k] : NULL;
+}
+
+/*
+ * One batch. With --timeout, each record's run time is measured too: one
+ * that ran longer than the limit (the library kills only while the parent
+ * is inside a ringpool call) stops the batch with RPMAP_EOVERRAN.
+ */
 int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 {
 	const struct rpmap_task_hdr *th = in;
 	const char *p, *end;
 	struct rpmap_res_hdr *rh;
+	struct rpmap_slot *slot;
 	char *out;
-	uint64_t t0 = now_ns(), cap, pos, fend;
+	uint64_t t0 = now_ns(), cap, pos, fend, limit = rpmap_fn.timeout_ns, rt0, rt1;
 	uint32_t i = 0, nfail = 0, nrec;
 	bool has_sep, stopped = false;
 
 	if (len < sizeof(*th))
 		return -EINVAL;
+	slot = board_slot(th, t->seq);
+	if (slot) {
+		/* relaxed, both: the parent reads the slot only after this
+		 * worker died (reaped: every store of a dead process is done)
+		 * or after this task's result, which the library publishes
+		 * with release and rp_next acquires. */
+		atomic_store_explicit(&slot->rec1, 0, memory_order_relaxed);
+		atomic_store_explicit(&slot->seq1, t->seq + 1, memory_order_relaxed);
+	}
 	cap = th->cap;
 	p = (const char *)(th + 1);
 	end = (const char *)in + len;
@@ -404,6 +533,7 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 		pos += n;
 		p = end;
 	}
+	rt0 = limit ? now_ns() : 0;	/* after the wait for result space */
 	for (size_t n; (n = next_record(p, end, &has_sep)); p += n, i++) {
 		size_t body = has_sep ? n - 1 : n;	/* without the separator */
 		char *o = out + pos;
@@ -411,6 +541,8 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 
 		if (stopped)
 			continue;	/* only counting from here on */
+		if (slot)	/* relaxed: see above */
+			atomic_store_explicit(&slot->rec1, (uint64_t)i + 1, memory_order_relaxed);
 		switch (rpmap_fn.kind) {
 		case RPMAP_IDENTITY:
 			if (room < n)
@@ -467,6 +599,16 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 				out[pos++] = rpmap_fn.sep;
 			break;
 		}
+		}
+		if (limit) {
+			rt1 = now_ns();
+			if (rt1 - rt0 > limit) {
+				/* The board names record i (without a slot the
+				 * parent ran this record alone: it is the one). */
+				lib_task_result_len(t, 0);
+				return RPMAP_EOVERRAN;
+			}
+			rt0 = rt1;
 		}
 		continue;
 full:

@@ -5,12 +5,20 @@
  *   CRASH  dies with SIGSEGV,       FAIL  returns -EINVAL,
  *   EXIT   calls _exit(7),          BIG   writes a 3 MiB result (all 'x').
  * `slow` copies each record after sleeping 2 ms (for Ctrl-C tests);
- * `seq` prints the record index rpmap passes as t->seq.
+ * `seq` prints the record index rpmap passes as t->seq;
+ * `sleepy` copies each record, after sleeping N ms on a record containing
+ *   SLEEP<N>, or spinning the CPU for N ms on one containing SPIN<N>;
+ * `flaky` is testfn, except that a record containing FLAKY<N> (N default 1)
+ *   dies with SIGSEGV the first N times it is run: runs are counted with
+ *   marker files <index>.<k> in the directory $RPMAP_MARKS.
  */
 #include <ringpool.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,4 +76,70 @@ int seq(struct rp_task *t, const void *in, size_t len)
 		return -ENOMEM;
 	return rp_task_result_len(t, (size_t)snprintf(out, 24, "%llu",
 							 (unsigned long long)t->seq));
+}
+
+/* The number after `w` in the record (0 if none). */
+static long num_after(const void *in, size_t len, const char *w)
+{
+	const char *p = memmem(in, len, w, strlen(w)), *end = (const char *)in + len;
+	long n = 0;
+
+	if (!p)
+		return -1;
+	for (p += strlen(w); p < end && *p >= '0' && *p <= '9'; p++)
+		n = n * 10 + (*p - '0');
+	return n;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int sleepy(struct rp_task *t, const void *in, size_t len)
+{
+	long ms = num_after(in, len, "SLEEP");
+
+	if (ms > 0) {
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) != 0)
+			;
+	}
+	ms = num_after(in, len, "SPIN");
+	if (ms > 0) {
+		uint64_t end = mono_ms() + (uint64_t)ms;
+		volatile uint64_t x = 0;
+
+		while (mono_ms() < end)
+			x++;
+	}
+	return copy(t, in, len);
+}
+
+int flaky(struct rp_task *t, const void *in, size_t len)
+{
+	long n = num_after(in, len, "FLAKY");
+	const char *dir = getenv("RPMAP_MARKS");
+
+	if (n >= 0) {
+		char path[4096];
+
+		if (!dir)
+			return -EINVAL;
+		for (long k = 1; k <= (n ? n : 1); k++) {
+			int fd;
+
+			snprintf(path, sizeof(path), "%s/%llu.%ld", dir, (unsigned long long)t->seq, k);
+			fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+			if (fd >= 0) {
+				close(fd);
+				raise(SIGSEGV);
+			}
+		}
+	}
+	return testfn(t, in, len);
 }
