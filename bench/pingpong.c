@@ -9,6 +9,7 @@
 #include "bench_util.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -65,7 +66,33 @@ static void put(_Atomic uint32_t *w, uint32_t v, int sleep)
 		futex(w, FUTEX_WAKE, 1, NULL);
 }
 
-static int pingpong(uint64_t *rtt, size_t rounds, int sleep, unsigned gap_us)
+/* Pin the caller to CPU n (of those allowed), or undo it. */
+static cpu_set_t saved_set;
+
+static void pin(int n)
+{
+	cpu_set_t all, one;
+	int k = 0;
+
+	sched_getaffinity(0, sizeof(all), &all);
+	if (n == 0)
+		saved_set = all;
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (CPU_ISSET(c, &all) && k++ == n) {
+			CPU_SET(c, &one);
+			sched_setaffinity(0, sizeof(one), &one);
+			return;
+		}
+	}
+}
+
+static void unpin(void)
+{
+	sched_setaffinity(0, sizeof(saved_set), &saved_set);
+}
+
+static int pingpong(uint64_t *rtt, size_t rounds, int sleep, unsigned gap_us, int pinned)
 {
 	struct line *l = map_line();
 	pid_t pid;
@@ -81,12 +108,16 @@ static int pingpong(uint64_t *rtt, size_t rounds, int sleep, unsigned gap_us)
 	}
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (pinned)
+			pin(1);
 		for (uint32_t i = 1;; i++) {
 			if (await(&l->ping, i, sleep))
 				_exit(0);
 			put(&l->pong, i, sleep);
 		}
 	}
+	if (pinned)
+		pin(0);
 	for (uint32_t i = 1; i <= rounds; i++) {
 		uint64_t t0;
 
@@ -103,16 +134,18 @@ static int pingpong(uint64_t *rtt, size_t rounds, int sleep, unsigned gap_us)
 	}
 	put(&l->ping, STOP, sleep);
 	waitpid(pid, &st, 0);
+	if (pinned)
+		unpin();
 	munmap(l, sizeof(*l));
 	return err;
 }
 
 int bench_cacheline_pingpong(uint64_t *rtt, size_t rounds)
 {
-	return pingpong(rtt, rounds, 0, 0);
+	return pingpong(rtt, rounds, 0, 0, 0);
 }
 
-int bench_futex_pingpong(uint64_t *rtt, size_t rounds, unsigned gap_us)
+int bench_futex_pingpong(uint64_t *rtt, size_t rounds, unsigned gap_us, int pinned)
 {
-	return pingpong(rtt, rounds, 1, gap_us);
+	return pingpong(rtt, rounds, 1, gap_us, pinned);
 }

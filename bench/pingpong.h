@@ -16,7 +16,10 @@
  * Return 0, or -errno (fork, mmap) or -ETIMEDOUT if the peer stalled.
  */
 int bench_cacheline_pingpong(uint64_t *rtt, size_t rounds);
-/* gap_us: pause before each round, so the peer has been asleep that long. */
-int bench_futex_pingpong(uint64_t *rtt, size_t rounds, unsigned gap_us);
+/* gap_us: pause before each round, so the peer has been asleep that long.
+ * pinned: the two processes on different CPUs (as a pool's parent and worker
+ * are), so every wake crosses CPUs; unpinned, the scheduler may run both on
+ * one CPU and a wake is a context switch. */
+int bench_futex_pingpong(uint64_t *rtt, size_t rounds, unsigned gap_us, int pinned);
 
 #endif

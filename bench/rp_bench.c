@@ -282,12 +282,15 @@ int main(int argc, char **argv)
 			report_rtt("cacheline_pingpong", "limit", "cache-line ping-pong (spinning)", v,
 				   n_awake, 0);
 		bench_rtt(0, v, n_awake);
-		if (bench_futex_pingpong(v, n_asleep, 0) == 0)
+		if (bench_futex_pingpong(v, n_asleep, 0, 0) == 0)
 			report_rtt("futex_pingpong", "limit", "futex ping-pong (both sleep)", v,
 				   n_asleep, 2);
-		if (bench_futex_pingpong(v, n_asleep, 150) == 0)
+		if (bench_futex_pingpong(v, n_asleep, 150, 0) == 0)
 			report_rtt("futex_pingpong_gap", "limit",
 				   "futex ping-pong after a 150 us pause", v, n_asleep, 2);
+		if (bench_futex_pingpong(v, n_asleep, 150, 1) == 0)
+			report_rtt("futex_pingpong_gap_xcpu", "limit",
+				   "same, the two on different CPUs", v, n_asleep, 2);
 		bench_rtt(1, v, n_asleep);
 	}
 	if (!only || !strcmp(only, "tiny")) {
