@@ -735,7 +735,16 @@ int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 	p->sh->wctl_off = wctl_off;
 	p->sh->rings_off = rings_off;
 	p->rings_off = rings_off;
-	p->sh->spin_ns = cfg->spin_ns;
+	/* Workers that, with the parent, outnumber the CPUs spin at most 5 us:
+	 * a spinning worker takes the CPU the parent needs to feed the others
+	 * (2 workers on 2 CPUs: 4.0 M tiny tasks/s at 50 us, 9.0 M at 5 us). */
+	{
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		p->sh->spin_ns = cfg->spin_ns;
+		if (ncpu > 0 && (long)p->nw + 1 > ncpu && cfg->spin_ns > 5000)
+			p->sh->spin_ns = 5000;
+	}
 	p->sh->parent_pid = p->owner;
 	p->light_notify = rp_membarrier_available();
 	p->sh->light_notify = p->light_notify;

@@ -169,7 +169,9 @@ struct rp_config {
 	size_t ring_bytes;	/* data bytes per ring, power of two; default 1 MiB */
 	unsigned max_in_flight;	/* window: tasks submitted and not yet released;
 				 * power of two; default 1024 */
-	uint64_t spin_ns;	/* how long a side spins before sleeping; default 50 us */
+	uint64_t spin_ns;	/* how long a side spins before sleeping; default 50 us.
+				 * Workers spin at most 5 us when they and the parent
+				 * outnumber the online CPUs */
 	uint64_t liveness_ns;	/* a blocked wait checks worker liveness at least
 				 * this often; default 10 ms */
 	rp_task_fn fn;		/* default task function for rp_submit/rp_reserve
