@@ -167,8 +167,15 @@ struct rp_config {
 				 * same results, statuses and order (serial fallback) */
 	unsigned flags;		/* RP_CFG_* */
 	size_t ring_bytes;	/* data bytes per ring, power of two; default 1 MiB */
-	unsigned max_in_flight;	/* window: tasks submitted and not yet released;
-				 * power of two; default 1024 */
+	unsigned max_in_flight;	/* window, power of two, default 1024: a new task
+				 * gets a sequence number at most max_in_flight - 1
+				 * above the oldest one not yet collected. So it
+				 * bounds tasks in flight, and with RP_CFG_UNORDERED
+				 * one slow task holds the window until it is
+				 * collected. Each worker also has an adaptive limit
+				 * (about 200 us of its measured work, at least 2):
+				 * submission can say -EAGAIN before the window is
+				 * full */
 	uint64_t spin_ns;	/* how long a side spins before sleeping; default 50 us.
 				 * Workers spin at most 5 us when they and the parent
 				 * outnumber the online CPUs */
