@@ -26,14 +26,29 @@ int rp_ring_init(void *mem, uint64_t cap)
 	return 0;
 }
 
-static int check(void *mem, uint64_t cap)
+/*
+ * Check a ring laid out at mem against the capacity the caller knows, and
+ * read both indices once. Both sides move only by whole records and pads, so
+ * the indices stay 8-aligned; an unaligned one would make peek read a
+ * header's tag past the end of the data area. Returns 0, -EINVAL or -EPROTO.
+ */
+static int check(void *mem, uint64_t cap, uint64_t *head, uint64_t *tail)
 {
-	const struct rp_ring *r = mem;
+	struct rp_ring *r = mem;
+	uint64_t h, t;
 
 	if (!mem || !cap_ok(cap) || ((uintptr_t)mem % RP_CACHELINE))
 		return -EINVAL;
 	if (r->magic != RP_RING_MAGIC || r->capacity != cap)
 		return -EINVAL;
+	/* acquire: pairs with the producer's P1 (tail) and the consumer's C2
+	 * (head), so a re-attached side sees what the previous one wrote. */
+	h = atomic_load_explicit(&r->head, memory_order_acquire);
+	t = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (t - h > cap || (h | t) % RP_REC_ALIGN)
+		return -EPROTO;
+	*head = h;
+	*tail = t;
 	return 0;
 }
 
@@ -41,16 +56,10 @@ int rp_ring_prod_attach(struct rp_ring_prod *p, void *mem, uint64_t cap)
 {
 	struct rp_ring *r = mem;
 	uint64_t h, t;
-	int err = check(mem, cap);
+	int err = check(mem, cap, &h, &t);
 
 	if (err)
 		return err;
-	/* acquire: pairs with the consumer's C2 release and with our own
-	 * earlier P1 if we re-attach; relaxed would do for a fresh ring. */
-	h = atomic_load_explicit(&r->head, memory_order_acquire);
-	t = atomic_load_explicit(&r->tail, memory_order_acquire);
-	if (t - h > cap || (h | t) % RP_REC_ALIGN)
-		return -EPROTO;
 	p->ring = r;
 	p->data = r->data;
 	p->cap = cap;
@@ -64,18 +73,10 @@ int rp_ring_cons_attach(struct rp_ring_cons *c, void *mem, uint64_t cap)
 {
 	struct rp_ring *r = mem;
 	uint64_t h, t;
-	int err = check(mem, cap);
+	int err = check(mem, cap, &h, &t);
 
 	if (err)
 		return err;
-	/* acquire: pairs with P1 (tail) and with a previous consumer's C2. */
-	h = atomic_load_explicit(&r->head, memory_order_acquire);
-	t = atomic_load_explicit(&r->tail, memory_order_acquire);
-	/* Both sides move only by whole records and pads, so the indices stay
-	 * 8-aligned; an unaligned head would make peek read a header's tag
-	 * past the end of the data area. */
-	if (t - h > cap || (h | t) % RP_REC_ALIGN)
-		return -EPROTO;
 	c->ring = r;
 	c->data = r->data;
 	c->cap = cap;
