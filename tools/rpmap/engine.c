@@ -679,6 +679,7 @@ static int collect(struct eng *e, unsigned flags)
 	if (r)
 		return r;
 	b = e->win[res.seq & e->mask];
+	e->win[res.seq & e->mask] = NULL;	/* collected: ours to free below */
 	e->in_flight--;
 	if (e->stop) {
 		/* Failure or EPIPE: the rest is not written. */
@@ -1039,6 +1040,10 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 	if (o->stats && !e.epipe)
 		print_stats(&e);
 	pool_stop(&e, &e.main);
+	/* Stopped early: batches whose results were never collected. */
+	for (uint64_t i = 0; e.win && i <= e.mask; i++)
+		if (e.win[i])
+			rpmap_batch_free(in, e.win[i]);
 	free(e.win);
 	free(e.init);
 	board_free(board_fd);

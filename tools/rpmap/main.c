@@ -197,7 +197,10 @@ static void parse_function(const char *f, struct rpmap_opts *o)
 		rpmap_fn.kind = RPMAP_PLUGIN;
 		rpmap_fn.plugin = (rp_task_fn)(uintptr_t)fn;
 		/* Exec'd workers open the very file: by absolute path. */
-		o->plugin_path = realpath(path, NULL);
+		/* A static buffer: it lives as long as the process (no leak). */
+		static char resolved[PATH_MAX];
+
+		o->plugin_path = realpath(path, resolved);
 		o->plugin_sym = sym;
 		if (!o->plugin_path || strlen(o->plugin_path) >= PATH_MAX || strlen(sym) >= 256) {
 			fprintf(stderr, "rpmap: %s: cannot resolve the plugin's path\n", path);
