@@ -395,6 +395,7 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 				ring_bytes) ||
 	    rp_ring_prod_attach(&w->results, rp__result_ring(base, rings_off, ring_bytes, idx),
 				ring_bytes)) {
+		/* relaxed: published by the release store of state below. */
 		atomic_store_explicit(&w->ctl->init_err, -EPROTO, memory_order_relaxed);
 		/* release: pairs with the parent's acquire of state; init_err
 		 * above is visible once FAILED is. */

@@ -14,6 +14,7 @@ static _Atomic uint64_t ticks_per_us_q16;
 
 uint64_t rp__ticks_per_us_q16(void)
 {
+	/* relaxed: see the comment on ticks_per_us_q16 (a plain number). */
 	uint64_t q = atomic_load_explicit(&ticks_per_us_q16, memory_order_relaxed);
 
 	if (q)
@@ -31,6 +32,7 @@ uint64_t rp__ticks_per_us_q16(void)
 #endif
 	if (!q)
 		q = 1;
+	/* relaxed: as above; a racing calibration stores an equally good value. */
 	atomic_store_explicit(&ticks_per_us_q16, q, memory_order_relaxed);
 	return q;
 }
