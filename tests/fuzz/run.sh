@@ -43,7 +43,7 @@ build() { # build OUTDIR EXTRA_FLAGS...  -> OUTDIR/<target>
     objs+=("$o")
   done
   for t in $targets; do
-    "$cc" "${common[@]}" "$@" -fsanitize=fuzzer "$here/$t.c" "${objs[@]}" -lpthread \
+    "$cc" "${common[@]}" "$@" -fsanitize=fuzzer "$here/$t.c" "${objs[@]}" -lpthread -luring -ldl \
       -o "$dir/$t" || return 1
   done
 }
