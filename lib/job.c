@@ -91,41 +91,74 @@ static void put_result(struct rp_job *j, size_t i, const void *data, size_t len,
 	task_done(j, i, status);
 }
 
+int rp__chunk_each(const struct rp_result *res, uint32_t count, size_t out_cap,
+		   rp__chunk_fn fn, void *arg)
+{
+	const unsigned char *d = res->data, *slots;
+	const struct rp_chunk_ent *e;
+	struct rp_chunk_in h;
+	uint32_t k;
+	int bad, err;
+
+	if (res->status || res->len < sizeof(h)) {
+		/* The whole chunk failed (crash, protocol error): every task. */
+		for (k = 0; k < count; k++)
+			if ((err = fn(arg, k, "", 0, res->status ? res->status : RP_EPROTO,
+				      RP_RES_POOL)))
+				return err;
+		return 0;
+	}
+	/* The header is read once and checked against what we sent; the
+	 * worker could still be writing, so each entry is copied out too. */
+	memcpy(&h, d, sizeof(h));
+	e = (const void *)(d + sizeof(h));
+	bad = h.count != count || h.out_cap != out_cap ||
+	      res->len < sizeof(h) + (uint64_t)count * (sizeof(*e) + out_cap);
+	slots = d + sizeof(h) + (size_t)count * sizeof(*e);
+	for (k = 0; k < count; k++) {
+		struct rp_chunk_ent ent = { .off = (uint32_t)RP_EPROTO, .len = 0 };
+		unsigned flags = bad ? RP_RES_POOL : 0;
+
+		if (!bad)
+			memcpy(&ent, &e[k], sizeof(ent));
+		/* An honest worker never writes past a slot (rp__run_chunk caps
+		 * each task's result at out_cap): a longer entry is a lie. */
+		if (ent.len > out_cap) {
+			ent.off = (uint32_t)RP_EPROTO;
+			ent.len = 0;
+			flags = RP_RES_POOL;
+		}
+		if ((err = fn(arg, k, flags ? (const void *)"" : slots + (size_t)k * out_cap,
+			      ent.len, (int32_t)ent.off, flags)))
+			return err;
+	}
+	return 0;
+}
+
+struct job_put {
+	struct rp_job *j;
+	uint64_t index;
+};
+
+static int job_put_one(void *arg, uint32_t k, const void *data, uint32_t len, int status,
+		       unsigned flags)
+{
+	struct job_put *jp = arg;
+
+	(void)flags;
+	put_result(jp->j, jp->index + k, data, len, status);
+	return 0;
+}
+
 void rp__job_deliver(struct rp_pool *p, struct rp_job *j, struct rp_slot *s,
 		     const struct rp_result *res)
 {
-	size_t k, count = s->count;
-
-	if (count == 1) {
+	if (s->count == 1) {
 		put_result(j, s->index, res->data, res->len, res->status);
-	} else if (res->status || res->len < sizeof(struct rp_chunk_in)) {
-		/* The whole chunk failed (crash, protocol error): every task. */
-		for (k = 0; k < count; k++)
-			put_result(j, s->index + k, NULL, 0, res->status ? res->status : RP_EPROTO);
 	} else {
-		/* Read the chunk header once, and check it against what we sent. */
-		const unsigned char *d = res->data;
-		struct rp_chunk_in h;
-		const struct rp_chunk_ent *e = (const void *)(d + sizeof(h));
-		const unsigned char *slots;
+		struct job_put jp = { j, s->index };
 
-		memcpy(&h, d, sizeof(h));
-		if (h.count != count || h.out_cap != j->out_size ||
-		    res->len < sizeof(h) + count * (sizeof(*e) + (uint64_t)j->out_size)) {
-			for (k = 0; k < count; k++)
-				put_result(j, s->index + k, NULL, 0, RP_EPROTO);
-		} else {
-			slots = d + sizeof(h) + count * sizeof(*e);
-			for (k = 0; k < count; k++) {
-				struct rp_chunk_ent ent;
-
-				memcpy(&ent, &e[k], sizeof(ent));
-				if (ent.len > j->out_size && !(int32_t)ent.off)
-					ent.off = (uint32_t)RP_EMSGSIZE;
-				put_result(j, s->index + k, slots + k * j->out_size,
-					   ent.len > j->out_size ? 0 : ent.len, (int32_t)ent.off);
-			}
-		}
+		rp__chunk_each(res, s->count, j->out_size, job_put_one, &jp);
 	}
 	maybe_finish(p, j);
 }
@@ -441,51 +474,32 @@ static uint32_t fill_chunk(unsigned char *buf, size_t *len, uint32_t k, size_t m
 	return i;
 }
 
+struct imap_sink {
+	struct rp_result r;
+	uint64_t index;
+	rp_sink_fn sink;
+	void *arg;
+};
+
+static int imap_sink_one(void *arg, uint32_t k, const void *data, uint32_t len, int status,
+			 unsigned flags)
+{
+	struct imap_sink *is = arg;
+
+	is->r.seq = is->index + k;
+	is->r.data = data;
+	is->r.len = len;
+	is->r.status = status;
+	is->r.flags = flags;
+	return is->sink(is->arg, &is->r);
+}
+
 static int sink_chunk(const struct rp_result *res, const struct imap_meta *m, size_t out_cap,
 		      rp_sink_fn sink, void *arg)
 {
-	struct rp_result r = *res;
-	uint32_t k;
-	int err;
+	struct imap_sink is = { .r = *res, .index = m->index, .sink = sink, .arg = arg };
 
-	if (res->status || res->len < sizeof(struct rp_chunk_in)) {
-		for (k = 0; k < m->count; k++) {
-			r.seq = m->index + k;
-			r.data = "";
-			r.len = 0;
-			r.status = res->status ? res->status : RP_EPROTO;
-			r.flags = RP_RES_POOL;
-			if ((err = sink(arg, &r)))
-				return err;
-		}
-		return 0;
-	}
-	const unsigned char *d = res->data;
-	struct rp_chunk_in h;
-	const struct rp_chunk_ent *e = (const void *)(d + sizeof(h));
-	const unsigned char *slots;
-	int bad;
-
-	memcpy(&h, d, sizeof(h));
-	bad = h.count != m->count || h.out_cap != out_cap ||
-	      res->len < sizeof(h) + (uint64_t)m->count * (sizeof(*e) + out_cap);
-	slots = d + sizeof(h) + (size_t)m->count * sizeof(*e);
-	for (k = 0; k < m->count; k++) {
-		struct rp_chunk_ent ent = { .off = (uint32_t)RP_EPROTO, .len = 0 };
-
-		if (!bad)
-			memcpy(&ent, &e[k], sizeof(ent));
-		if (ent.len > out_cap)
-			ent.off = (uint32_t)RP_EPROTO, ent.len = 0;
-		r.seq = m->index + k;
-		r.status = (int32_t)ent.off;
-		r.flags = bad ? RP_RES_POOL : 0;
-		r.data = bad ? (const void *)"" : slots + (size_t)k * out_cap;
-		r.len = ent.len;
-		if ((err = sink(arg, &r)))
-			return err;
-	}
-	return 0;
+	return rp__chunk_each(res, m->count, out_cap, imap_sink_one, &is);
 }
 
 int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, rp_sink_fn sink,

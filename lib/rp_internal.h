@@ -361,6 +361,17 @@ bool rp__futures_feed(struct rp_pool *p);
 void rp__futures_cancel_all(struct rp_pool *p, int status);
 void rp__job_deliver(struct rp_pool *p, struct rp_job *j, struct rp_slot *s,
 		     const struct rp_result *res);
+/*
+ * Hand each task of a chunk result to fn (k = index in the chunk), after
+ * checking the header against what was sent (count, out_cap, length): a
+ * failed or malformed chunk gives every task RP_EPROTO (or the record's own
+ * status) flagged RP_RES_POOL; an entry longer than its slot gives that task
+ * RP_EPROTO. Returns 0, or fn's first non-zero return (and stops).
+ */
+typedef int (*rp__chunk_fn)(void *arg, uint32_t k, const void *data, uint32_t len, int status,
+			    unsigned flags);
+int rp__chunk_each(const struct rp_result *res, uint32_t count, size_t out_cap,
+		   rp__chunk_fn fn, void *arg);
 void rp__futures_detach(struct rp_pool *p, struct rp_future *f);
 void rp__job_detach(struct rp_pool *p, struct rp_job *j);
 void rp__deliver_owned(struct rp_pool *p, struct rp_slot *s, const struct rp_result *res);

@@ -9,8 +9,8 @@
  * lengths rewritten under the consumer. The consumer side is the real code:
  * rp_ring_cons_attach, rp_ring_peek/rp_ring_release, and for every record
  * the parent's chunk-result parse in rp__job_deliver (lib/job.c, on real map
- * jobs of an inline pool), in place and on an exact-size copy, plus a copy of
- * rp_imap's static sink_chunk validation.
+ * jobs of an inline pool) and rp__chunk_each, which rp_imap's sink uses too,
+ * in place and on an exact-size copy.
  *
  * The ring is heap memory of exactly rp_ring_memsize(cap) bytes, so ASan
  * catches a read past the data area; the checks below catch a record that
@@ -64,63 +64,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/*
- * rp_imap's chunk validation, copied from sink_chunk() in lib/job.c (static
- * there; see the report for the proposed rp__chunk_result_check()). Keep in
- * step with the original.
- */
-struct imap_meta {
-	uint64_t index;
-	uint32_t count;
-};
-
-static int sink_chunk_copy(const struct rp_result *res, const struct imap_meta *m,
-			   size_t out_cap, rp_sink_fn sink, void *arg)
-{
-	struct rp_result r = *res;
-	uint32_t k;
-	int err;
-
-	if (res->status || res->len < sizeof(struct rp_chunk_in)) {
-		for (k = 0; k < m->count; k++) {
-			r.seq = m->index + k;
-			r.data = "";
-			r.len = 0;
-			r.status = res->status ? res->status : RP_EPROTO;
-			r.flags = RP_RES_POOL;
-			if ((err = sink(arg, &r)))
-				return err;
-		}
-		return 0;
-	}
-	const unsigned char *d = res->data;
-	struct rp_chunk_in h;
-	const struct rp_chunk_ent *e = (const void *)(d + sizeof(h));
-	const unsigned char *slots;
-	int bad;
-
-	memcpy(&h, d, sizeof(h));
-	bad = h.count != m->count || h.out_cap != out_cap ||
-	      res->len < sizeof(h) + (uint64_t)m->count * (sizeof(*e) + out_cap);
-	slots = d + sizeof(h) + (size_t)m->count * sizeof(*e);
-	for (k = 0; k < m->count; k++) {
-		struct rp_chunk_ent ent = { .off = (uint32_t)RP_EPROTO, .len = 0 };
-
-		if (!bad)
-			memcpy(&ent, &e[k], sizeof(ent));
-		if (ent.len > out_cap)
-			ent.off = (uint32_t)RP_EPROTO, ent.len = 0;
-		r.seq = m->index + k;
-		r.status = (int32_t)ent.off;
-		r.flags = bad ? RP_RES_POOL : 0;
-		r.data = bad ? (const void *)"" : slots + (size_t)k * out_cap;
-		r.len = ent.len;
-		if ((err = sink(arg, &r)))
-			return err;
-	}
-	return 0;
-}
-
 /* What a sink sees must lie inside the record it came from. */
 struct span {
 	const unsigned char *lo, *hi;
@@ -139,6 +82,16 @@ static int sink_touch(void *arg, const struct rp_result *r)
 	}
 	(void)x;
 	return 0;
+}
+
+/* rp__chunk_each's callback, as rp_imap's sink sees each task. */
+static int touch_one(void *arg, uint32_t k, const void *data, uint32_t len, int status,
+		     unsigned flags)
+{
+	struct rp_result r = { .data = data, .len = len, .seq = k, .status = status,
+			       .flags = flags };
+
+	return sink_touch(arg, &r);
 }
 
 struct ctx {
@@ -160,7 +113,6 @@ static void parse(struct ctx *x, const struct rp_rec_view *v)
 		.flags = v->tag & RP_RES_POOL, .worker = 0, .term_exit = -1,
 	};
 	struct rp_slot s = { .seq = v->seq, .kind = RP_OWN_JOB, .owner = jobs[ji] };
-	struct imap_meta m = { .index = 0 };
 	struct span sp = { .lo = v->data, .hi = (const unsigned char *)v->data + v->len };
 	uint32_t count = 1 + x->count_sel % 64;
 	unsigned char *copy;
@@ -172,9 +124,8 @@ static void parse(struct ctx *x, const struct rp_rec_view *v)
 			count = 1 + count % RP_CHUNK_MAX;
 	}
 	s.count = (uint16_t)count;
-	m.count = count;
 	rp__job_deliver(pool, jobs[ji], &s, &res);
-	sink_chunk_copy(&res, &m, out_sizes[ji], sink_touch, &sp);
+	rp__chunk_each(&res, count, out_sizes[ji], touch_one, &sp);
 	/* The same on an exact-size copy: nothing may be read past len. */
 	copy = malloc(v->len ? v->len : 1);
 	FUZZ_CHECK(copy);
@@ -183,7 +134,7 @@ static void parse(struct ctx *x, const struct rp_rec_view *v)
 	sp.lo = copy;
 	sp.hi = copy + v->len;
 	rp__job_deliver(pool, jobs[ji], &s, &res);
-	sink_chunk_copy(&res, &m, out_sizes[ji], sink_touch, &sp);
+	rp__chunk_each(&res, count, out_sizes[ji], touch_one, &sp);
 	free(copy);
 }
 
