@@ -278,7 +278,8 @@ int rp_map_async(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_siz
 {
 	struct rp_job *j;
 
-	if (!p || !fn || !out_job || (n && (!in || (!out && out_size))))
+	RP_POOL_CHECK(p);
+	if (!fn || !out_job || (n && (!in || (!out && out_size))))
 		return -EINVAL;
 	*out_job = NULL;
 	if (p->closed)
@@ -326,6 +327,8 @@ int rp_job_wait(struct rp_job *j, uint64_t timeout_ns)
 
 	if (!j)
 		return -EINVAL;
+	if (!j->finished && j->pool && rp__foreign(j->pool))
+		return -EPERM;
 	if (!j->finished) {
 		if (!j->pool)
 			return -ESHUTDOWN;
@@ -340,8 +343,13 @@ int rp_job_poll(struct rp_job *j)
 {
 	if (!j)
 		return -EINVAL;
-	if (!j->finished && j->pool && !j->pool->in_cb)
+	if (!j->finished && j->pool && rp__foreign(j->pool))
+		return -EPERM;
+	/* A poll loop never waits: publish what is pending, or nothing moves. */
+	if (!j->finished && j->pool && !j->pool->in_cb) {
 		rp__pump(j->pool);
+		rp__flush_all(j->pool);
+	}
 	return j->finished;
 }
 
@@ -357,7 +365,8 @@ size_t rp_job_total(const struct rp_job *j)
 
 void rp_job_free(struct rp_job *j)
 {
-	if (!j)
+	/* A finished job never touches its pool (which may be gone). */
+	if (!j || (!j->finished && j->pool && rp__foreign(j->pool)))
 		return;
 	if (!j->finished && j->pool) {
 		struct rp_pool *p = j->pool;
@@ -426,6 +435,28 @@ void rp__jobs_detach_all(struct rp_pool *p)
 
 /* ---- rp_imap ---- */
 
+/* The caller's source and sink run as callbacks: nested calls that wait or
+ * submit get -EDEADLK (see the header's threads and callbacks rules). */
+static ssize_t call_src(struct rp_pool *p, rp_source_fn src, void *arg, void *buf, size_t cap)
+{
+	ssize_t n;
+
+	p->in_cb++;
+	n = src(arg, buf, cap);
+	p->in_cb--;
+	return n;
+}
+
+static int call_sink(struct rp_pool *p, rp_sink_fn sink, void *arg, const struct rp_result *r)
+{
+	int err;
+
+	p->in_cb++;
+	err = sink(arg, r);
+	p->in_cb--;
+	return err;
+}
+
 struct imap_meta {
 	uint64_t index;		/* stream index of the record's first task */
 	uint32_t count;		/* tasks in the record */
@@ -437,7 +468,8 @@ struct imap_meta {
  * (cap bytes). Returns the number pulled (0 at once if the source ended),
  * the record length in *len; *src_err gets RP_EOF or the source's error.
  */
-static uint32_t fill_chunk(unsigned char *buf, size_t *len, uint32_t k, size_t max_input,
+static uint32_t fill_chunk(struct rp_pool *p, unsigned char *buf, size_t *len, uint32_t k,
+			   size_t max_input,
 			   uint32_t out_cap, rp_source_fn src, void *arg, ssize_t *src_err)
 {
 	struct rp_chunk_in h = { .count = 0, .out_cap = out_cap };
@@ -447,7 +479,7 @@ static uint32_t fill_chunk(unsigned char *buf, size_t *len, uint32_t k, size_t m
 	uint32_t i;
 
 	for (i = 0; i < k; i++) {
-		ssize_t n = src(arg, data + off, max_input);
+		ssize_t n = call_src(p, src, arg, data + off, max_input);
 
 		if (n < 0) {
 			*src_err = n;
@@ -475,6 +507,7 @@ static uint32_t fill_chunk(unsigned char *buf, size_t *len, uint32_t k, size_t m
 }
 
 struct imap_sink {
+	struct rp_pool *p;
 	struct rp_result r;
 	uint64_t index;
 	rp_sink_fn sink;
@@ -491,13 +524,13 @@ static int imap_sink_one(void *arg, uint32_t k, const void *data, uint32_t len, 
 	is->r.len = len;
 	is->r.status = status;
 	is->r.flags = flags;
-	return is->sink(is->arg, &is->r);
+	return call_sink(is->p, is->sink, is->arg, &is->r);
 }
 
-static int sink_chunk(const struct rp_result *res, const struct imap_meta *m, size_t out_cap,
-		      rp_sink_fn sink, void *arg)
+static int sink_chunk(struct rp_pool *p, const struct rp_result *res, const struct imap_meta *m,
+		      size_t out_cap, rp_sink_fn sink, void *arg)
 {
-	struct imap_sink is = { .r = *res, .index = m->index, .sink = sink, .arg = arg };
+	struct imap_sink is = { .p = p, .r = *res, .index = m->index, .sink = sink, .arg = arg };
 
 	return rp__chunk_each(res, m->count, out_cap, imap_sink_one, &is);
 }
@@ -509,12 +542,13 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 	size_t max_result = opts && opts->max_result ? opts->max_result : 4096;
 	unsigned chunk = opts ? opts->chunk : 1;
 	bool unordered = opts && (opts->flags & RP_UNORDERED);
-	uint64_t limit = p ? p->mask + 1 : 0, index = 0;
+	uint64_t limit, index = 0;
 	struct imap_meta *meta;
 	bool eof = false, sink_failed = false;
 	int err = 0;
 
-	if (!p || !fn || !src || !sink)
+	RP_POOL_CHECK(p);
+	if (!fn || !src || !sink)
 		return -EINVAL;
 	if (p->in_cb)
 		return -EDEADLK;
@@ -524,6 +558,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 		return -EBUSY;
 	if (chunk > RP_CHUNK_MAX || max_input > p->max_payload)
 		return -EINVAL;
+	limit = p->mask + 1;
 	if (opts && opts->max_in_flight && opts->max_in_flight < limit)
 		limit = opts->max_in_flight;
 	meta = malloc((p->mask + 1) * sizeof(*meta));
@@ -567,7 +602,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 					err = r;
 					break;
 				}
-				n = src(src_arg, buf, max_input);
+				n = call_src(p, src, src_arg, buf, max_input);
 				if (n < 0 || (size_t)n > max_input) {
 					rp_abort(p);
 					if (n == RP_EOF)
@@ -591,7 +626,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 					err = r;
 					break;
 				}
-				got = fill_chunk(buf, &len, k, max_input, (uint32_t)max_result, src,
+				got = fill_chunk(p, buf, &len, k, max_input, (uint32_t)max_result, src,
 						 src_arg, &serr);
 				if (serr == RP_EOF)
 					eof = true;
@@ -624,9 +659,9 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 					struct rp_result r1 = res;
 
 					r1.seq = m.index;
-					serr = sink(sink_arg, &r1);
+					serr = call_sink(p, sink, sink_arg, &r1);
 				} else {
-					serr = sink_chunk(&res, &m, max_result, sink, sink_arg);
+					serr = sink_chunk(p, &res, &m, max_result, sink, sink_arg);
 				}
 				if (serr) {
 					sink_failed = true;

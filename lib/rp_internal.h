@@ -1,15 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internal layout of a pool: the shared region's header and per-worker control
- * blocks (what workers see), and the parent-only bookkeeping (window slots,
- * per-worker dispatch state). Only lib/ includes this.
- *
- * Region layout, all offsets from the region base, every block 64-aligned:
- *   struct rp_shared             header, doorbell, function table
- *   struct rp_wctl[workers]      per-worker control (wake evc, state, counters)
- *   per worker: task ring, result ring (rp_ring_memsize(ring_bytes) each)
- * Workers find everything from the region base and their index; nothing in
- * the region is a pointer, so an exec'd worker can map it at another address.
+ * blocks (what workers see; where each lives is in layout.h), and the
+ * parent-only bookkeeping (window slots, per-worker dispatch state). Only lib/
+ * includes this. Nothing in the region is a pointer, so a worker can map it
+ * at another address; everything the parent decides from is in its own
+ * memory (struct rp_pool), never read back from the region.
  */
 #ifndef RP_INTERNAL_H
 #define RP_INTERNAL_H
@@ -19,6 +15,7 @@
 #include "rp_evc.h"
 #include "rp_region.h"
 #include "rp_ring.h"
+#include "layout.h"
 
 struct rp_reactor;
 
@@ -26,7 +23,7 @@ struct rp_reactor;
 #include <sys/types.h>
 
 #define RP_SHARED_MAGIC		0x52504f4cu	/* "RPOL" */
-#define RP_SHARED_VERSION	1u
+#define RP_SHARED_VERSION	2u
 
 /* Worker states (rp_wctl.state), written by the worker. */
 enum {
@@ -35,6 +32,8 @@ enum {
 	RP_WS_FAILED = 2,	/* start-up failed; init_err says why */
 	RP_WS_EXITING = 3,
 	RP_WS_RECYCLED = 4,	/* left on purpose (max tasks or RSS): replace it */
+	RP_WS_POPULATING = 5,	/* allocating its rings: a SIGKILL now is the
+				 * OOM killer (workers volunteer as its victims) */
 };
 
 /* Why the parent killed a worker. */
@@ -93,18 +92,26 @@ struct rp_fn_entry {
 #define RP_FN_INIT	(RP_MAX_FNS)
 #define RP_FN_EXIT	(RP_MAX_FNS + 1)
 
+/* The header: written by the parent only (workers map it read-only). */
 struct rp_shared {
 	uint32_t magic;
 	uint32_t version;
+	uint64_t token;		/* random per pool: an exec'd worker checks it */
 	uint64_t size;
-	uint32_t nworkers;
-	uint32_t nfns;		/* parent-written; entries below nfns are valid */
-	uint64_t ring_bytes;
-	uint64_t wctl_off;
-	uint64_t rings_off;
-	uint64_t spin_ns;
-	uint64_t init_args_off;	/* initializer argument bytes, in the region */
+	/* The layout (layout.h), loaded and validated by each worker. */
+	uint64_t page;
+	uint64_t hdr_len;
+	uint64_t init_args_off;	/* initializer argument bytes, in the header */
 	uint64_t init_args_len;
+	uint64_t bell_off;
+	uint64_t blocks_off;
+	uint64_t block_len;
+	uint64_t wctl_len;
+	uint64_t ring_len;
+	uint64_t ring_bytes;
+	uint32_t nworkers;
+	uint32_t nfns;		/* entries below nfns are valid */
+	uint64_t spin_ns;
 	uint64_t init_fn;	/* fork mode: addresses in the same image */
 	uint64_t exit_fn;
 	uint64_t max_tasks;	/* recycle a worker after this many records (0: never) */
@@ -115,8 +122,6 @@ struct rp_shared {
 	/* 1: the parent arms the doorbell with rp_evc_prepare_heavy(), so
 	 * registered workers may ring it with rp_evc_notify_light(). */
 	uint32_t light_notify;
-	/* The parent sleeps here; every worker notifies it after publishing. */
-	_Alignas(RP_CACHELINE) struct rp_evc doorbell;
 	uint32_t nmodules;
 	uint32_t spawn;		/* 1: workers are exec'd (RP_CFG_SPAWN) */
 	_Alignas(RP_CACHELINE) struct rp_fn_entry fns[RP_MAX_FNS + 2];
@@ -141,24 +146,7 @@ struct rp_wctl {
 };
 
 _Static_assert(offsetof(struct rp_wctl, state) % RP_CACHELINE == 0, "worker line apart");
-_Static_assert(offsetof(struct rp_shared, doorbell) % RP_CACHELINE == 0, "doorbell line");
 _Static_assert(sizeof(struct rp_wctl) % RP_CACHELINE == 0, "wctl array stays aligned");
-
-static inline struct rp_wctl *rp__wctl(struct rp_shared *sh, unsigned i)
-{
-	return (struct rp_wctl *)((unsigned char *)sh + sh->wctl_off) + i;
-}
-
-static inline void *rp__task_ring(void *base, uint64_t rings_off, uint64_t ring_bytes, unsigned i)
-{
-	return (unsigned char *)base + rings_off + (uint64_t)i * 2 * rp_ring_memsize(ring_bytes);
-}
-
-static inline void *rp__result_ring(void *base, uint64_t rings_off, uint64_t ring_bytes, unsigned i)
-{
-	return (unsigned char *)rp__task_ring(base, rings_off, ring_bytes, i) +
-	       rp_ring_memsize(ring_bytes);
-}
 
 /* ---- parent side ---- */
 
@@ -299,8 +287,14 @@ struct rp_pool {
 	uint64_t t_start_ns;
 	struct rp_hist hist;
 
-	uint64_t sh_init_off;
-	uint64_t rings_off;	/* our copy of sh->rings_off (worker-writable) */
+	struct rp_layout lay;	/* where everything is in the region (ours) */
+	struct rp_evc *bell;	/* the doorbell we sleep on, in the region */
+	unsigned gen;		/* rp__fork_gen when created: who owns the pool */
+	uint64_t token;		/* the region's token (RINGPOOL_WORKER) */
+	bool spawn;		/* RP_CFG_SPAWN */
+	/* Our copy of the module table (the region's is for workers). */
+	uint32_t nmodules;
+	char (*modules)[RP_MOD_PATH];
 	unsigned unresolvable;	/* functions an exec'd worker could not find */
 	uint64_t spawned;	/* workers started by exec */
 	bool started;		/* rp_pool_create has returned */
@@ -322,6 +316,28 @@ struct rp_pool {
 	uint64_t last_liveness_ns;
 	uint64_t liveness_checks;
 };
+
+/*
+ * Fork generation: incremented in every child of fork() (pthread_atfork),
+ * so a pool created by this process image knows when it is touched from a
+ * forked child or from a worker (-EPERM). Plain: it changes only in a
+ * child, before the child has a second thread.
+ */
+extern unsigned rp__fork_gen;
+
+static inline bool rp__foreign(const struct rp_pool *p)
+{
+	return p->gen != rp__fork_gen;
+}
+
+/* Entry check of every public call on a pool. */
+#define RP_POOL_CHECK(p)                                                       \
+	do {                                                                   \
+		if (rp_unlikely(!(p)))                                         \
+			return -EINVAL;                                        \
+		if (rp_unlikely(rp__foreign(p)))                               \
+			return -EPERM;                                         \
+	} while (0)
 
 /* pool.c */
 int rp__check_workers(struct rp_pool *p);
@@ -395,9 +411,10 @@ void rp__inline_exit(struct rp_pool *p);
 void rp__worker_broke_protocol(struct rp_pool *p, unsigned i);
 
 /* spawn.c: exec'd workers. */
-/* Fill e for fn: address, and (module, offset) when dladdr can place it.
+/* Fill e for fn: address, and (module, offset) when dladdr can place it;
+ * a new module goes into the pool's own table and then the region's.
  * Returns 0, or -ENOENT if fn cannot be found again in an exec'd worker. */
-int rp__fn_resolve(struct rp_shared *sh, void *fn, struct rp_fn_entry *e);
+int rp__fn_resolve(struct rp_pool *p, void *fn, struct rp_fn_entry *e);
 /* In a worker: the address of entry e (spawn: dlopen and offset). NULL if
  * it cannot be found. */
 void *rp__fn_locate(const struct rp_shared *sh, const struct rp_fn_entry *e);
@@ -406,8 +423,14 @@ pid_t rp__spawn_exec(struct rp_pool *p, unsigned i);
 /* True if the calling process has more than one thread. */
 bool rp__multithreaded(void);
 
-/* worker.c: runs in the child, never returns. */
-_Noreturn void rp__worker_main(void *base, unsigned idx);
+/* worker.c: runs in the child (forked, or exec'd from spawn.c's entry),
+ * from the region's fd; never returns. */
+_Noreturn void rp__worker_main(int region_fd, unsigned idx);
+
+/* worker.c: in a new worker before it runs anything: stdin from /dev/null,
+ * stdout to stderr (or /dev/null), so tasks cannot read the caller's input
+ * or write into its output. Async-signal-safe. */
+void rp__worker_stdio(void);
 
 /* Per-task context behind struct rp_task.priv_. */
 struct rp_task_priv {

@@ -30,9 +30,24 @@
  * rp_pool_ function, rp_submit, rp_next and the rest from that thread only (or
  * serialise the calls yourself). Callbacks (job completion, progress, imap
  * source and sink) run in the owner thread, inside whichever ringpool call
- * is waiting at the time; from a callback, only rp_pool_stats and the
- * rp_future_/rp_job_ accessors that do not wait may be called; anything
- * else returns -EDEADLK.
+ * is waiting at the time; from a callback, only calls that neither wait nor
+ * submit may be made (rp_pool_stats, rp_worker_stats, rp_pool_close,
+ * rp_flush, rp_future_test/result/cancel/free, rp_job_poll/done/total/free);
+ * anything else, rp_pool_destroy included, returns -EDEADLK. A waiting call
+ * whose result is stuck behind one the caller holds (or has not collected)
+ * also returns -EDEADLK instead of waiting forever.
+ *
+ * Processes: only the process that created a pool may use it. In a child
+ * of fork() and inside a task, every call on the pool returns -EPERM (and
+ * rp_release, rp_future_free, rp_job_free do nothing), so a forked child
+ * can neither crash on the pool nor disturb the parent's.
+ *
+ * Workers: stdin is /dev/null and stdout is the caller's stderr (or
+ * /dev/null when stderr is closed), in both start methods, so a task cannot
+ * read the caller's input or write into its output. Workers map only their
+ * own pool's region, and only their part of it: the settings read-only,
+ * their own rings writable; a stray write elsewhere crashes the worker,
+ * never the caller.
  */
 #ifndef RINGPOOL_H
 #define RINGPOOL_H
@@ -211,18 +226,22 @@ struct rp_config {
 #define RP_MAX_FNS		256	/* distinct task functions per pool */
 #define RP_MIN_RING_BYTES	4096u
 
-/* Fill *cfg with the defaults. */
+/* Fill *cfg with the defaults. NULL is a no-op. */
 void rp_config_init(struct rp_config *cfg);
 
 /*
  * Create a pool: one shared region, `workers` forked worker processes, each
- * running cfg->init (if any) and then waiting for tasks. Returns 0 and sets
- * *out; or the initializer's error; or -EINVAL (cfg NULL, workers
- * above RP_MAX_WORKERS, init_args_len above RP_MAX_INIT_ARGS or init_args
- * NULL with a length, ring_bytes not a power of two >= RP_MIN_RING_BYTES
- * or above 1 GiB, max_in_flight not a power of two in 1..2^20, spin_ns above
- * 1 s, liveness_ns below 100 us), -ENOMEM, -EAGAIN (fork failed), or another
- * -errno. On error no worker is left running and nothing is left open.
+ * allocating its rings, running cfg->init (if any) and then waiting for
+ * tasks. Returns 0 and sets *out; or the initializer's error; or -EINVAL
+ * (cfg NULL, workers above RP_MAX_WORKERS, init_args_len above
+ * RP_MAX_INIT_ARGS or init_args NULL with a length, ring_bytes not a power
+ * of two >= RP_MIN_RING_BYTES or above 1 GiB, max_in_flight not a power of
+ * two in 1..2^20, spin_ns above 1 s, liveness_ns below 100 us), -ENOMEM
+ * (also when the rings do not fit the memory the process may use: workers
+ * make themselves the OOM killer's first choice, so a memory cgroup that is
+ * too small costs a worker, not the caller), -EAGAIN (fork failed), -ECHILD
+ * (a worker died starting), or another -errno. On error no worker is left
+ * running and nothing is left open. None of the pool's fds takes 0, 1 or 2.
  * Call from a single-threaded process (workers are fork()ed).
  */
 int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg);
@@ -256,7 +275,8 @@ int rp_pool_terminate(struct rp_pool *pool);
  * after their current task (running cfg->exit), and killed if they have not
  * within 1 s; all are reaped. Results not yet collected are discarded; jobs
  * and futures still referenced must not be used afterwards. Returns 0, or
- * -EINVAL if pool is NULL. The pool must not be used afterwards.
+ * -EINVAL if pool is NULL, -EDEADLK from a callback (nothing is freed).
+ * The pool must not be used afterwards.
  */
 int rp_pool_destroy(struct rp_pool *pool);
 
@@ -411,7 +431,9 @@ int rp_map_async(struct rp_pool *pool, rp_task_fn fn, const void *in, size_t in_
  */
 int rp_job_wait(struct rp_job *job, uint64_t timeout_ns);
 
-/* Make progress without waiting. Returns 1 if the job is done, else 0. */
+/* Make progress without waiting (deliver what has arrived, publish what
+ * is pending), so a loop of polls alone finishes the job. Returns 1 if the
+ * job is done, else 0. */
 int rp_job_poll(struct rp_job *job);
 
 /* Tasks finished so far (any status), and in total. */
@@ -442,7 +464,9 @@ int rp_apply_async(struct rp_pool *pool, rp_task_fn fn, const void *in, size_t l
  */
 int rp_future_wait(struct rp_future *f, uint64_t timeout_ns);
 
-/* Make progress without waiting. Returns 1 if done, else 0. */
+/* Make progress without waiting (deliver what has arrived, publish what
+ * is pending), so a loop of tests alone finishes the task. Returns 1 if
+ * done, else 0. */
 int rp_future_test(struct rp_future *f);
 
 /*

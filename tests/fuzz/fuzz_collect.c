@@ -384,7 +384,7 @@ static void scribble(struct ctx *x, uint8_t what)
 				      memory_order_relaxed);
 		break;
 	case 6:		/* the doorbell */
-		atomic_store_explicit(&x->p->sh->doorbell.word, (uint32_t)v, memory_order_relaxed);
+		atomic_store_explicit(&x->p->bell->word, (uint32_t)v, memory_order_relaxed);
 		break;
 	}
 }
