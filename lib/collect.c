@@ -168,6 +168,7 @@ void rp__fail_slot(struct rp_pool *p, struct rp_slot *s, int status, int sig, in
 	if (s->state == RP_SLOT_PENDING && !p->inline_mode)
 		p->w[s->worker].outstanding--;
 	s->state = RP_SLOT_FAILED;
+	s->mark = 0;
 	s->status = status;
 	s->term_signal = sig;
 	s->term_exit = code;
@@ -185,6 +186,7 @@ static void result_from_failed(const struct rp_slot *s, struct rp_result *res)
 	res->worker = s->worker;
 	res->term_signal = s->term_signal;
 	res->term_exit = s->term_exit;
+	res->mark = s->mark;
 }
 
 /* Hand a finished slot to its owner; the slot is freed afterwards. */
@@ -242,6 +244,7 @@ static void view_to_result(const struct rp_rec_view *v, unsigned i, struct rp_re
 	res->worker = i;
 	res->term_signal = 0;
 	res->term_exit = -1;
+	res->mark = 0;
 }
 
 /* Deliver every owned record at the head of worker i's ring. */
@@ -408,6 +411,7 @@ static int give_slot(struct rp_pool *p, struct rp_slot *s, struct rp_result *res
 		res->worker = 0;
 		res->term_signal = 0;
 		res->term_exit = -1;
+		res->mark = 0;
 	} else {
 		result_from_failed(s, res);
 		p->nfailed--;

@@ -157,6 +157,15 @@ static bool reap(struct rp_worker *w, bool block)
 static void fail_running(struct rp_pool *p, unsigned i, uint64_t running, int status);
 static int spawn_worker(struct rp_pool *p, unsigned i);
 
+/* The dead worker w's mark for the record `running` (cur_seq), or 0. */
+static uint64_t running_mark(const struct rp_worker *w, uint64_t running)
+{
+	/* relaxed: the worker is dead; nothing writes these any more. */
+	if (!running || atomic_load_explicit(&w->ctl->cur_seq, memory_order_relaxed) != running)
+		return 0;
+	return atomic_load_explicit(&w->ctl->cur_mark, memory_order_relaxed);
+}
+
 /* Before it is reaped, a child's pid cannot be reused, so kill() is safe too. */
 static void kill_worker(struct rp_worker *w)
 {
@@ -177,13 +186,18 @@ static void fail_worker(struct rp_pool *p, unsigned i, int status, bool trust_ri
 {
 	struct rp_worker *w = &p->w[i];
 	bool held = p->held_worker == (int)i;
-	uint64_t ready = 0, s;
+	uint64_t ready = 0, s, running = 0, mark = 0;
 
 	/* A dead worker's records were counted as results when it died; if one
 	 * of them then breaks the protocol (trust_ring false), the slots kept
 	 * for them must fail now, or they wait forever. */
 	if (w->dead && trust_ring)
 		return;
+	if (w->reaped) {
+		/* relaxed: the worker is gone; nothing writes these now. */
+		running = atomic_load_explicit(&w->ctl->cur_seq, memory_order_relaxed);
+		mark = running_mark(w, running);
+	}
 	if (!w->dead) {
 		w->dead = true;
 		p->alive--;
@@ -220,6 +234,8 @@ static void fail_worker(struct rp_pool *p, unsigned i, int status, bool trust_ri
 			continue;
 		}
 		rp__fail_slot(p, sl, status, w->term_signal, w->term_exit);
+		if (s + 1 == running)
+			sl->mark = mark;
 	}
 }
 
@@ -343,11 +359,13 @@ void rp__worker_died(struct rp_pool *p, unsigned i)
 					if (timed_out) {
 						rp__fail_slot(p, sl, RP_ETIMEDOUT, w->term_signal,
 							      w->term_exit);
+						sl->mark = running_mark(w, running);
 						continue;
 					}
 					if (sl->retries >= p->cfg.retries) {
 						rp__fail_slot(p, sl, RP_ECRASHED, w->term_signal,
 							      w->term_exit);
+						sl->mark = running_mark(w, running);
 						continue;
 					}
 					sl->retries++;
@@ -475,6 +493,7 @@ static void fail_running(struct rp_pool *p, unsigned i, uint64_t running, int st
 			rp_ring_release(&c, &v);
 		}
 		rp__fail_slot(p, sl, status, p->w[i].term_signal, p->w[i].term_exit);
+		sl->mark = running_mark(&p->w[i], running);
 	}
 }
 

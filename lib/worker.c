@@ -10,6 +10,7 @@
  * still read once and checked before use.
  */
 #include "rp_internal.h"
+#include "task.h"
 #include "rp_clock.h"
 
 #include <fcntl.h>
@@ -146,79 +147,22 @@ static bool space_ready(struct worker *w, void *arg)
 	return s->ptr || s->err != -EAGAIN;
 }
 
-static struct worker *current;	/* this process's worker, for rp_task_result */
+static struct worker *current;	/* this process's worker */
 
-void *rp__worker_result_space(struct rp_task_priv *tp, uint64_t cap, int *err)
+/* The task context's hook: wait until the result ring has room for cap. */
+static void *wait_result_space(struct rp_task_priv *tp, uint64_t cap, int *err)
 {
 	struct worker *w = current;
 	struct space_req s = { .cap = cap };
 
+	(void)tp;
 	while (!space_ready(w, &s)) {
 		worker_wait(w, space_ready, &s);
 		if (stop_requested(w) && !s.ptr)
 			worker_exit(w, 0);
 	}
 	*err = s.err;
-	(void)tp;
 	return s.ptr;
-}
-
-void *rp_task_result(struct rp_task *t, size_t cap)
-{
-	struct rp_task_priv *tp;
-	void *p;
-	int err = 0;
-
-	if (!t || !t->priv_)
-		return NULL;
-	tp = t->priv_;
-	if (tp->reserved || tp->err)
-		return NULL;
-	if (tp->chunk_out) {
-		/* A task inside a chunk: its slot has a fixed size. */
-		if (cap > tp->chunk_cap) {
-			tp->err = -EMSGSIZE;
-			return NULL;
-		}
-		p = tp->chunk_out;
-	} else if (tp->inline_mode) {
-		p = malloc(cap ? cap : 1);
-		if (!p) {
-			tp->err = -ENOMEM;
-			return NULL;
-		}
-	} else {
-		p = rp_ring_reserve(tp->results, cap, &err);
-		if (rp_unlikely(!p) && err == -EAGAIN)
-			p = rp__worker_result_space(tp, cap, &err);
-		if (!p) {
-			tp->err = err ? err : -EMSGSIZE;
-			return NULL;
-		}
-	}
-	tp->reserved = true;
-	tp->resv = p;
-	tp->resv_cap = cap;
-	tp->len = cap;
-	return p;
-}
-
-int rp_task_result_len(struct rp_task *t, size_t len)
-{
-	struct rp_task_priv *tp;
-
-	if (!t || !t->priv_)
-		return -EINVAL;
-	tp = t->priv_;
-	if (!tp->reserved)
-		return -EINVAL;
-	if (len > tp->resv_cap) {
-		tp->err = -EMSGSIZE;
-		tp->len = 0;
-		return -EMSGSIZE;
-	}
-	tp->len = len;
-	return 0;
 }
 
 static rp_task_fn lookup_fn(struct worker *w, uint32_t tag)
@@ -236,113 +180,32 @@ static rp_task_fn lookup_fn(struct worker *w, uint32_t tag)
 	return w->fns[i];
 }
 
-uint64_t rp__chunk_result_size(const void *in, size_t len)
-{
-	struct rp_chunk_in h;
-
-	if (len < sizeof(h))
-		return 0;
-	memcpy(&h, in, sizeof(h));
-	if (!h.count || h.count > RP_CHUNK_MAX ||
-	    len < sizeof(h) + (uint64_t)h.count * sizeof(struct rp_chunk_ent))
-		return 0;
-	return sizeof(h) + (uint64_t)h.count * (sizeof(struct rp_chunk_ent) + h.out_cap);
-}
-
-int64_t rp__run_chunk(rp_task_fn fn, struct rp_task *parent, const void *in, size_t len,
-		      unsigned char *out, size_t out_total)
-{
-	const unsigned char *d = in;
-	struct rp_chunk_in h;
-	const struct rp_chunk_ent *e;
-	struct rp_chunk_ent *re;
-	const unsigned char *data;
-	unsigned char *slots;
-	uint64_t need = rp__chunk_result_size(in, len), dlen;
-	uint32_t i;
-
-	if (!need || need > out_total)
-		return RP_EPROTO;
-	memcpy(&h, d, sizeof(h));
-	e = (const void *)(d + sizeof(h));
-	data = d + sizeof(h) + (uint64_t)h.count * sizeof(*e);
-	dlen = len - (uint64_t)(data - d);
-	memcpy(out, &h, sizeof(h));
-	re = (void *)(out + sizeof(h));
-	slots = out + sizeof(h) + (uint64_t)h.count * sizeof(*re);
-	for (i = 0; i < h.count; i++) {
-		struct rp_task_priv tp = { .chunk_out = slots + (uint64_t)i * h.out_cap,
-					   .chunk_cap = h.out_cap };
-		struct rp_task t = *parent;
-		struct rp_chunk_ent ent;
-		int st;
-
-		memcpy(&ent, &e[i], sizeof(ent));
-		t.priv_ = &tp;
-		if ((uint64_t)ent.off + ent.len > dlen)
-			st = RP_EPROTO;
-		else
-			st = fn(&t, data + ent.off, ent.len);
-		if (tp.err)
-			st = tp.err;
-		re[i].off = (uint32_t)st;
-		re[i].len = st || !tp.reserved ? 0 : (uint32_t)tp.len;
-	}
-	return (int64_t)need;
-}
-
 static void run_task(struct worker *w, const struct rp_rec_view *v)
 {
-	struct rp_task_priv tp = { .results = &w->results };
+	struct rp_task_priv tp = { .space = RP_SPACE_RING, .results = &w->results,
+				   .wait = wait_result_space, .ctl = w->ctl };
 	struct rp_task t = { .seq = v->seq, .worker = w->idx, .state = w->state, .priv_ = &tp };
-	rp_task_fn fn = lookup_fn(w, v->tag);
 	uint64_t t0 = rp_ticks(), dt;
-	uint32_t rtag = 0;
-	int status;
+	struct rp_run r;
 
 	/* relaxed, then release: pairs with the parent's acquire of cur_seq in
-	 * rp__check_deadlines(); cur_start is valid once cur_seq is seen. */
+	 * rp__check_deadlines(); cur_start and cur_mark are valid once
+	 * cur_seq is seen. */
 	atomic_store_explicit(&w->ctl->cur_start, t0, memory_order_relaxed);
+	atomic_store_explicit(&w->ctl->cur_mark, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->ctl->cur_seq, v->seq + 1, memory_order_release);
-	if (rp_unlikely(!fn)) {
-		status = -ENOSYS;
-		rtag = RP_RES_POOL;
-	} else if (rp_unlikely(v->tag & RP_TAG_CHUNK)) {
-		uint64_t need = rp__chunk_result_size(v->data, v->len);
-		unsigned char *out = NULL;
-		int64_t r;
-
-		status = RP_EPROTO;
-		if (need && need <= rp_ring_max_payload(w->results.cap))
-			out = rp_task_result(&t, need);
-		if (out) {
-			r = rp__run_chunk(fn, &t, v->data, v->len, out, need);
-			status = r < 0 ? (int)r : 0;
-		}
-		if (status)
-			rtag = RP_RES_POOL;
-	} else {
-		status = fn(&t, v->data, v->len);
-	}
+	rp__run_record(lookup_fn(w, v->tag), &t, v->tag & RP_TAG_CHUNK, v->data, v->len, &r);
 	dt = rp_ticks() - t0;
-	if (rp_unlikely(tp.err)) {
-		status = tp.err;
-		rtag = RP_RES_POOL;
-		tp.len = 0;
-	}
-	if (rp_unlikely(status && rtag))
-		tp.len = 0;
-	if (!tp.reserved) {
+	if (!r.reserved) {
 		int err;
 
 		/* An empty result: 24 bytes of header. */
-		if (!rp__worker_result_space(&tp, 0, &err))
+		if (!wait_result_space(&tp, 0, &err))
 			worker_exit(w, RP_EXIT_PROTO);
-		tp.len = 0;
 	}
 	w->busy += dt;
 	/* aux: the task's run time in ticks, saturated; the parent converts. */
-	rp_ring_commit(&w->results, tp.len, rtag, v->seq, status,
+	rp_ring_commit(&w->results, r.len, r.flags, v->seq, r.status,
 		       dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt);
 }
 

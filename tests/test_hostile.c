@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 
 #include "rp_internal.h"
+#include "task.h"
 #include "rp_test_tasks.h"
 
 #define RING_BYTES	(64u * 1024)
@@ -190,7 +191,7 @@ static int task_hostile(struct rp_task *t, const void *in, size_t len)
 		if (!r)
 			return H_ELOCATE;
 		/* The layout lookup must agree with the worker's own handle. */
-		if (!tp->chunk_out && (!tp->results || tp->results->ring != r))
+		if (!tp->fixed && (!tp->results || tp->results->ring != r))
 			return H_ELOCATE;
 		atomic_store(&ctl->worker, (int32_t)t->worker);
 		atomic_store(&ctl->seq, t->seq);
@@ -274,8 +275,8 @@ static int task_hostile(struct rp_task *t, const void *in, size_t len)
 			unsigned k = (unsigned)c.arg;	/* our index in the chunk */
 
 			/* Check that this is the chunk we think it is. */
-			if (!tp->chunk_out || h->count != 4 || h->out_cap != 8 || k < 1 || k >= 4 ||
-			    (unsigned char *)tp->chunk_out !=
+			if (!tp->fixed || h->count != 4 || h->out_cap != 8 || k < 1 || k >= 4 ||
+			    (unsigned char *)tp->fixed !=
 				    (unsigned char *)(e + 4) + (uint64_t)k * h->out_cap)
 				return H_ELOCATE;
 			if (c.action == H_CHUNK_COUNT)

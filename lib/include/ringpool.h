@@ -104,19 +104,20 @@ struct rp_task {
  * flagged RP_RES_POOL, so a task's own -EOWNERDEAD is not taken for a crash.
  *
  * Context: t->seq, t->worker, t->state are read-only; never touch t->priv_ or
- * keep t. From a task call only rp_task_result and rp_task_result_len.
+ * keep t. From a task call only rp_task_result, rp_task_result_len,
+ * rp_task_run and rp_task_mark (calls on a pool return -EPERM).
  *
  * Failure: a signal or exit in a task ends only its worker: that task
  * completes with RP_ECRASHED (res.term_signal / res.term_exit), or is re-run
  * up to cfg.retries times; tasks queued behind it run on the replacement. A
  * task that runs past cfg.task_timeout_ns is killed with its worker.
  *
- * Hosts that run several records per task (rpmap; chunked map/imap) may call
- * the function with a struct rp_task of their own: rp_task_result then gives
- * space inside the batch's result. A shared object implementing task
- * functions need not link libringpool: it may leave rp_task_result and
- * rp_task_result_len undefined for the host program to provide (link the host
- * against libringpool.so, or with -rdynamic).
+ * Hosts that run several records per task (rpmap; chunked map/imap) run
+ * each with rp_task_run: rp_task_result then gives space inside the batch's
+ * result. A shared object implementing task functions need not link
+ * libringpool: it may leave rp_task_result and rp_task_result_len undefined
+ * for the host program to resolve (link the host against libringpool.so, or
+ * statically with -rdynamic).
  *
  * A task function. Runs in a worker process. `in` points at the task's input
  * in place in shared memory (`len` bytes, 8-byte aligned, read-only; a length
@@ -145,6 +146,44 @@ void *rp_task_result(struct rp_task *t, size_t cap);
  * result was reserved.
  */
 int rp_task_result_len(struct rp_task *t, size_t len);
+
+/*
+ * For hosts that run several records inside one task (rpmap; a plugin
+ * runner; the library's own chunks): run one record as a sub-task of t,
+ * with its own result space. The record's function sees a struct rp_task
+ * like t's but with t->seq = sub->seq; its rp_task_result/rp_task_result_len
+ * calls reach sub->out (sub->out_cap bytes). Call from a task function only.
+ */
+struct rp_subtask {
+	rp_task_fn fn;		/* the record's function */
+	uint64_t seq;		/* what it sees as t->seq (e.g. the record's index) */
+	const void *in;		/* the record */
+	size_t len;
+	void *out;		/* its result space, out_cap bytes */
+	size_t out_cap;
+	/* Set by rp_task_run: */
+	size_t out_len;		/* result bytes written (0 if it failed) */
+	int status;		/* fn's return value, or RP_EMSGSIZE (it asked
+				 * for more than out_cap) */
+	unsigned flags;		/* RP_RES_POOL when status is the pool's */
+};
+
+/*
+ * Run sub->fn on sub->in as a sub-task of t and fill sub's results. Returns
+ * 0 (whatever the record's own status), or -EINVAL (t, sub or fn NULL, or
+ * in/out NULL with a length): nothing ran.
+ */
+int rp_task_run(struct rp_task *t, struct rp_subtask *sub);
+
+/*
+ * Say which part of the task runs now (rpmap: the record's index in its
+ * batch). If the worker dies or the task is killed at its deadline, its
+ * result carries the last mark in res.mark (mark + 1; 0 if never marked), so
+ * the host knows which record did it. The deadline (cfg.task_timeout_ns)
+ * restarts at each mark: it then bounds each marked part, not the whole
+ * task. Cheap (two stores). Returns 0, or -EINVAL (t NULL, mark UINT64_MAX).
+ */
+int rp_task_mark(struct rp_task *t, uint64_t mark);
 
 /*
  * Worker initializer: runs once in each worker before it takes tasks (and in
@@ -351,6 +390,8 @@ struct rp_result {
 	uint32_t worker;	/* worker that ran (or held) the task */
 	int term_signal;	/* RP_ECRASHED: signal that killed the worker, or 0 */
 	int term_exit;		/* RP_ECRASHED: the worker's exit code, or -1 */
+	uint64_t mark;		/* RP_ECRASHED, RP_ETIMEDOUT: the task's last
+				 * rp_task_mark + 1, or 0 */
 	uint64_t priv_[2];	/* ringpool's */
 };
 
