@@ -30,11 +30,8 @@ enum {
 				 * OOM killer (workers volunteer as its victims) */
 };
 
-/* Why the parent killed a worker. */
-enum {
-	RP_KILL_NONE = 0,
-	RP_KILL_TIMEOUT,
-};
+/* Task and result records are published at least every this many. */
+#define RP_PUBLISH_BATCH 32u
 
 /* Task record tag: low 8 bits are the function index; bit 8 marks a chunk. */
 #define RP_TAG_FN_MASK	0xffu

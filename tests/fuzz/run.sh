@@ -93,8 +93,9 @@ if [ "$rc" -eq 0 ] && command -v llvm-profdata >/dev/null && command -v llvm-cov
       echo "=== $t: coverage of the parent's reader: function, regions, lines, branches"
       llvm-cov report -show-functions "$out/cov/$t" -instr-profile="$out/cov/$t.profdata" \
         "$src/shm/rp_ring.h" "$src/shm/ring.c" "$src/lib/collect.c" "$src/lib/job.c" \
-        "$src/lib/pool.c" "$src/lib/chunk.c" 2>/dev/null |
-        grep -E "^(($t|collect|ring|job|pool)\.c:)?(rp_ring_peek|rp_ring_cons_attach|head|take|pump_ring|try_next|rp_next|rp_release|rp__job_deliver|put_result|fail_worker|rp__worker_broke_protocol|rp__worker_died) " |
+        "$src/lib/pool.c" "$src/lib/chunk.c" "$src/lib/fault.c" "$src/lib/owner.c" \
+        "$src/lib/stream.c" 2>/dev/null |
+        grep -E "^(($t|collect|ring|job|pool|fault|owner|stream)\.c:)?(rp_ring_peek|rp_ring_cons_attach|rp__head|take|pump_ring|next_ordered|next_any|rp_next|rp_release|j_deliver|put_result|fail_held|rp__worker_broke_protocol|rp__worker_died|rp__chunk_each) " |
         awk '$2 > 1 && $4 != "0.00%" { printf "    %-36s %8s %8s %8s\n", $1, $4, $7, $10 }'
     done
   fi
