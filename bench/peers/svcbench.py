@@ -65,7 +65,7 @@ def measure(impl, path, workload, nmax, args):
     load = ROOT / args.build / "examples" / "service_load"
     p, port = start(path, args.workers)
     try:
-        secs = 1.0 if args.quick else 4.0
+        secs = 0.5 if args.quick else 4.0
         out = subprocess.run([str(load), "--port", str(port), "--conns", str(CONNS),
                               "--pipeline", str(PIPELINE), "--nmax", str(nmax),
                               "--requests", "1000000000", "--seconds", str(secs),

@@ -177,7 +177,7 @@ void cpu_scaling(const struct peer_opts *o)
 {
 	uint64_t iters = peer_burn_calibrate(1000000);
 	size_t n = o->quick ? 400 : 4000;
-	int reps = o->quick ? 3 : 5;
+	int reps = o->quick ? 1 : 5;	// --quick: one pass (the CI smoke run)
 	double serial_s = peer_burn_serial_s(iters, n);
 	std::vector<uint64_t> out(n);
 
@@ -205,7 +205,7 @@ void skewed(const struct peer_opts *o)
 {
 	size_t n = peer_skew_tasks(o->quick);
 	std::vector<uint64_t> d(n);
-	int reps = o->quick ? 3 : 5;
+	int reps = o->quick ? 1 : 5;	// --quick: one pass (the CI smoke run)
 	double ideal = (double)peer_skew_durations(d.data(), n, PEER_SKEW_BASE_NS) * 1e-9 /
 		       o->workers;
 

@@ -333,7 +333,7 @@ static void cpu_scaling(const struct peer_opts *o)
 		if (pid == 0) {
 			peer_child_init(parent);
 			peer_watchdog(o->quick ? 30 : 200);
-			scaling_point(w, iters, n, serial_s, o->quick ? 3 : 5);
+			scaling_point(w, iters, n, serial_s, o->quick ? 1 : 5);
 			_exit(0);
 		}
 		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
