@@ -46,6 +46,9 @@ _Static_assert(sizeof(struct spsc_item) == 32, "two items per cache line");
  * keeps at most RING_SLOTS tasks outstanding per worker, counted from its
  * own submit and collect counts, and a task's result is collected only after
  * the worker consumed the task, so neither ring of a worker can overflow.
+ * Nor is a task slot rewritten while the worker reads it: the worker's
+ * release of the task's result orders its reads of the slot before the
+ * owner's acquire of that result, which comes before the slot's reuse.
  */
 struct spsc {
 	_Alignas(64) _Atomic uint64_t head;	/* published: slots below are readable */
@@ -197,7 +200,7 @@ static int spsc_await(struct spsc *r, struct evc *e, _Atomic int *stop, uint64_t
 	uint64_t t0 = peer_ticks();
 
 	for (unsigned k = 0; !spsc_ready(r); k++) {
-		/* acquire: pairs with the release store in spsc_pool_destroy(); nothing to read after it */
+		/* acquire: pairs with the release in spsc_pool_destroy() */
 		if (stop && atomic_load_explicit(stop, memory_order_acquire))
 			return 0;
 		if ((k & 63) || peer_ticks() - t0 < spin_ticks) {
@@ -206,6 +209,7 @@ static int spsc_await(struct spsc *r, struct evc *e, _Atomic int *stop, uint64_t
 		}
 		uint32_t armed = evc_prepare(e);
 
+		/* acquire, as above; after W1, so a stop set before our arming is seen */
 		if (spsc_ready(r) || (stop && atomic_load_explicit(stop, memory_order_acquire))) {
 			evc_cancel(e, armed);	/* re-check after W1: no sleep needed */
 			continue;

@@ -10,13 +10,14 @@
  * per connection and coalesce into one uv_write. Backpressure as in
  * service.c: a connection is not read while CONN_WINDOW of its requests are
  * unanswered or OUT_HIGH bytes wait to be written. Replies: "H\n",
- * "ERR badrequest\n", "ERR busy\n" (over --max-conns); there is no
+ * "ERR badrequest\n", "ERR failed\n", "ERR busy\n" (over --max-conns); no
  * "ERR crashed": a crashing task takes the whole process down (the price of
  * no isolation). SIGINT/SIGTERM: close everything, exit 0.
  * Usage: peer_uvservice [--port P] [--workers N] [--max-conns N]
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -134,7 +135,7 @@ static void after_work_cb(uv_work_t *w, int status)
 	struct server *s = c->tcp.data;
 
 	r->done = true;
-	r->status = status;	/* 0; UV_ECANCELED is never asked for */
+	r->status = status;	/* 0 (nothing calls uv_cancel): anything else is "ERR failed" */
 	c->inflight--;
 	if (uv_is_closing((uv_handle_t *)&c->tcp))
 		conn_release(c);
@@ -259,8 +260,10 @@ static void conn_write(struct server *s, struct conn *c)
 		if (r->status == 0)
 			len += (size_t)snprintf(wr->buf + len, REPLY_MAX, "%llu\n",
 						(unsigned long long)r->value);
-		else
+		else if (r->status == ST_BADREQ)
 			len += (size_t)snprintf(wr->buf + len, REPLY_MAX, "ERR badrequest\n");
+		else
+			len += (size_t)snprintf(wr->buf + len, REPLY_MAX, "ERR failed\n");
 		r->done = false;
 		c->next_reply++;
 		s->answered++;
@@ -439,6 +442,8 @@ int main(int argc, char **argv)
 		snprintf(env, sizeof(env), "%ld", workers);
 		setenv("UV_THREADPOOL_SIZE", env, 1);
 	}
+	/* A reply to a client that is gone must fail with EPIPE, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	s->loop = uv_default_loop();
 	s->listener.data = s->flusher.data = s->sigint.data = s->sigterm.data = s;
 	uv_ip4_addr("127.0.0.1", (int)port, &addr);
