@@ -80,15 +80,19 @@ _Static_assert(offsetof(struct worker, outstanding) % 64 == 0, "owner fields apa
 
 struct spsc_pool {
 	struct evc doorbell;		/* the owner sleeps here; every worker rings it */
-	_Atomic int stop;
+	/* read by spinning workers: set at creation (stop: once, at the end) */
+	_Alignas(64) _Atomic int stop;
 	int light;			/* workers notify the owner with evc_notify_light() */
 	unsigned n;
 	struct worker *w;
-	uint64_t queue_ticks, spin_ticks, worker_spin_ticks;
-	uint64_t wakes, wakes_seen;	/* workers woken by the owner; as of its last wait */
-	unsigned rr;			/* where spsc_pool_collect looks first */
 	spsc_fn fn;
+	uint64_t queue_ticks, spin_ticks, worker_spin_ticks;
+	/* owner only */
+	_Alignas(64) uint64_t wakes, wakes_seen;	/* workers woken; as of the last wait */
+	unsigned rr;			/* where spsc_pool_collect looks first */
 };
+_Static_assert(offsetof(struct spsc_pool, stop) % 64 == 0, "read-mostly line");
+_Static_assert(offsetof(struct spsc_pool, wakes) % 64 == 0, "owner fields apart");
 
 /* ---- eventcount ----------------------------------------------------------- */
 
@@ -251,14 +255,18 @@ static void *worker_main(void *arg)
 
 struct spsc_pool *spsc_pool_create(unsigned n, spsc_fn fn)
 {
-	struct spsc_pool *p = calloc(1, sizeof(*p));
+	/* aligned_alloc: the cache-line layout holds only on a 64-byte boundary */
+	struct spsc_pool *p = aligned_alloc(64, sizeof(*p));
 	double tpn = peer_ticks_per_ns();
 
-	if (!p || !(p->w = aligned_alloc(64, n * sizeof(*p->w))))
-		peer_die("out of memory");
-	memset(p->w, 0, n * sizeof(*p->w));
 	if (n < 1 || n > RING_SLOTS)
 		peer_die("spsc_pool: 1..%u workers", RING_SLOTS);
+	if (!p)
+		peer_die("out of memory");
+	memset(p, 0, sizeof(*p));
+	if (!(p->w = aligned_alloc(64, n * sizeof(*p->w))))
+		peer_die("out of memory");
+	memset(p->w, 0, n * sizeof(*p->w));
 	p->n = n;
 	p->fn = fn;
 	p->queue_ticks = (uint64_t)(QUEUE_NS * tpn);
