@@ -650,13 +650,41 @@ def machine():
                                                 platform.python_version())
 
 
+def busy_s():
+    """(CPU seconds the whole machine spent busy, steal included; CPU seconds
+    of this driver and its reaped children), or None without /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    t = os.times()
+    return ((sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK"),
+            t.user + t.system + t.children_user + t.children_system)
+
+
+def others_cpus(before, after, secs):
+    """CPUs kept busy by everything but this run while one program ran: other
+    work on the machine shows in every figure, so each program records it."""
+    if not before or not after or secs <= 0:
+        return None
+    return max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / secs
+
+
 def render(rows, runs, mode, chart_status):
     lines = ["# ringpool vs peers (%s run)" % mode, "",
              "%s; %s." % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), machine()), ""]
     if runs:
         lines += ["## Programs", "",
                   md_table(["program", "status", "rows", "seconds"],
-                           [[n, s, k, "%.1f" % t] for n, s, k, t in runs]), ""]
+                           [[n, s, k, "%.1f" % t] for n, s, k, t, _ in runs]), ""]
+        other = [(n, x) for n, _, _, _, x in runs if x is not None]
+        if other:
+            lines += ["Other load: CPUs kept busy by processes outside this run (steal "
+                      "included) while each program ran, of %d: %s. Above ~0.1 the figures "
+                      "are slower and noisier than on an idle machine." % (
+                          os.cpu_count() or 1, ", ".join("%s %.2f" % (n, x) for n, x in other)),
+                      ""]
     lines += ["## Targets", "",
               md_table(["target", "measured", "detail", "status"], targets(rows)), "",
               "## ringpool vs libuv, oneTBB and the in-process limit (issue 17)", "",
@@ -720,12 +748,16 @@ def main():
                 continue
             left = total - (time.monotonic() - start)
             if left < 2:
-                runs.append((name, "not run: time budget used up", 0, 0.0))
+                runs.append((name, "not run: time budget used up", 0, 0.0, None))
                 continue
+            before = busy_s()
             print("running %-18s ..." % name, end=" ", file=sys.stderr, flush=True)
             r, status, secs = run_program(name, path, args, min(cap, left), logdir)
-            print("%s, %d rows, %.1f s" % (status, len(r), secs), file=sys.stderr, flush=True)
-            runs.append((name, status, len(r), secs))
+            other = others_cpus(before, busy_s(), secs)
+            print("%s, %d rows, %.1f s%s" % (status, len(r), secs, "" if other is None else
+                                             ", other load %.2f CPUs" % other),
+                  file=sys.stderr, flush=True)
+            runs.append((name, status, len(r), secs, other))
             rows += r
         with open(out / "results.jsonl", "w") as f:
             for r in rows:
