@@ -671,9 +671,23 @@ def others_cpus(before, after, secs):
     return max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / secs
 
 
+def commit():
+    """The checkout's commit ("+" if it has changes), or "?"."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, timeout=10, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, timeout=10,
+                               text=True).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return (head or "?") + ("+" if dirty else "")
+
+
 def render(rows, runs, mode, chart_status):
     lines = ["# ringpool vs peers (%s run)" % mode, "",
-             "%s; %s." % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), machine()), ""]
+             "%s; commit %s; %s." % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                                    commit(), machine()), ""]
     if runs:
         lines += ["## Programs", "",
                   md_table(["program", "status", "rows", "seconds"],
