@@ -686,8 +686,9 @@ def commit():
 
 def render(rows, runs, mode, chart_status):
     lines = ["# ringpool vs peers (%s run)" % mode, "",
-             "%s; commit %s; %s." % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-                                    commit(), machine()), ""]
+             "%s; %s %s; %s." % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                                 "tabulated at commit" if mode.startswith("from ")
+                                 else "commit", commit(), machine()), ""]
     if runs:
         lines += ["## Programs", "",
                   md_table(["program", "status", "rows", "seconds"],
