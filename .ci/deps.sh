@@ -8,7 +8,7 @@ set -euo pipefail
 
 build_pkgs=(gcc clang meson ninja-build pkg-config liburing-dev libcriterion-dev zlib1g-dev gzip)
 all_pkgs=("${build_pkgs[@]}" spin libclang-rt-14-dev valgrind strace
-          python3 libzmq3-dev pigz parallel gnuplot-nox)
+          python3 libzmq3-dev pigz parallel gnuplot-nox g++ libuv1-dev libtbb-dev)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;
