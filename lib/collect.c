@@ -60,6 +60,7 @@ void rp__failed_to_result(const struct rp_slot *s, struct rp_result *res)
 	res->term_signal = s->term_signal;
 	res->term_exit = s->term_exit;
 	res->mark = s->mark;
+	res->user_data = 0;
 }
 
 /* Worker w has a result in its ring (cached, or after a look). */

@@ -75,6 +75,7 @@ static inline void rp__view_to_result(const struct rp_rec_view *v, unsigned i, s
 	res->term_signal = 0;
 	res->term_exit = -1;
 	res->mark = 0;
+	res->user_data = 0;
 }
 void rp__failed_to_result(const struct rp_slot *s, struct rp_result *res);
 

@@ -153,6 +153,8 @@ void rp__dispatch_learn_slow(struct rp_pool *p, struct rp_worker *w, uint64_t ru
 	/* EWMA with weight 1/8 of the record duration: the limit. */
 	w->ewma_ns = w->ewma_ns - (w->ewma_ns >> 3) + (ns >> 3);
 	lim = 2 + LIMIT_TARGET_NS / (w->ewma_ns + 1);
+	if (p->cfg.max_queue && lim > p->cfg.max_queue)
+		lim = p->cfg.max_queue;	/* the caller's cap */
 	w->limit = (uint32_t)(lim > window ? window : lim);
 	/* Per task, weight 1/4, every 32 tasks: RP_CHUNK_AUTO's estimate. */
 	if ((w->st.tasks & 31) < count) {

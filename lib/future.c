@@ -25,14 +25,16 @@ struct rp_future {
 	size_t in_len;
 	void *out;			/* F_DONE: the result (malloc'd), or NULL */
 	size_t out_len;
-	int status;
+	struct rp_outcome oc;		/* F_DONE: what the task did */
 	uint8_t state;
 	bool freed;			/* the caller let go while dispatched */
 };
 
+/* Done with a status the pool decided (cancelled, no worker, no memory). */
 static void complete(struct rp_future *f, int status)
 {
-	f->status = status;
+	f->oc = (struct rp_outcome){ .status = status, .flags = status ? RP_RES_POOL : 0,
+				     .term_exit = -1 };
 	f->state = F_DONE;
 	if (f->pool)
 		rp__owner_unbind(f->pool, &f->own);
@@ -60,7 +62,11 @@ static void f_deliver(struct rp_pool *p, struct rp_owner *o, const struct rp_slo
 		memcpy(f->out, res->data, res->len);
 		f->out_len = res->len;
 	}
-	complete(f, res->status);
+	complete(f, 0);
+	f->oc = (struct rp_outcome){
+		.status = res->status, .flags = res->flags, .worker = res->worker,
+		.term_signal = res->term_signal, .term_exit = res->term_exit, .mark = res->mark,
+	};
 }
 
 static void f_detach(struct rp_owner *o)
@@ -258,7 +264,8 @@ int rp_future_test(struct rp_future *f)
 	return f->state == F_DONE;
 }
 
-int rp_future_result(const struct rp_future *f, const void **data, size_t *len)
+int rp_future_result(const struct rp_future *f, const void **data, size_t *len,
+		     struct rp_outcome *oc)
 {
 	if (!f)
 		return -EINVAL;
@@ -268,7 +275,9 @@ int rp_future_result(const struct rp_future *f, const void **data, size_t *len)
 		*data = f->out ? f->out : "";
 	if (len)
 		*len = f->out_len;
-	return f->status;
+	if (oc)
+		*oc = f->oc;
+	return 0;
 }
 
 /* Take f out of its pool's queue. */
@@ -301,8 +310,10 @@ int rp_future_cancel(struct rp_future *f)
 	p = owner_pool(f, &err);
 	if (err)
 		return err;
+	if (f->state == F_DONE)
+		return -EALREADY;
 	if (f->state != F_QUEUED || !p)
-		return -ECANCELED;
+		return -EBUSY;	/* handed to a worker: it completes normally */
 	unqueue(p, f);
 	free(f->in);
 	f->in = NULL;
@@ -327,9 +338,10 @@ void rp_future_free(struct rp_future *f)
 }
 
 int rp_apply(struct rp_pool *p, rp_task_fn fn, const void *in, size_t len, void *out,
-	     size_t out_cap, size_t *out_len)
+	     size_t out_cap, size_t *out_len, struct rp_outcome *oc)
 {
 	struct rp_future *f;
+	struct rp_outcome o;
 	const void *data;
 	size_t n;
 	int err = rp_apply_async(p, fn, in, len, &f);
@@ -341,16 +353,17 @@ int rp_apply(struct rp_pool *p, rp_task_fn fn, const void *in, size_t len, void 
 		rp_future_free(f);
 		return err;
 	}
-	err = rp_future_result(f, &data, &n);
+	rp_future_result(f, &data, &n, &o);
+	if (n > out_cap && !o.status) {
+		o.status = RP_EMSGSIZE;	/* the task's result did not fit */
+		o.flags = RP_RES_POOL;
+	}
 	if (out_len)
 		*out_len = n;
-	if (n > out_cap) {
-		if (!err)
-			err = RP_EMSGSIZE;
-		n = out_cap;
-	}
-	if (n && out)
+	if (n && out && !o.status)
 		memcpy(out, data, n);
+	if (oc)
+		*oc = o;
 	rp_future_free(f);
-	return err;
+	return o.status != 0;
 }

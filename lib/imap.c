@@ -248,7 +248,8 @@ static int imap_check(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, rp_sin
 		return -ESHUTDOWN;
 	if (p->win.raw_out || p->disp.resv_worker >= 0)
 		return -EBUSY;
-	if (o && (o->chunk > RP_CHUNK_MAX || o->max_input > p->disp.max_payload))
+	if (o && ((o->chunk > RP_CHUNK_MAX && o->chunk != RP_CHUNK_AUTO) ||
+		  o->max_input > p->disp.max_payload || o->max_result > p->disp.max_payload))
 		return -EINVAL;
 	return 0;
 }
@@ -266,7 +267,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 		return err;
 	m.max_input = opts && opts->max_input ? opts->max_input : 4096;
 	m.max_result = opts && opts->max_result ? opts->max_result : 4096;
-	m.chunk = opts ? opts->chunk : 1;
+	m.chunk = opts && opts->chunk ? opts->chunk : 1;
 	m.unordered = opts && (opts->flags & RP_UNORDERED);
 	m.limit = p->win.mask + 1;
 	if (opts && opts->max_in_flight && opts->max_in_flight < m.limit)

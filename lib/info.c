@@ -35,6 +35,9 @@ int rp_pool_stats(const struct rp_pool *p, struct rp_stats *st)
 	st->timeouts = p->faults.timeouts;
 	st->restarts_exhausted = p->faults.exhausted;
 	st->spawned = p->procs.spawned;
+	st->start_method = p->inl.on ? RP_START_INLINE
+			   : p->procs.spawn ? RP_START_SPAWN
+					    : RP_START_FORK;
 	for (unsigned i = 0; i < p->procs.nw; i++) {
 		/* relaxed: statistics, no ordering with anything else. */
 		st->worker_futex_waits += atomic_load_explicit(&p->procs.w[i].ctl->futex_waits,

@@ -22,8 +22,7 @@ struct rp_job {
 	size_t in_size, out_size, n;
 	size_t next_in;			/* next index to submit */
 	size_t done;			/* tasks finished */
-	size_t first_bad;		/* lowest failed index */
-	int first_err;
+	struct rp_map_report rep;	/* failures so far */
 	unsigned chunk;			/* RP_CHUNK_AUTO or fixed */
 	rp_job_cb cb;
 	void *cb_arg;
@@ -35,11 +34,20 @@ static struct rp_job *job_of_feeder(struct rp_feeder *f)
 	return (struct rp_job *)((unsigned char *)f - offsetof(struct rp_job, feeder));
 }
 
-static void task_done(struct rp_job *j, size_t i, int status)
+/* Task i finished with outcome oc (the pool's status alone: oc NULL). */
+static void task_done(struct rp_job *j, size_t i, int status, const struct rp_outcome *oc)
 {
-	if (status && i < j->first_bad) {
-		j->first_bad = i;
-		j->first_err = status;
+	if (status) {
+		j->rep.failed++;
+		if (i < j->rep.first_failed || j->rep.first_failed == SIZE_MAX) {
+			j->rep.first_failed = i;
+			if (oc)
+				j->rep.first = *oc;
+			else
+				j->rep.first = (struct rp_outcome){ .status = status,
+								    .flags = RP_RES_POOL,
+								    .term_exit = -1 };
+		}
 	}
 	j->done++;
 }
@@ -55,17 +63,23 @@ static void maybe_finish(struct rp_pool *p, struct rp_job *j)
 	j->pool = NULL;
 	if (j->cb) {
 		p->in_cb++;
-		j->cb(j, j->first_err, j->cb_arg);
+		j->cb(j, j->cb_arg);
 		p->in_cb--;
 	}
 	if (j->freed)
 		free(j);
 }
 
-static void put_result(struct rp_job *j, size_t i, const void *data, size_t len, int status)
+static void put_result(struct rp_job *j, size_t i, const void *data, size_t len,
+		       const struct rp_outcome *oc)
 {
-	if (!status && len > j->out_size)
-		status = RP_EMSGSIZE;
+	struct rp_outcome o = *oc;
+	int status = o.status;
+
+	if (!status && len > j->out_size) {
+		status = o.status = RP_EMSGSIZE;
+		o.flags = RP_RES_POOL;
+	}
 	if (j->out_size) {
 		unsigned char *dst = j->out + i * j->out_size;
 		size_t c = status ? 0 : len;
@@ -74,21 +88,24 @@ static void put_result(struct rp_job *j, size_t i, const void *data, size_t len,
 			memcpy(dst, data, c);
 		memset(dst + c, 0, j->out_size - c);
 	}
-	task_done(j, i, status);
+	task_done(j, i, status, &o);
 }
 
 struct job_put {
 	struct rp_job *j;
 	uint64_t index;
+	struct rp_outcome oc;	/* the record's (worker, signal, mark) */
 };
 
 static int job_put_one(void *arg, uint32_t k, const void *data, uint32_t len, int status,
 		       unsigned flags)
 {
 	struct job_put *jp = arg;
+	struct rp_outcome o = jp->oc;
 
-	(void)flags;
-	put_result(jp->j, jp->index + k, data, len, status);
+	o.status = status;
+	o.flags = flags;
+	put_result(jp->j, jp->index + k, data, len, &o);
 	return 0;
 }
 
@@ -96,11 +113,14 @@ static void j_deliver(struct rp_pool *p, struct rp_owner *o, const struct rp_slo
 		      const struct rp_result *res)
 {
 	struct rp_job *j = (struct rp_job *)o;
+	struct rp_outcome oc = { .status = res->status, .flags = res->flags, .worker = res->worker,
+				 .term_signal = res->term_signal, .term_exit = res->term_exit,
+				 .mark = res->mark };
 
 	if (s->count == 1) {
-		put_result(j, s->index, res->data, res->len, res->status);
+		put_result(j, s->index, res->data, res->len, &oc);
 	} else {
-		struct job_put jp = { j, s->index };
+		struct job_put jp = { j, s->index, oc };
 
 		rp__chunk_each(res, s->count, j->out_size, job_put_one, &jp);
 	}
@@ -117,8 +137,11 @@ static void j_detach(struct rp_owner *o)
 	}
 	j->pool = NULL;
 	if (!j->finished) {
-		if (!j->first_err)
-			j->first_err = RP_ECANCELED;
+		/* The tasks not yet finished are cancelled (which of them were
+		 * in flight is not known here: the first unsubmitted one is
+		 * named if no failure was before). */
+		while (j->done < j->n)
+			task_done(j, j->next_in, RP_ECANCELED, NULL);
 		j->finished = true;
 	}
 }
@@ -183,7 +206,7 @@ static bool j_feed(struct rp_pool *p, struct rp_feeder *f)
 			return any;
 		if (err)	/* no worker left, or terminated: the rest fail */
 			while (j->next_in < j->n)
-				task_done(j, j->next_in++, err);
+				task_done(j, j->next_in++, err, NULL);
 		any = true;
 	}
 	rp__feeder_remove(p, f);
@@ -197,7 +220,7 @@ static void j_cancel(struct rp_pool *p, struct rp_feeder *f, int status)
 	struct rp_job *j = job_of_feeder(f);
 
 	while (j->next_in < j->n)
-		task_done(j, j->next_in++, status);
+		task_done(j, j->next_in++, status, NULL);
 	maybe_finish(p, j);
 }
 
@@ -214,7 +237,7 @@ static int map_check(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in
 		return -EBUSY;
 	if (in_size > p->disp.max_payload || out_size > p->disp.max_payload)
 		return -EMSGSIZE;
-	if (opts && opts->chunk > RP_CHUNK_MAX)
+	if (opts && opts->chunk > RP_CHUNK_MAX && opts->chunk != RP_CHUNK_AUTO)
 		return -EINVAL;
 	return 0;
 }
@@ -239,8 +262,8 @@ int rp_map_async(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_siz
 	*j = (struct rp_job){
 		.own.ops = &job_ops, .feeder = { .feed = j_feed, .cancel = j_cancel },
 		.pool = p, .fn = fn, .in = in, .out = out, .in_size = in_size,
-		.out_size = out_size, .n = n, .first_bad = SIZE_MAX,
-		.chunk = opts ? opts->chunk : 1, .cb = cb, .cb_arg = cb_arg,
+		.out_size = out_size, .n = n, .rep.first_failed = SIZE_MAX,
+		.chunk = opts && opts->chunk ? opts->chunk : 1, .cb = cb, .cb_arg = cb_arg,
 	};
 	rp__owner_bind(p, &j->own);
 	rp__feeder_add(p, &j->feeder);
@@ -271,7 +294,17 @@ int rp_job_wait(struct rp_job *j, uint64_t timeout_ns)
 		if (err)
 			return err;
 	}
-	return j->first_err;
+	return j->rep.failed > INT32_MAX ? INT32_MAX : (int)j->rep.failed;
+}
+
+int rp_job_report(const struct rp_job *j, struct rp_map_report *rep)
+{
+	if (!j || !rep)
+		return -EINVAL;
+	if (!j->finished)
+		return -EAGAIN;
+	*rep = j->rep;
+	return 0;
 }
 
 int rp_job_poll(struct rp_job *j)
@@ -324,7 +357,7 @@ void rp_job_free(struct rp_job *j)
 }
 
 int rp_map_ex(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, void *out,
-	      size_t out_size, size_t n, const struct rp_map_opts *opts)
+	      size_t out_size, size_t n, const struct rp_map_opts *opts, struct rp_map_report *rep)
 {
 	struct rp_job *j;
 	int err = rp_map_async(p, fn, in, in_size, out, out_size, n, opts, NULL, NULL, &j);
@@ -332,6 +365,8 @@ int rp_map_ex(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, 
 	if (err)
 		return err;
 	err = rp_job_wait(j, 0);
+	if (err >= 0 && rep)
+		rp_job_report(j, rep);
 	rp_job_free(j);
 	return err;
 }
@@ -339,5 +374,5 @@ int rp_map_ex(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, 
 int rp_map(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, void *out,
 	   size_t out_size, size_t n)
 {
-	return rp_map_ex(p, fn, in, in_size, out, out_size, n, NULL);
+	return rp_map_ex(p, fn, in, in_size, out, out_size, n, NULL, NULL);
 }

@@ -6,6 +6,7 @@
  * module; none calls it.
  */
 #include "owner.h"
+#include "config.h"
 #include "collect.h"
 #include "dispatch.h"
 #include "fault.h"
@@ -13,10 +14,12 @@
 #include "reactor.h"
 #include "rp_clock.h"
 #include "fnaddr.h"
+#include "spawn.h"
 #include "wait.h"
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +27,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define MAX_RING_BYTES	(1ull << 30)
-#define MAX_WINDOW	(1u << 20)
 #define START_TIMEOUT_NS 10000000000ull	/* workers must report ready within 10 s */
 
 unsigned rp__fork_gen;
@@ -42,49 +43,6 @@ static void atfork_setup(void)
 }
 
 void rp__futq_init(struct rp_pool *p);
-
-void rp_config_init(struct rp_config *cfg)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (!cfg)
-		return;
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->workers = n < 1 ? 1 : n > RP_MAX_WORKERS ? RP_MAX_WORKERS : (unsigned)n;
-	cfg->ring_bytes = 1u << 20;
-	cfg->max_in_flight = 1024;
-	cfg->spin_ns = 50000;
-	cfg->liveness_ns = 10000000;
-	cfg->max_restarts = 16;
-	cfg->restart_window_ns = 1000000000ull;
-}
-
-static bool pow2(uint64_t x)
-{
-	return x && !(x & (x - 1));
-}
-
-static int check_config(const struct rp_config *c)
-{
-	if (c->workers > RP_MAX_WORKERS)
-		return -EINVAL;
-	if (c->init_args_len > RP_MAX_INIT_ARGS || (c->init_args_len && !c->init_args))
-		return -EINVAL;
-	if (!pow2(c->ring_bytes) || c->ring_bytes < RP_MIN_RING_BYTES ||
-	    c->ring_bytes > MAX_RING_BYTES)
-		return -EINVAL;
-	if (!pow2(c->max_in_flight) || c->max_in_flight > MAX_WINDOW)
-		return -EINVAL;
-	if (c->spin_ns > 1000000000ull || c->liveness_ns < 100000)
-		return -EINVAL;
-	if (c->flags & ~(RP_CFG_UNORDERED | RP_CFG_NO_RESPAWN | RP_CFG_KEEP_FDS | RP_CFG_SPAWN |
-			 RP_CFG_NO_URING))
-		return -EINVAL;
-	if (c->retries > 1000 || (c->task_timeout_ns && c->task_timeout_ns < 1000000) ||
-	    !c->restart_window_ns)
-		return -EINVAL;
-	return 0;
-}
 
 static bool env_set(const char *name)
 {
@@ -105,10 +63,14 @@ static struct rp_pool *pool_alloc(const struct rp_config *cfg)
 	if (!p)
 		return NULL;
 	p->cfg = *cfg;
+	/* A fork in a process with threads could inherit a lock another
+	 * thread held (stdio, malloc, a logger): exec the workers instead. */
+	if (!(cfg->flags & (RP_CFG_SPAWN | RP_CFG_INLINE | RP_CFG_FORK)) && rp__multithreaded())
+		p->cfg.flags |= RP_CFG_SPAWN;
 	p->owner = getpid();
 	p->gen = rp__fork_gen;
 	p->procs.nw = cfg->workers;
-	p->procs.spawn = !!(cfg->flags & RP_CFG_SPAWN);
+	p->procs.spawn = !!(p->cfg.flags & RP_CFG_SPAWN);
 	p->procs.keep_fds = !!(cfg->flags & RP_CFG_KEEP_FDS);
 	p->procs.no_pidfd = env_set("RINGPOOL_NO_PIDFD");
 	p->procs.region.fd = -1;
@@ -117,7 +79,7 @@ static struct rp_pool *pool_alloc(const struct rp_config *cfg)
 	p->procs.nmodules = 1;
 	p->disp.resv_worker = -1;
 	p->coll.held_worker = -1;
-	p->inl.on = cfg->workers == 0;
+	p->inl.on = !!(cfg->flags & RP_CFG_INLINE);
 	p->st.t_start_ns = rp_clock_ns();
 	rp__futq_init(p);
 	p->procs.w = calloc(p->procs.nw ? p->procs.nw : 1, sizeof(*p->procs.w));
@@ -208,7 +170,7 @@ static int blocks_setup(struct rp_pool *p)
 		    (err = rp_ring_prod_attach(&w->tasks, tr, rb)) ||
 		    (err = rp_ring_cons_attach(&w->results, rr, rb)))
 			return err;
-		w->limit = p->cfg.max_in_flight;
+		w->limit = p->cfg.max_queue ? p->cfg.max_queue : p->cfg.max_in_flight;
 		w->term_exit = -1;
 		w->start_ns = p->st.t_start_ns;
 	}
@@ -389,18 +351,20 @@ static int pool_start(struct rp_pool *p)
 
 int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg)
 {
+	struct rp_config c;
 	struct rp_pool *p;
 	unsigned filled;
 	int err;
 
-	if (!out || !cfg)
+	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	err = check_config(cfg);
+	rp__config_resolve(&c, cfg);
+	err = rp__config_check(&c);
 	if (err)
 		return err;
 	pthread_once(&atfork_once, atfork_setup);
-	p = pool_alloc(cfg);
+	p = pool_alloc(&c);
 	if (!p)
 		return -ENOMEM;
 	filled = fill_std();
@@ -561,4 +525,20 @@ int rp_pool_destroy(struct rp_pool *p)
 	p->destroying = true;
 	free_pool(p);
 	return 0;
+}
+
+int rp_run(rp_task_fn fn, const void *in, size_t in_size, void *out, size_t out_size, size_t n)
+{
+	struct rp_map_opts o = { .chunk = RP_CHUNK_AUTO };
+	struct rp_pool *p;
+	int err, derr;
+
+	if (!fn)
+		return -EINVAL;
+	err = rp_pool_create(&p, NULL);
+	if (err)
+		return err;
+	err = rp_map_ex(p, fn, in, in_size, out, out_size, n, &o, NULL);
+	derr = rp_pool_destroy(p);
+	return err < 0 ? err : derr < 0 ? derr : err;
 }

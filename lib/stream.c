@@ -32,6 +32,7 @@ static int give_slot(struct rp_pool *p, struct rp_slot *s, struct rp_result *res
 		rp__window_unfail(&p->win, s);
 		rp__account(p, s, -1, 0, s->status);
 	}
+	res->user_data = s->index;
 	res->priv_[0] = 1;
 	p->coll.held_worker = -2;
 	p->coll.held_seq = s->seq;
@@ -62,6 +63,7 @@ static int take(struct rp_pool *p, unsigned i, struct rp_result *res, uint64_t w
 	}
 	rp__view_to_result(&v, i, res);
 	rp__account(p, s, (int)i, v.aux, v.status);
+	res->user_data = s->index;
 	res->priv_[0] = 1;
 	p->coll.held_worker = (int)i;
 	p->coll.held_size = v.size;

@@ -64,14 +64,14 @@ int rp_reserve(struct rp_pool *p, rp_task_fn fn, size_t len, unsigned flags, voi
 	return err ? err : reserve_waiting(p, fn, len, flags, buf);
 }
 
-int rp_commit(struct rp_pool *p, size_t len, uint64_t *seq)
+int rp_commit(struct rp_pool *p, size_t len, uint64_t user_data, uint64_t *seq)
 {
 	RP_POOL_CHECK(p);
 	if (p->disp.resv_worker < 0)
 		return -EINVAL;
 	if (len > p->disp.resv_len)
 		return -EMSGSIZE;
-	rp__commit(p, len, NULL, 0, 1, seq);
+	rp__commit(p, len, NULL, user_data, 1, seq);
 	return 0;
 }
 
@@ -85,7 +85,7 @@ int rp_abort(struct rp_pool *p)
 }
 
 int rp_submit(struct rp_pool *p, rp_task_fn fn, const void *data, size_t len, unsigned flags,
-	      uint64_t *seq)
+	      uint64_t user_data, uint64_t *seq)
 {
 	void *buf;
 	int err;
@@ -101,7 +101,7 @@ int rp_submit(struct rp_pool *p, rp_task_fn fn, const void *data, size_t len, un
 		return err;
 	if (len)
 		memcpy(buf, data, len);
-	rp__commit(p, len, NULL, 0, 1, seq);
+	rp__commit(p, len, NULL, user_data, 1, seq);
 	return 0;
 }
 

@@ -27,7 +27,8 @@ struct rp_slot {
 	uint64_t seq;
 	uint64_t t_submit;	/* rp_ticks() at commit (sampled), for latency */
 	struct rp_owner *owner;	/* future or job; NULL: the caller's stream */
-	uint64_t index;		/* owner's index of the first task of the record */
+	uint64_t index;		/* owner: its index of the record's first task;
+				 * the caller's stream: the task's user_data */
 	void *ibuf;		/* RP_SLOT_INLINE: the result (malloc'd) */
 	uint32_t ilen;
 	uint16_t worker;

@@ -95,6 +95,7 @@ static struct ctx *make(const uint8_t *data, size_t size)
 	x->in = (struct fin){ data, size };
 	rp_config_init(&c);
 	c.workers = 0;
+	c.flags |= RP_CFG_INLINE;
 	c.ring_bytes = RB;
 	c.max_in_flight = WINDOW;
 #ifdef RP_CFG_NO_RESPAWN
@@ -171,7 +172,7 @@ static void submit_raw(struct ctx *x)
 	if (rp_reserve(x->p, fn_raw, len, RP_NONBLOCK, &dst))
 		return;
 	memcpy(dst, buf, len);
-	FUZZ_CHECK(rp_commit(x->p, len, &seq) == 0);
+	FUZZ_CHECK(rp_commit(x->p, len, 0, &seq) == 0);
 	x->raw[seq % WINDOW] = (struct raw){ .seq = seq, .len = len, .live = true };
 	memcpy(x->raw[seq % WINDOW].in, buf, len);
 }

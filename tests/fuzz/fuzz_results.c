@@ -46,6 +46,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc, (void)argv;
 	rp_config_init(&c);
 	c.workers = 0;
+	c.flags |= RP_CFG_INLINE;
 	c.ring_bytes = 1u << 16;
 	if (rp_pool_create(&pool, &c)) {
 		fprintf(stderr, "fuzz_results: cannot create the inline pool\n");

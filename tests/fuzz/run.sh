@@ -29,8 +29,15 @@ files_of() { # files_of MESON_FILE VAR: the quoted .c names in VAR = files(...)
 srcs="$(files_of "$src/meson.build" shm_src) $(files_of "$src/lib/meson.build" lib_src | sed 's|^|lib/|')"
 [ -n "${srcs// /}" ] || { echo "run.sh: no sources found in $src" >&2; exit 2; }
 
+# The version header meson generates, from the version in project().
+ver=$(sed -n "s/^  version : '\([0-9.]*\)',/\1/p" "$src/meson.build")
+IFS=. read -r vmaj vmin vpat <<<"$ver"
+mkdir -p "$out/include"
+sed -e "s/@MAJOR@/$vmaj/g; s/@MINOR@/$vmin/g; s/@PATCH@/$vpat/g; s/@VERSION@/$ver/g" \
+  "$src/lib/include/ringpool_version.h.in" > "$out/include/ringpool_version.h"
+
 common=(-std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
-        -I"$src/shm" -I"$src/lib" -I"$src/lib/include" -I"$here")
+        -I"$src/shm" -I"$src/lib" -I"$src/lib/include" -I"$out/include" -I"$here")
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 
 build() { # build OUTDIR EXTRA_FLAGS...  -> OUTDIR/<target>

@@ -460,7 +460,7 @@ static int submit(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint32
 	th->board_mask = ph->board_mask;
 	if (!mapped)
 		memcpy(th + 1, p, len);
-	return rp_commit(ph->pool, sizeof(*th) + (mapped ? 0 : len), seq);
+	return rp_commit(ph->pool, sizeof(*th) + (mapped ? 0 : len), 0, seq);
 }
 
 /*
