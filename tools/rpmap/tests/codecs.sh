@@ -224,6 +224,16 @@ for junk in "hello world" '\x1f\x8b\x08\x00' '\x28\xb5\x2f\xfd\x00'; do
 	check "$T/bad" "gzip -dc" "junk '$junk'"
 done
 
+# ---- 6. --pipe: the command's output, byte for byte, with and without sh
+for cmd in "tr a-z A-Z" "sort -u" "tr a-z A-Z | sort | uniq -c" "wc -l" "head -c 1000"; do
+	run "pipe '$cmd'" "$C" pipe "$cmd" < "$T/text" > "$T/dec"
+	sh -c "$cmd" < "$T/text" > "$T/want"
+	same "$T/dec" "$T/want" "pipe '$cmd'"
+done
+rc=0
+"$C" pipe "exit 7" < "$T/s1" > /dev/null 2> "$T/err" || rc=$?
+[ $rc = 1 ] && grep -q 'exit status 7' "$T/err" && ok || fail "pipe 'exit 7': rc $rc: $(cat "$T/err")"
+
 echo "$checks checks"
 if [ $failures -ne 0 ]; then
 	echo "$failures failure(s)" >&2

@@ -10,6 +10,7 @@
  *   codectool unsplit [-p PIECE] [--max-len N] [--max-out N] [-v]
  *       split + member decode, serial where it cannot split (and back)
  *   codectool serial [-p PIECE]                     serial decode only
+ *   codectool pipe [-t MS] [--max-out N] CMD        run CMD on all of stdin
  *   codectool rand N [SEED]                         N pseudo-random bytes
  */
 #include <errno.h>
@@ -22,6 +23,7 @@
 
 #include "../codec_gzip.h"
 #include "../codec_zstd.h"
+#include "../pipecmd.h"
 #include "../serial.h"
 #include "../split.h"
 
@@ -311,6 +313,38 @@ static int unsplit(const struct opts *o, bool serial_only)
 	return rc;
 }
 
+static int pipe_cmd(const struct opts *o)
+{
+	struct rpmap_cmd_opts co = { .timeout_ns = o->timeout_ms * 1000000, .max_out = o->max_out };
+	struct window w = { .piece = 1 << 20 };
+	struct rpmap_buf out = { 0 };
+	struct rpmap_cmd_status st;
+	struct rpmap_cmd *c;
+	char msg[128];
+	int r;
+
+	if (!o->rest[0])
+		die("pipe: no command", EINVAL);
+	r = rpmap_cmd_parse(o->rest[0], &c);
+	if (r)
+		die("pipe: parse", r);
+	while (!w.eof)
+		fill(&w, 0);
+	r = rpmap_cmd_run(c, w.buf + w.s, w.e - w.s, &out, &co, &st);
+	if (r)
+		die(o->rest[0], r);
+	write_all(out.data, out.len);
+	if (o->verbose || !rpmap_cmd_ok(&st))
+		fprintf(stderr, "codectool: %s%s (read %llu of %zu bytes)\n",
+			rpmap_cmd_shell(c) ? "sh -c: " : "",
+			rpmap_cmd_describe(&st, co.timeout_ns, msg, sizeof(msg)),
+			(unsigned long long)st.in_taken, w.e - w.s);
+	rpmap_cmd_free(c);
+	free(out.data);
+	free(w.buf);
+	return rpmap_cmd_ok(&st) ? 0 : 1;
+}
+
 /* xorshift64*: incompressible and the same on every machine. */
 static int rand_bytes(char **rest)
 {
@@ -348,6 +382,8 @@ int main(int argc, char **argv)
 		return unsplit(&o, false);
 	if (!strcmp(cmd, "serial"))
 		return unsplit(&o, true);
-	fprintf(stderr, "usage: codectool gzip|zstd|unsplit|serial|rand ...\n");
+	if (!strcmp(cmd, "pipe"))
+		return pipe_cmd(&o);
+	fprintf(stderr, "usage: codectool gzip|zstd|unsplit|serial|pipe|rand ...\n");
 	return 2;
 }
