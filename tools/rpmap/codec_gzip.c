@@ -67,8 +67,7 @@ int rpmap_gz_new(struct rpmap_gz **out, int level, bool bgzf)
 	}
 	/* A full BGZF block must fit in 64 KiB whatever the data; true of
 	 * every libdeflate so far (65280 + about 80), checked once. */
-	if (bgzf && libdeflate_deflate_compress_bound(z->c, RPMAP_BGZF_BLOCK) +
-			    RPMAP_GZ_BC_OVERHEAD > RPMAP_BGZF_MAX) {
+	if (bgzf && rpmap_gz_bound(true, RPMAP_BGZF_BLOCK) > RPMAP_BGZF_MAX) {
 		rpmap_gz_free(z);
 		return -ENOTSUP;
 	}
@@ -84,17 +83,33 @@ void rpmap_gz_free(struct rpmap_gz *z)
 	free(z);
 }
 
-size_t rpmap_gz_bound(const struct rpmap_gz *z, size_t n)
+/* Raw deflate bound at any level (libdeflate: NULL = any compressor). */
+static uint64_t deflate_bound(uint64_t n)
+{
+	return libdeflate_deflate_compress_bound(NULL, (size_t)n);
+}
+
+size_t rpmap_gz_bound(bool bgzf, size_t n)
 {
 	size_t full, rest;
 
-	if (!z->bgzf)
-		return libdeflate_deflate_compress_bound(z->c, n) + RPMAP_GZ_RP_OVERHEAD;
+	if (!bgzf)
+		return deflate_bound(n) + RPMAP_GZ_RP_OVERHEAD;
 	full = n / RPMAP_BGZF_BLOCK;
 	rest = n % RPMAP_BGZF_BLOCK;
-	return full * (libdeflate_deflate_compress_bound(z->c, RPMAP_BGZF_BLOCK) +
-		       RPMAP_GZ_BC_OVERHEAD) +
-	       (rest ? libdeflate_deflate_compress_bound(z->c, rest) + RPMAP_GZ_BC_OVERHEAD : 0);
+	return full * (deflate_bound(RPMAP_BGZF_BLOCK) + RPMAP_GZ_BC_OVERHEAD) +
+	       (rest ? deflate_bound(rest) + RPMAP_GZ_BC_OVERHEAD : 0);
+}
+
+uint64_t rpmap_gz_batch_bound(bool bgzf, uint64_t bytes, uint64_t nrec)
+{
+	/* Members: one per record, BGZF one per 65280 bytes of each (a record
+	 * adds at most one partial block). Each costs bound(0) + overhead
+	 * beyond the batch's single bound. */
+	uint64_t members = bgzf ? bytes / RPMAP_BGZF_BLOCK + nrec + 1 : nrec + 1;
+	uint64_t over = bgzf ? RPMAP_GZ_BC_OVERHEAD : RPMAP_GZ_RP_OVERHEAD;
+
+	return deflate_bound(bytes) + members * (deflate_bound(0) + over);
 }
 
 /* One member of n <= RPMAP_GZ_MAX_BLOCK bytes at d. Returns its length or

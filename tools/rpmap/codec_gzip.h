@@ -47,10 +47,21 @@ void rpmap_gz_free(struct rpmap_gz *z);
 
 /*
  * Worst-case output of rpmap_gz_compress for n input bytes (any n up to
- * RPMAP_GZ_MAX_BLOCK). BGZF: summed over the ceil(n / 65280) blocks. Never
- * below the true size; a caller that reserves this much never sees -ENOSPC.
+ * RPMAP_GZ_MAX_BLOCK), at any level: no compressor needed, so the parent
+ * can size results. BGZF: summed over the ceil(n / 65280) blocks. A call
+ * given this much room never returns -ENOSPC.
  */
-size_t rpmap_gz_bound(const struct rpmap_gz *z, size_t n);
+size_t rpmap_gz_bound(bool bgzf, size_t n);
+
+/*
+ * Worst case for a batch: `bytes` input bytes in at most `nrec` records,
+ * each compressed by its own rpmap_gz_compress call into the room the ones
+ * before it left (pass nrec = bytes + 1 when the records are not counted).
+ * At least the sum of rpmap_gz_bound over any such split, because
+ * libdeflate's bound is n + 5 * max(ceil(n / B), 1) + c, so that
+ * bound(a) + bound(b) <= bound(a + b) + bound(0); the tests check it.
+ */
+uint64_t rpmap_gz_batch_bound(bool bgzf, uint64_t bytes, uint64_t nrec);
 
 /*
  * Compress src[0..n) to dst. rpmap layout: exactly one member (n = 0 gives

@@ -63,6 +63,11 @@ size_t rpmap_zst_bound(size_t n)
 	return ZSTD_isError(b) ? 0 : b;
 }
 
+uint64_t rpmap_zst_batch_bound(uint64_t bytes, uint64_t nrec)
+{
+	return ZSTD_COMPRESSBOUND(bytes) + (nrec + 1) * ZSTD_COMPRESSBOUND(0);
+}
+
 ssize_t rpmap_zst_compress(struct rpmap_zst *z, void *dst, size_t cap, const void *src, size_t n)
 {
 	/* One-shot: the content size goes into the frame header. The context

@@ -31,6 +31,15 @@ void rpmap_zst_free(struct rpmap_zst *z);
 size_t rpmap_zst_bound(size_t n);
 
 /*
+ * Worst case for a batch of `bytes` input bytes in at most `nrec` records,
+ * one frame each, written one after the other (nrec = bytes + 1 when not
+ * counted). ZSTD_compressBound(n) is n + n/256 + (128 KiB - n)/2048 below
+ * 128 KiB, so the bounds of a split sum to at most the whole's bound plus
+ * 64 bytes per record.
+ */
+uint64_t rpmap_zst_batch_bound(uint64_t bytes, uint64_t nrec);
+
+/*
  * Compress src[0..n) into one frame at dst, with content size and XXH64
  * checksum (n = 0 gives an empty frame, a valid zstd file). Returns the
  * bytes written, -ENOSPC if cap was too small, -EIO if libzstd failed

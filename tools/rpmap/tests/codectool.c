@@ -146,7 +146,7 @@ static int compress(const struct opts *o, bool zstd)
 		 : rpmap_gz_new(&gz, o->level_set ? o->level : 6, o->bgzf);
 	if (r)
 		die("compressor", r);
-	bound = zstd ? rpmap_zst_bound(o->block) : rpmap_gz_bound(gz, o->block);
+	bound = zstd ? rpmap_zst_bound(o->block) : rpmap_gz_bound(o->bgzf, o->block);
 	in = malloc(o->block);
 	out = malloc(bound);
 	if (!in || !out)

@@ -60,7 +60,7 @@ static unsigned char *pack(enum fmt f, int level, const void *in, size_t n, size
 		bound = rpmap_zst_bound(n);
 	} else {
 		cr_assert_eq(rpmap_gz_new(&gz, level, f == BGZF), 0);
-		bound = rpmap_gz_bound(gz, n);
+		bound = rpmap_gz_bound(f == BGZF, n);
 	}
 	out = malloc(bound + RPMAP_BGZF_EOF_LEN);
 	cr_assert_not_null(out);
@@ -247,6 +247,64 @@ Test(codecs, enospc)
 	cr_assert_eq(rpmap_zst_compress(zs, out, 50000, in, 100000), -ENOSPC);
 	rpmap_zst_free(zs);
 	free(out);
+	free(in);
+}
+
+/* A batch's bound holds when its records, cut anywhere, are compressed one
+ * after the other into the room left, as the batch task does: the worst
+ * case is incompressible data in many small records. */
+Test(codecs, batch_bounds)
+{
+	size_t bytes = 300000;
+	unsigned char *in = sample(bytes, true, 11);
+	static const int gz_levels[] = { 0, 1, 6, 12 }, zs_levels[] = { -5, 1, 19 };
+
+	for (int f = GZ; f <= ZST; f++)
+		for (int li = 0; li < (f == ZST ? 3 : 4); li++) {
+			struct rpmap_gz *gz = NULL;
+			struct rpmap_zst *zs = NULL;
+			uint64_t x = 77;
+
+			if (f == ZST)
+				cr_assert_eq(rpmap_zst_new(&zs, zs_levels[li]), 0);
+			else
+				cr_assert_eq(rpmap_gz_new(&gz, gz_levels[li], f == BGZF), 0);
+			for (int trial = 0; trial < 8; trial++) {
+				/* Records of 0..2^(trial*3) bytes: many tiny ones
+				 * first, then large ones. */
+				uint64_t nrec = 0, cap;
+				size_t cuts[4096], pos = 0, out = 0;
+				unsigned char *buf;
+
+				while (pos < bytes && nrec < 4095) {
+					x = x * 6364136223846793005ull + 1442695040888963407ull;
+					size_t k = (size_t)(x >> 33) % ((size_t)1 << (trial * 3)) + 1;
+
+					if (trial == 0)
+						k = x >> 63;	/* empty records too */
+					cuts[nrec++] = k < bytes - pos ? k : bytes - pos;
+					pos += cuts[nrec - 1];
+				}
+				cap = f == ZST ? rpmap_zst_batch_bound(pos, nrec)
+					       : rpmap_gz_batch_bound(f == BGZF, pos, nrec);
+				buf = malloc(cap);
+				pos = 0;
+				for (uint64_t i = 0; i < nrec; i++) {
+					ssize_t r = f == ZST ? rpmap_zst_compress(zs, buf + out, cap - out,
+										  in + pos, cuts[i])
+							     : rpmap_gz_compress(gz, buf + out, cap - out,
+										 in + pos, cuts[i]);
+
+					cr_assert_geq(r, 0, "fmt %d level %d trial %d record %llu: %zd",
+						      f, li, trial, (unsigned long long)i, r);
+					out += (size_t)r;
+					pos += cuts[i];
+				}
+				free(buf);
+			}
+			rpmap_gz_free(gz);
+			rpmap_zst_free(zs);
+		}
 	free(in);
 }
 
