@@ -71,7 +71,8 @@ struct rpmap_cmd_status {
  * Signals: SIGPIPE is blocked in this thread while it runs (one raised by
  * a write to the command is taken back); the command starts with every
  * signal at its default action and an empty mask, in its own process
- * group. Every fd it gets but 0, 1 and 2 is closed. Not thread-safe with
+ * group. Every fd it gets but 0, 1 and 2 is closed (closefrom(3), glibc
+ * 2.34+; older: only O_CLOEXEC protects). Not thread-safe with
  * other callers that reap children (waitpid(-1)).
  */
 int rpmap_cmd_run(const struct rpmap_cmd *c, const void *in, size_t len, struct rpmap_buf *out,
