@@ -18,7 +18,7 @@ unsigned rp_version(void)
 }
 
 /* CPUs this process may run on (its affinity mask), at least 1. */
-static unsigned allowed_cpus(void)
+unsigned rp__allowed_cpus(void)
 {
 	cpu_set_t set;
 	long n;
@@ -31,7 +31,7 @@ static unsigned allowed_cpus(void)
 
 void rp_config_init(struct rp_config *cfg)
 {
-	unsigned n = allowed_cpus();
+	unsigned n = rp__allowed_cpus();
 
 	if (!cfg)
 		return;

@@ -14,4 +14,7 @@ void rp__config_resolve(struct rp_config *c, const struct rp_config *in);
  * or a reserved field not zero. */
 int rp__config_check(const struct rp_config *c);
 
+/* CPUs this process may run on (its affinity mask), at least 1. */
+unsigned rp__allowed_cpus(void);
+
 #endif

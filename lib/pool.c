@@ -93,15 +93,16 @@ static struct rp_pool *pool_alloc(const struct rp_config *cfg)
 	return p;
 }
 
-/* Workers that, with the parent, outnumber the CPUs spin at most 5 us:
- * a spinning worker takes the CPU the parent needs to feed the others
- * (2 workers on 2 CPUs: 4.0 M tiny tasks/s at 50 us, 9.0 M at 5 us). */
-static uint64_t worker_spin_ns(const struct rp_pool *p)
-{
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+/* Workers and parent outnumber the CPUs this process may use: a spinning
+ * side takes the CPU another needs, so both sides spin at most 5 us (2
+ * workers on 2 CPUs: 4.0 M tiny tasks/s at 50 us, 9.0 M at 5 us). */
+#define OVERSUBSCRIBED_SPIN_NS 5000u
 
-	if (ncpu > 0 && (long)p->procs.nw + 1 > ncpu && p->cfg.spin_ns > 5000)
-		return 5000;
+static uint64_t spin_ns_for(const struct rp_pool *p)
+{
+	if ((unsigned long)p->procs.nw + 1 > rp__allowed_cpus() &&
+	    p->cfg.spin_ns > OVERSUBSCRIBED_SPIN_NS)
+		return OVERSUBSCRIBED_SPIN_NS;
 	return p->cfg.spin_ns;
 }
 
@@ -138,7 +139,7 @@ static int header_setup(struct rp_pool *p)
 		*token = rp_clock_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)p;
 	sh->token = *token;
 	rp__layout_store(&p->procs.lay, sh);
-	sh->spin_ns = worker_spin_ns(p);
+	sh->spin_ns = spin_ns_for(p);
 	sh->parent_pid = p->owner;
 	sh->light_notify = p->wait.light_notify;
 	sh->efd = p->procs.efd;
@@ -192,7 +193,8 @@ static int region_setup(struct rp_pool *p)
 	pr->bell = rp__bell(pr->sh, &pr->lay);
 	rp_evc_init(pr->bell);
 	p->wait.light_notify = rp_membarrier_available();
-	p->wait.spin_ticks = rp_ns_to_ticks(p->cfg.spin_ns); /* calibrates before fork */
+	p->wait.spin_ns = spin_ns_for(p);
+	p->wait.spin_ticks = rp_ns_to_ticks(p->wait.spin_ns); /* calibrates before fork */
 	p->disp.max_payload = rp_ring_max_payload(p->cfg.ring_bytes);
 	p->faults.timeout_ticks =
 		p->cfg.task_timeout_ns ? rp_ns_to_ticks(p->cfg.task_timeout_ns) : 0;

@@ -99,6 +99,7 @@ struct rp_futq {
 
 /* ---- wait.c: the one place the parent sleeps ---- */
 struct rp_waiter {
+	uint64_t spin_ns;	/* the spin budget (5 us at most when oversubscribed) */
 	uint64_t spin_ticks;
 	bool light_notify;	/* workers ring the doorbell with light notifies */
 	uint64_t wakes_seen;	/* st.futex_wakes when the last wait ended */

@@ -66,12 +66,33 @@ static void sleep_once(struct rp_pool *p, uint32_t armed, uint64_t timeout, uint
 		*last_check = rp_clock_ns();
 }
 
+/*
+ * Is an answer likely within the spin budget? Not when every busy worker's
+ * records take longer on average: spinning then only takes a CPU from the
+ * workers (2 workers on 2 CPUs, 1 ms tasks: speed-up 1.80 spinning 50 us,
+ * 1.95 not spinning). Before anything is measured, yes.
+ */
+static bool answer_soon(const struct rp_pool *p)
+{
+	uint64_t best = UINT64_MAX;
+
+	for (unsigned i = 0; i < p->procs.nw; i++) {
+		const struct rp_worker *w = &p->procs.w[i];
+
+		if (!w->dead && w->outstanding && w->ewma_ns < best)
+			best = w->ewma_ns;
+	}
+	return best <= p->wait.spin_ns || best == UINT64_MAX;
+}
+
 static bool spin(struct rp_pool *p, rp__cond_fn cond, void *arg)
 {
 	uint64_t end;
 
 	if (p->st.futex_wakes != p->wait.wakes_seen)
 		return false;	/* we woke a sleeper: sleep at once (see above) */
+	if (!p->wait.spin_ticks || !answer_soon(p))
+		return false;
 	end = rp_ticks() + p->wait.spin_ticks;
 	do {
 		if (cond(p, arg))
