@@ -23,8 +23,10 @@
  *                                  rp_task_result_len, rp_task_run, rp_task_mark,
  *                                  rp_init_fn, rp_exit_fn
  *   submitting ................... rp_reserve + rp_commit (zero-copy),
- *                                  rp_submit (one copy), rp_abort, rp_flush
- *   collecting ................... rp_next, rp_release
+ *                                  rp_submit (one copy), rp_submit_burst,
+ *                                  rp_abort, rp_flush
+ *   collecting ................... rp_next, rp_release, rp_next_burst,
+ *                                  rp_release_burst
  *   whole arrays ................. rp_map, rp_map_ex, rp_map_async + rp_job_*
  *   single calls ................. rp_apply, rp_apply_async + rp_future_*
  *   streams ...................... rp_imap (a source callback, bounded in flight)
@@ -447,6 +449,22 @@ RP_API int rp_submit(struct rp_pool *pool, rp_task_fn fn, const void *data, size
 /* Publish committed tasks to the workers now. Returns 0, -EINVAL, -EPERM. */
 RP_API int rp_flush(struct rp_pool *pool);
 
+#define RP_BULK		(1u << 3)	/* rp_submit_burst: all n tasks, or none */
+
+/*
+ * Submit n tasks of fn in one call: task k's input is the len bytes at
+ * in + k * len (copied), its user_data is user_data + k, and their sequence
+ * numbers are consecutive from *seq (if not NULL). As many as fit now are
+ * submitted ("burst"), filling each worker's ring in runs, with one publish
+ * at the end; with RP_BULK all n or none. Without RP_NONBLOCK it waits, as
+ * rp_submit does, until the first task (RP_BULK: all of them) can go.
+ * Returns how many were submitted (1..n; 0 only for n == 0), or rp_submit's
+ * errors (-EAGAIN: none could go; with RP_BULK also when n exceed what the
+ * window or the rings can ever hold at once: -EMSGSIZE).
+ */
+RP_API int rp_submit_burst(struct rp_pool *pool, rp_task_fn fn, const void *in, size_t len,
+			   unsigned n, unsigned flags, uint64_t user_data, uint64_t *seq);
+
 /* ---------------------------------------------------------------------- */
 /* Collecting (owner thread).                                              */
 /* ---------------------------------------------------------------------- */
@@ -476,7 +494,7 @@ struct rp_result {
  * a dead worker turns into RP_ECRASHED results, never a hang. Returns 0 and
  * fills *res (the task's outcome is in it); -EAGAIN (RP_NONBLOCK, nothing
  * ready); -ENODATA (nothing is outstanding: every submitted task's result has
- * been collected); -EBUSY (the previous result has not been released);
+ * been collected); -EBUSY (results taken before have not all been released);
  * -EINVAL; -EPERM; -EDEADLK (from a callback).
  * Call rp_release(pool, res) when done with res->data.
  */
@@ -484,6 +502,21 @@ RP_API int rp_next(struct rp_pool *pool, struct rp_result *res, unsigned flags);
 
 /* Give the result's space back to its worker. Releasing twice is a no-op. */
 RP_API void rp_release(struct rp_pool *pool, struct rp_result *res);
+
+/*
+ * Up to n results at once, as rp_next would give them one by one (in order,
+ * or as finished), each in place: waits (unless RP_NONBLOCK) for the first,
+ * then takes whatever else is ready without waiting. Returns how many
+ * (1..n), or rp_next's errors. They stay valid until released: release them
+ * all (rp_release_burst, or rp_release each) before the next rp_next*
+ * (-EBUSY until then). Results the caller holds do not block the pool:
+ * futures and jobs behind them are still delivered.
+ */
+RP_API int rp_next_burst(struct rp_pool *pool, struct rp_result *res, unsigned n,
+			 unsigned flags);
+
+/* Release res[0..n-1] from rp_next_burst (each once; any order). */
+RP_API void rp_release_burst(struct rp_pool *pool, struct rp_result *res, unsigned n);
 
 /* ---------------------------------------------------------------------- */
 /* Whole arrays: map.                                                      */
