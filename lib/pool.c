@@ -191,7 +191,9 @@ static int region_setup(struct rp_pool *p)
 	pr->sh = pr->region.base;
 	pr->bell = rp__bell(pr->sh, &pr->lay);
 	rp_evc_init(pr->bell);
-	p->wait.light_notify = rp_membarrier_available();
+	/* RINGPOOL_NO_MEMBARRIER=1 (benchmarks): workers fence every notify
+	 * instead, and the parent sleeps without a membarrier. */
+	p->wait.light_notify = rp_membarrier_available() && !env_set("RINGPOOL_NO_MEMBARRIER");
 	p->wait.spin_ns = spin_ns_for(p);
 	p->wait.spin_ticks = rp_ns_to_ticks(p->wait.spin_ns); /* calibrates before fork */
 	p->disp.max_payload = rp_ring_max_payload(p->cfg.ring_bytes);
