@@ -346,7 +346,8 @@ RP_API void rp_config_init(struct rp_config *cfg);
  * ring_bytes not a power of two in RP_MIN_RING_BYTES..RP_MAX_RING_BYTES,
  * max_in_flight not a power of two up to 2^20, max_queue above it, spin_ns
  * above 1 s, liveness_ns below 100 us, retries above 1000, task_timeout_ns
- * below 1 ms, an unknown flag, a reserved field not zero), -ENOMEM (also
+ * below 1 ms, an unknown flag, RP_CFG_INLINE with workers not 0,
+ * RP_CFG_FORK with RP_CFG_SPAWN, a reserved field not zero), -ENOMEM (also
  * when the rings do not fit the memory the process may use: workers make
  * themselves the OOM killer's first choice, so a memory cgroup that is too
  * small costs a worker, not the caller), -EAGAIN (fork failed), -ECHILD (a
@@ -369,7 +370,8 @@ RP_API int rp_pool_close(struct rp_pool *pool);
  * tasks are computed and kept for rp_next, so close + join + destroy never
  * loses a computed result unless you choose not to collect it. Implies
  * rp_pool_close. Returns 0, -ETIMEDOUT, -EINVAL, -EPERM, -EDEADLK (from a
- * callback).
+ * callback; with RP_CFG_INLINE also when only results the caller has not
+ * collected hold up queued work).
  */
 RP_API int rp_pool_join(struct rp_pool *pool, uint64_t timeout_ns);
 
@@ -554,7 +556,8 @@ struct rp_map_report {
  * order. Blocks until every task has finished. Returns how many tasks
  * failed (0 if every task returned 0; a result longer than out_size is that
  * task's failure, RP_EMSGSIZE), or a call error: -EINVAL (NULL pool or fn,
- * n > 0 with NULL in, or NULL out with out_size > 0), -EMSGSIZE (in_size or
+ * n > 0 with NULL in, or NULL out with out_size > 0, a chunk above
+ * RP_CHUNK_MAX that is not RP_CHUNK_AUTO), -EMSGSIZE (in_size or
  * out_size above max_payload), -EBUSY (rp_submit results not yet
  * collected, or a reservation open), -ESHUTDOWN, -EDEADLK, -EPERM. If no
  * worker is left, tasks not yet submitted fail with -ECHILD (an outcome).
@@ -618,9 +621,10 @@ RP_API void rp_job_free(struct rp_job *job);
 struct rp_future;
 
 /*
- * Submit one task and return a future for it. The input is copied (into the
- * ring, or, when the window or rings are full, into a queue that the pool
- * drains as room appears: any number of futures may be outstanding).
+ * Submit one task (fn NULL: cfg.fn) and return a future for it. The input
+ * is copied (into the ring, or, when the window or rings are full, into a
+ * queue that the pool drains as room appears: any number of futures may be
+ * outstanding).
  * Returns 0 and sets *f, or -EINVAL, -ENOMEM, -ESHUTDOWN, -ECHILD,
  * -EMSGSIZE, -EDEADLK, -EPERM.
  */
@@ -703,9 +707,9 @@ struct rp_imap_opts {
  * finished). Input is pulled only as room appears, so memory stays flat on
  * an endless source. Failed tasks reach the sink with their outcome: none is
  * dropped. Returns 0 at RP_EOF once every result reached the sink, the
- * source's or sink's error, or a call error (-EINVAL, -EBUSY: rp_submit
- * tasks of the caller outstanding, -ESHUTDOWN, -EDEADLK, -EPERM, -ECHILD,
- * -ENOMEM).
+ * source's or sink's error (-EMSGSIZE when the source returned more than
+ * max_input), or a call error (-EINVAL, -EBUSY: rp_submit tasks of the
+ * caller outstanding, -ESHUTDOWN, -EDEADLK, -EPERM, -ECHILD, -ENOMEM).
  */
 RP_API int rp_imap(struct rp_pool *pool, rp_task_fn fn, rp_source_fn src, void *src_arg,
 		   rp_sink_fn sink, void *sink_arg, const struct rp_imap_opts *opts);
