@@ -723,12 +723,18 @@ static void collect_all(struct eng *e)
 	}
 }
 
-/* A record too large for the pool's rings: a one-worker pool sized for it. */
+/*
+ * A record too large for the pool's rings: a one-worker pool sized for it.
+ * The input cuts such a batch with that record alone; should a batch of
+ * several ever come here, each of its records runs alone in turn (slow,
+ * never a record lost).
+ */
 static void run_large(struct eng *e, struct rpmap_batch *b)
 {
 	uint64_t need = b->len + sizeof(struct rpmap_task_hdr);
 	uint64_t res = rpmap_result_bound(b->len, 1);
 	struct poolh side = { .workers = 1, .ring_bytes = 1u << 20, .retries = e->o->retries };
+	uint32_t nrec;
 	int r;
 
 	if (res > need)
@@ -738,7 +744,8 @@ static void run_large(struct eng *e, struct rpmap_batch *b)
 	collect_all(e);
 	if (e->stop)
 		return;
-	place(e, b, 1);
+	nrec = b->counted ? b->nrec : rpmap_batch_count(b);
+	place(e, b, nrec);
 	r = pool_start(e, &side);
 	if (r) {
 		fprintf(stderr, "rpmap: record %llu (input byte %llu, %zu bytes): cannot make a pool "
@@ -747,7 +754,8 @@ static void run_large(struct eng *e, struct rpmap_batch *b)
 		e->fatal = e->stop = true;
 		return;
 	}
-	run_single(e, &side, b, 0, e->o->retries);
+	for (uint32_t i = 0; i < nrec && !e->stop; i++)
+		run_single(e, &side, b, i, e->o->retries);
 	pool_stop(e, &side);
 	e->bytes_done += b->len;
 	e->batches++;

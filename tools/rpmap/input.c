@@ -199,6 +199,38 @@ ssize_t rpmap_input_fill(struct rpmap_input *in, bool may_block)
 	return r;
 }
 
+/* Whether `bytes` of input in `nrec` records fit one task of the pool:
+ * the input within max_in, the built-in's result bound within max_res. */
+static bool task_fits(const struct rpmap_limits *lim, uint64_t bytes, uint64_t nrec)
+{
+	return bytes <= lim->max_in &&
+	       (!lim->max_res || rpmap_result_bound(bytes, nrec) <= lim->max_res);
+}
+
+/*
+ * The most records of `bs` bytes, at most k, that fit one task (at least
+ * 1: a record that does not fit alone is the large-record path's). The
+ * result bound grows with the records as well as with the bytes (crc32
+ * writes 9 bytes per record, gzip a member header), so a batch of tiny
+ * records is cut by its results, not by its input. Binary search: O(log k).
+ */
+static size_t blocks_that_fit(const struct rpmap_limits *lim, size_t bs, size_t k)
+{
+	size_t lo = 1, hi = k;
+
+	if (task_fits(lim, (uint64_t)k * bs, k))
+		return k;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo + 1) / 2;
+
+		if (task_fits(lim, (uint64_t)mid * bs, mid))
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
 int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 		    struct rpmap_batch **out)
 {
@@ -222,8 +254,7 @@ int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 		k = target / bs ? target / bs : 1;
 		if (lim->recs && k > lim->recs)
 			k = lim->recs;
-		if (k > 1 && k * bs > lim->max_in)
-			k = lim->max_in / bs ? lim->max_in / bs : 1;
+		k = blocks_that_fit(lim, bs, k);
 		if (k * bs > avail)
 			k = in->eof ? (avail + bs - 1) / bs : avail / bs;
 		p = base + (k * bs < avail ? k * bs : avail);
@@ -273,9 +304,8 @@ int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 				}
 				break;
 			}
-			if (nrec && ((size_t)(q - base) > target || (size_t)(q - base) > lim->max_in ||
-				     (lim->max_res &&
-				      rpmap_result_bound((uint64_t)(q - base), nrec + 1) > lim->max_res)))
+			if (nrec && ((size_t)(q - base) > target ||
+				     !task_fits(lim, (uint64_t)(q - base), nrec + 1)))
 				break;
 			p = q;
 			nrec++;
@@ -299,8 +329,9 @@ int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 	b->nrec = nrec;
 	b->counted = nrec != 0;
 	b->unterminated = rpmap_fn.mode != RPMAP_BLOCK && b->len && base[b->len - 1] != rpmap_fn.sep;
-	b->large = b->len > lim->max_in ||
-		   (lim->max_res && rpmap_result_bound(b->len, nrec ? nrec : 1) > lim->max_res);
+	/* Only ever one record: every path above stops before a second
+	 * record that would not fit (the one-record path is for it alone). */
+	b->large = !task_fits(lim, b->len, nrec ? nrec : 1);
 	b->first = in->next_index;
 	if (b->counted)
 		in->next_index += nrec;
