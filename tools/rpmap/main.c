@@ -10,6 +10,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -212,6 +213,48 @@ static void parse_function(const char *f, struct rpmap_opts *o)
 	}
 }
 
+/*
+ * Standard streams closed when rpmap started (e.g. `rpmap f <&-`): hold
+ * each one's number with /dev/null, so that no fd rpmap or the library
+ * opens later (the board, -i, -o, the pool's) takes it and is then read
+ * or written as if it were stdin or stdout. Call first, before anything
+ * opens an fd. Returns a mask of the closed ones (bit n: fd n); the caller
+ * refuses to use a closed one for data.
+ */
+static unsigned hold_closed_std_fds(void)
+{
+	unsigned closed = 0;
+
+	for (int fd = 0; fd <= 2; fd++) {
+		int n;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		closed |= 1u << fd;
+		/* The lowest free number: fd itself, as the lower ones are open. */
+		n = open("/dev/null", fd ? O_WRONLY : O_RDONLY);
+		if (n >= 0 && n != fd) {
+			dup2(n, fd);
+			close(n);
+		}
+		if (n < 0)
+			exit(2);	/* no /dev/null: nothing sane left to do */
+	}
+	return closed;
+}
+
+/* After --help or --version: 0, or 2 if the text could not be written
+ * (stdout closed, full disk), like any other output error. */
+static int print_done(unsigned closed)
+{
+	int err = (closed & 2) ? EBADF : fflush(stdout) ? errno : ferror(stdout) ? EIO : 0;
+
+	if (!err)
+		return 0;
+	fprintf(stderr, "rpmap: standard output: %s\n", strerror(err));
+	return 2;
+}
+
 static void on_sigint(int sig)
 {
 	(void)sig;
@@ -256,6 +299,7 @@ int main(int argc, char **argv)
 	struct rpmap_output out;
 	struct sigaction sa;
 	struct rp_config cfg;
+	unsigned closed = hold_closed_std_fds();
 	int c, r;
 
 	rp_config_init(&cfg);
@@ -340,11 +384,11 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
-			return 0;
+			return print_done(closed);
 		case 'V':
 			printf("rpmap %s (ringpool %d.%d)\n", RPMAP_VERSION, RINGPOOL_VERSION_MAJOR,
 			       RINGPOOL_VERSION_MINOR);
-			return 0;
+			return print_done(closed);
 		default:
 			fprintf(stderr, "Try 'rpmap --help' for more information.\n");
 			return 2;
@@ -352,6 +396,15 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		die_usage("%s", optind >= argc ? "missing FUNCTION" : "one FUNCTION expected");
+	/* Like cat: a closed stream rpmap would read or write is an error. */
+	if ((closed & 1) && (!inpath || !strcmp(inpath, "-"))) {
+		fprintf(stderr, "rpmap: standard input: %s\n", strerror(EBADF));
+		return 2;
+	}
+	if ((closed & 2) && (!outpath || !strcmp(outpath, "-"))) {
+		fprintf(stderr, "rpmap: standard output: %s\n", strerror(EBADF));
+		return 2;
+	}
 	if (rpmap_task_setup()) {
 		fprintf(stderr, "rpmap: cannot find the ringpool library's task functions\n");
 		return 2;
