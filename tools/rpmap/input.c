@@ -70,7 +70,12 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
 		if (in->fd < 0)
 			return -errno;
 	}
-	if (fstat(in->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+	if (fstat(in->fd, &st) == 0) {
+		in->id = (struct rpmap_file_id){ .known = true, .dev = (uint64_t)st.st_dev,
+						 .ino = (uint64_t)st.st_ino,
+						 .left = !S_ISREG(st.st_mode) || st.st_size > 0 };
+	}
+	if (in->id.known && S_ISREG(st.st_mode)) {
 		in->regular = true;
 		in->size = (uint64_t)st.st_size;
 		posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);

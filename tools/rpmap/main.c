@@ -422,7 +422,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rpmap: %s: %s\n", inpath, strerror(-r));
 		return 2;
 	}
-	r = rpmap_output_open(&out, outpath);
+	r = rpmap_output_open(&out, outpath, &in.id);
+	if (r == -EEXIST) {
+		fprintf(stderr, "rpmap: %s: input file is output file\n",
+			outpath ? outpath : "standard output");
+		return 2;
+	}
 	if (r) {
 		fprintf(stderr, "rpmap: %s: %s\n", outpath ? outpath : "standard output",
 			strerror(-r));

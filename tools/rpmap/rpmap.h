@@ -205,8 +205,16 @@ struct rpmap_limits {
 	bool count;		/* the parent must count records */
 };
 
+/* Which file the input is, for the output's same-file check. */
+struct rpmap_file_id {
+	bool known;		/* fstat worked */
+	bool left;		/* bytes are left to read (not a regular file: always) */
+	uint64_t dev, ino;
+};
+
 struct rpmap_input {
 	int fd;
+	struct rpmap_file_id id;
 	const char *name;
 	bool regular;		/* a regular file: reads never block long */
 	bool mapped;		/* a regular file, mapped whole (rpmap_fn.map) */
@@ -276,7 +284,15 @@ struct rpmap_output {
 	int err;		/* first write error (-errno), sticky */
 };
 
-int rpmap_output_open(struct rpmap_output *o, const char *path);
+/*
+ * Open (path NULL or "-": stdout). Refuses, before anything is truncated,
+ * an output that is the input (same device and inode): a regular file or
+ * a pipe named by path, or stdout when it is the input pipe or the input
+ * regular file with bytes left to read (as cat does: `< F > F` has already
+ * been emptied by the shell). Returns 0, -EEXIST for "is the input", or
+ * another -errno.
+ */
+int rpmap_output_open(struct rpmap_output *o, const char *path, const struct rpmap_file_id *in);
 
 /* Append n bytes; large pieces go straight to the kernel with writev.
  * Returns 0 or the sticky -errno (-EPIPE when the reader went away). */
