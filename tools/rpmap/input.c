@@ -27,36 +27,49 @@
 #define MAX_FREE_SEGS	4
 #define MIN_READ	(256u << 10)	/* start a new segment below this much room */
 
-/* Map a regular file whole, as one segment that is never freed. Returns
- * 0, or -errno (the input is then read instead). */
+static size_t page_size(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+
+	return pg > 0 ? (size_t)pg : 4096;
+}
+
+/* Map a regular file whole from in->start (stdin may have been read up to
+ * there already), as one segment that is never freed. Returns 0, or -errno
+ * (the input is then read instead). */
 static int map_input(struct rpmap_input *in)
 {
 	struct rpmap_seg *s = calloc(1, sizeof(*s));
-	void *m;
+	size_t skew = (size_t)(in->start % page_size()), len = skew + (size_t)in->size;
+	char *m;
 
 	if (!s)
 		return -ENOMEM;
-	m = mmap(NULL, (size_t)in->size, PROT_READ, MAP_PRIVATE, in->fd, 0);
+	m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, in->fd, (off_t)(in->start - skew));
 	if (m == MAP_FAILED) {
 		free(s);
 		return -errno;
 	}
-	madvise(m, (size_t)in->size, MADV_SEQUENTIAL);
-	s->buf = m;
+	madvise(m, len, MADV_SEQUENTIAL);
+	s->map_base = m;
+	s->map_len = len;
+	s->buf = m + skew;
 	s->cap = s->fill = (size_t)in->size;
 	s->refs = 1;
 	s->mapped = true;
 	in->cur = s;
 	in->mapped = true;
 	in->eof = true;
-	rpmap_fn.map = m;
+	rpmap_fn.map = m + skew;
 	rpmap_fn.map_size = in->size;
+	rpmap_fn.map_start = in->start;
 	return 0;
 }
 
 int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record)
 {
 	struct stat st;
+	off_t at;
 
 	memset(in, 0, sizeof(*in));
 	in->read_size = 1u << 20;
@@ -70,18 +83,22 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
 		if (in->fd < 0)
 			return -errno;
 	}
-	if (fstat(in->fd, &st) == 0) {
-		in->id = (struct rpmap_file_id){ .known = true, .dev = (uint64_t)st.st_dev,
-						 .ino = (uint64_t)st.st_ino,
-						 .left = !S_ISREG(st.st_mode) || st.st_size > 0 };
-	}
-	if (in->id.known && S_ISREG(st.st_mode)) {
-		in->regular = true;
-		in->size = (uint64_t)st.st_size;
-		posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-		if (in->size && in->size == (size_t)in->size && map_input(in) == 0)
-			return 0;
-	}
+	if (fstat(in->fd, &st) < 0)
+		return 0;	/* read() will say what is wrong */
+	in->id = (struct rpmap_file_id){ .known = true, .dev = (uint64_t)st.st_dev,
+					 .ino = (uint64_t)st.st_ino, .left = true };
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	/* Like cat, start where the file's offset is (`{ head -n 1 >/dev/null;
+	 * rpmap f; } < F`): the records are the bytes from there. */
+	at = lseek(in->fd, 0, SEEK_CUR);
+	in->start = at > 0 && at < st.st_size ? (uint64_t)at : at > 0 ? (uint64_t)st.st_size : 0;
+	in->regular = true;
+	in->size = (uint64_t)st.st_size - in->start;
+	in->id.left = in->size > 0;
+	posix_fadvise(in->fd, (off_t)in->start, 0, POSIX_FADV_SEQUENTIAL);
+	if (in->size && in->size == (size_t)in->size && map_input(in) == 0)
+		return 0;
 	return 0;
 }
 
@@ -97,12 +114,13 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
 void rpmap_map_drop(const char *p, size_t n)
 {
 	uintptr_t g = 65536, a = (uintptr_t)p & ~(g - 1), e = ((uintptr_t)p + n + g - 1) & ~(g - 1);
-	uintptr_t lo = (uintptr_t)rpmap_fn.map, hi = lo + rpmap_fn.map_size;
+	uintptr_t pg = page_size(), lo = (uintptr_t)rpmap_fn.map, hi = lo + rpmap_fn.map_size;
 
+	lo &= ~(pg - 1);	/* the mapping starts at the page of the first byte */
 	if (a < lo)
 		a = lo;
 	if (e > hi)
-		e = (hi + 4095) & ~(uintptr_t)4095;
+		e = (hi + pg - 1) & ~(pg - 1);
 	if (e > a)
 		madvise((void *)a, e - a, MADV_DONTNEED);
 }
@@ -112,7 +130,7 @@ static void seg_put(struct rpmap_input *in, struct rpmap_seg *s)
 	if (--s->refs)
 		return;
 	if (s->mapped) {
-		munmap(s->buf, s->cap);
+		munmap(s->map_base, s->map_len);
 		free(s);
 		return;
 	}
@@ -421,6 +439,9 @@ void rpmap_input_close(struct rpmap_input *in)
 		in->free_batches = b->next;
 		free(b);
 	}
+	/* A mapped stdin is left where rpmap stopped reading, as read() would. */
+	if (in->mapped && in->fd == 0)
+		lseek(in->fd, (off_t)(in->start + in->cut_off), SEEK_SET);
 	if (in->fd > 0)
 		close(in->fd);
 }

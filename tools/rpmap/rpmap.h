@@ -55,8 +55,10 @@ struct rpmap_fn {
 	int level;		/* GZIP: 0..9 */
 	uint64_t count;		/* COUNT: increments per record */
 	rp_task_fn plugin;	/* PLUGIN: the shared object's task function */
-	const char *map;	/* a regular input file, mapped before the fork */
-	uint64_t map_size;
+	const char *map;	/* a regular input file, mapped before the fork:
+				 * its first record (file offset map_start) */
+	uint64_t map_size;	/* bytes from there */
+	uint64_t map_start;
 	uint64_t timeout_ns;	/* --timeout: a record running longer fails; 0 = none */
 	struct rpmap_slot *board;	/* see "the board" below; NULL = none */
 	uint32_t board_slots;
@@ -180,6 +182,8 @@ struct rpmap_seg {
 	size_t cap, fill;
 	unsigned refs;		/* batches pointing into it, +1 while current */
 	bool mapped;		/* the whole input file, mapped: never freed */
+	void *map_base;		/* mapped: the mapping (buf is in its first page) */
+	size_t map_len;
 	struct rpmap_seg *next;	/* free list */
 };
 
@@ -219,7 +223,9 @@ struct rpmap_input {
 	bool regular;		/* a regular file: reads never block long */
 	bool mapped;		/* a regular file, mapped whole (rpmap_fn.map) */
 	bool eof;
-	uint64_t size;		/* regular files: total bytes, else 0 */
+	uint64_t start;		/* regular files: the offset read from (stdin's
+				 * offset when rpmap started) */
+	uint64_t size;		/* regular files: bytes from there, else 0 */
 	size_t read_size;	/* bytes per read() */
 	size_t max_record;	/* longest record accepted */
 	struct rpmap_seg *cur;

@@ -178,20 +178,25 @@ int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **stat
 		fd = open_parent_fd(a.ppid, a.map_fd, O_RDONLY, &st);
 		if (fd < 0)
 			return fd;
+		long pg = sysconf(_SC_PAGESIZE);
+		size_t skew = (size_t)(a.fn.map_start % (uint64_t)(pg > 0 ? pg : 4096));
+
 		/* The very file the parent mapped, and no shorter. */
 		if ((uint64_t)st.st_dev != a.map_dev || (uint64_t)st.st_ino != a.map_ino ||
-		    (uint64_t)st.st_size < a.fn.map_size) {
+		    (uint64_t)st.st_size < a.fn.map_start + a.fn.map_size) {
 			close(fd);
 			return -ESTALE;
 		}
-		m = mmap(NULL, (size_t)a.fn.map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		m = mmap(NULL, skew + (size_t)a.fn.map_size, PROT_READ, MAP_PRIVATE, fd,
+			 (off_t)(a.fn.map_start - skew));
 		r = m == MAP_FAILED ? -errno : 0;
 		close(fd);
 		if (r)
 			return r;
-		madvise(m, (size_t)a.fn.map_size, MADV_SEQUENTIAL);
-		rpmap_fn.map = m;
+		madvise(m, skew + (size_t)a.fn.map_size, MADV_SEQUENTIAL);
+		rpmap_fn.map = (char *)m + skew;
 		rpmap_fn.map_size = a.fn.map_size;
+		rpmap_fn.map_start = a.fn.map_start;
 	}
 	return 0;
 }
