@@ -95,6 +95,8 @@ struct eng {
 	bool stop;			/* no more output: failure, EPIPE or fatal error */
 	bool epipe, fatal, saw_int;
 	bool drain;			/* main pool out of replacements: drain, recreate */
+	bool shrunk;			/* the input file shrank: see shrank() */
+	uint64_t shrunk_at;		/* ... to this input offset, in whole records */
 	struct rpmap_progress *pg;
 	uint64_t t0;
 };
@@ -440,10 +442,9 @@ static int submit(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint32
 	int r;
 
 	if (cnt) {
-		if (!rpmap_batch_record(b, from, &p, &l2))
-			return -EINVAL;
-		if (!rpmap_batch_record(b, from + cnt - 1, &q, &l2))
-			return -EINVAL;
+		if (!rpmap_batch_record(b, from, &p, &l2) ||
+		    !rpmap_batch_record(b, from + cnt - 1, &q, &l2))
+			return rpmap_input_faulted() ? -ENODATA : -EINVAL;
 		len = (size_t)(q + l2 - p);
 	}
 	mapped = b->seg->mapped;
@@ -462,6 +463,8 @@ static int submit(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint32
 		memcpy(th + 1, p, len);
 	return rp_commit(ph->pool, sizeof(*th) + (mapped ? 0 : len), seq);
 }
+
+static void input_shrank(struct eng *e, struct rpmap_batch *b, uint32_t from);
 
 /*
  * Run records from .. from + cnt of b as one task on a side pool (started
@@ -487,7 +490,10 @@ static int run_one(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint3
 	}
 	if (!r)
 		r = rp_next(ph->pool, res, 0);
-	if (r) {
+	if (r == -ENODATA) {
+		/* The parent's read of the records faulted: the file shrank. */
+		input_shrank(e, b, from);
+	} else if (r) {
 		fprintf(stderr, "rpmap: worker pool: %s\n", strerror(-r));
 		e->fatal = e->stop = true;
 	}
@@ -513,6 +519,86 @@ static void too_large(struct eng *e, const struct poolh *ph, struct rpmap_batch 
 		record_failed(e, b, rec, RP_EMSGSIZE, RP_RES_POOL, 0, -1);
 }
 
+/* ---- the input shrank ---- */
+
+static void rerun(struct eng *e, struct rpmap_batch *b, uint32_t from, uint32_t to);
+
+/*
+ * Whether the first `to` records of b (0: all of them) reach past what the
+ * input file holds now: it was truncated while rpmap read it, so their bytes read as zeros
+ * or killed their worker, and nothing of them may be written. One fstat
+ * per call (per task collected); a scan of b only once the file is
+ * shorter than b.
+ */
+static bool beyond_input(struct eng *e, const struct rpmap_batch *b, uint32_t to)
+{
+	uint64_t avail;
+	const char *p;
+	size_t len;
+
+	if (!b->seg->mapped)
+		return false;
+	avail = rpmap_input_avail(e->in);
+	if (b->off + b->len <= avail)
+		return false;
+	if (!to || !rpmap_batch_record(b, to - 1, &p, &len))
+		return true;
+	return b->off + (uint64_t)(p + len - b->data) > avail;
+}
+
+/*
+ * The input file shrank (a worker died of SIGBUS or read zeros past its new
+ * end, or the parent's read faulted): from now on the input ends at the
+ * last whole record the file holds. rpmap goes on, writing every record
+ * before that end, and exits with status 2 (shrank_report). `at` is an
+ * input offset from which records are known not to be written.
+ */
+static void shrank(struct eng *e, uint64_t at)
+{
+	uint64_t end = rpmap_input_clip(e->in);
+
+	if (end < at)
+		at = end;
+	if (!e->shrunk || at < e->shrunk_at)
+		e->shrunk_at = at;
+	e->shrunk = true;
+}
+
+static void shrank_report(struct eng *e)
+{
+	const struct rpmap_input *in = e->in;
+
+	fprintf(stderr,
+		"rpmap: %s: input shrank from %llu to %llu bytes while being read; records from "
+		"input byte %llu on were not written\n",
+		in->name, (unsigned long long)(in->start + in->size),
+		(unsigned long long)(in->start + rpmap_input_avail(in)),
+		(unsigned long long)(in->start + e->shrunk_at));
+	e->fatal = true;
+}
+
+/*
+ * The input shrank under records of b from `from` on (beyond_input): write
+ * those of them that lie wholly within what is left, run again (the task
+ * that read them may have read zeros past the end); drop the rest.
+ */
+static void input_shrank(struct eng *e, struct rpmap_batch *b, uint32_t from)
+{
+	uint64_t avail = rpmap_input_avail(e->in);
+	/* The records wholly within the file: each ends at or before avail. */
+	uint32_t k = avail > b->off ? rpmap_batch_count(b, (size_t)(avail - b->off)) : 0;
+	const char *p;
+	size_t len;
+
+	if (k > from && rpmap_batch_record(b, k - 1, &p, &len))
+		shrank(e, b->off + (uint64_t)(p + len - b->data));
+	else
+		shrank(e, b->off);
+	place(e, b, k);	/* an uncounted batch: indices for the records kept */
+	if (k > from)
+		rerun(e, b, from, k);
+}
+
 /*
  * Run record `rec` of b alone on ph (cfg.retries there: what the record has
  * left) and settle it: write its output or report it.
@@ -525,6 +611,11 @@ static void run_single(struct eng *e, struct poolh *ph, struct rpmap_batch *b, u
 
 	if (e->stop || run_one(e, ph, b, rec, 1, &res))
 		return;
+	if (beyond_input(e, b, rec + 1)) {
+		rp_release(ph->pool, &res);
+		input_shrank(e, b, rec);
+		return;
+	}
 	if (result_ok(&res, 1)) {
 		uint32_t done = ((const struct rpmap_res_hdr *)res.data)->ndone;
 
@@ -572,6 +663,11 @@ static void rerun(struct eng *e, struct rpmap_batch *b, uint32_t from, uint32_t 
 
 		if (run_one(e, ph, b, from, cnt, &res))
 			return;
+		if (beyond_input(e, b, to)) {
+			rp_release(ph->pool, &res);
+			input_shrank(e, b, from);
+			return;
+		}
 		if (result_ok(&res, cnt)) {
 			uint32_t done = ((const struct rpmap_res_hdr *)res.data)->ndone;
 
@@ -621,8 +717,16 @@ static void rerun(struct eng *e, struct rpmap_batch *b, uint32_t from, uint32_t 
  */
 static void batch_failed(struct eng *e, struct rpmap_batch *b, struct rp_result *res)
 {
-	uint32_t nrec = b->counted ? b->nrec : rpmap_batch_count(b);
+	uint32_t nrec;
 	struct failure f;
+
+	if (beyond_input(e, b, 0)) {
+		/* Most likely the worker's SIGBUS: the file is shorter now. */
+		rp_release(e->main.pool, res);
+		input_shrank(e, b, 0);
+		return;
+	}
+	nrec = b->counted ? b->nrec : rpmap_batch_count(b, b->len);
 
 	failure_of(&e->main, res, 0, nrec, &f);
 	rp_release(e->main.pool, res);
@@ -693,10 +797,15 @@ static int collect(struct eng *e, unsigned flags)
 
 		place(e, b, nrec);
 		learn(e, h);
-		emit(e, b, 0, res.data);
-		rp_release(e->main.pool, &res);
-		if (done < nrec)
-			rerun(e, b, done, nrec);	/* the next output did not fit */
+		if (beyond_input(e, b, done)) {
+			rp_release(e->main.pool, &res);
+			input_shrank(e, b, 0);
+		} else {
+			emit(e, b, 0, res.data);
+			rp_release(e->main.pool, &res);
+			if (done < nrec)
+				rerun(e, b, done, nrec);	/* the next output did not fit */
+		}
 	} else {
 		batch_failed(e, b, &res);
 		/* Out of replacements: it shrinks with each death from now on. */
@@ -744,7 +853,7 @@ static void run_large(struct eng *e, struct rpmap_batch *b)
 	collect_all(e);
 	if (e->stop)
 		return;
-	nrec = b->counted ? b->nrec : rpmap_batch_count(b);
+	nrec = b->counted ? b->nrec : rpmap_batch_count(b, b->len);
 	place(e, b, nrec);
 	r = pool_start(e, &side);
 	if (r) {
@@ -938,6 +1047,12 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 					e.fatal = e.stop = true;
 					break;
 				}
+				if (r == -ENODATA) {
+					/* The file shrank under the parent's read: the
+					 * input ends at its last whole record now. */
+					shrank(&e, UINT64_MAX);
+					continue;
+				}
 				if (r < 0) {
 					fprintf(stderr, "rpmap: %s\n", strerror(-r));
 					e.fatal = e.stop = true;
@@ -1024,7 +1139,9 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 	 * with the pool; their batches go with the process. */
 	if (e.pending)
 		rpmap_batch_free(in, e.pending);
-	if (!e.stop && rpmap_fn.kind == RPMAP_GZIP && in->cut_off == 0 && !e.saw_int) {
+	if (e.shrunk && !e.epipe)
+		shrank_report(&e);
+	if (!e.stop && rpmap_fn.kind == RPMAP_GZIP && in->cut_off == 0 && !e.saw_int && !e.shrunk) {
 		/* Empty input: one empty member, so the output is a valid gzip file. */
 		char z[64];
 

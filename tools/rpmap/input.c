@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,6 +28,73 @@
 
 #define MAX_FREE_SEGS	4
 #define MIN_READ	(256u << 10)	/* start a new segment below this much room */
+
+/*
+ * The parent's reads of the input mapping, guarded. A file truncated while
+ * it is mapped makes a read of a page past its new end raise SIGBUS: in
+ * the parent the handler jumps back out of the read (which then fails with
+ * -ENODATA, and rpmap_input_faulted says so from then on); in a worker,
+ * where nothing is armed, the signal kills it, and the engine learns from
+ * the file's size (rpmap_input_avail) what happened. Pages past the new
+ * end that were never read fault; the bytes past it in its last page read
+ * as zeros, which the engine's size check catches too.
+ */
+static sigjmp_buf bus_env;
+static volatile sig_atomic_t bus_armed;
+static bool bus_faulted;
+static const char *bus_lo, *bus_hi;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	const char *a = si->si_addr;
+
+	(void)uc;
+	if (bus_armed && a >= bus_lo && a < bus_hi) {
+		bus_armed = 0;
+		siglongjmp(bus_env, 1);
+	}
+	/* Not a read of ours: the default action, at the same instruction. */
+	signal(sig, SIG_DFL);
+}
+
+/* Arm the handler for a mapping (before the workers are forked: they
+ * inherit it, never armed, so SIGBUS kills them as it would have). */
+static void guard_mapping(const struct rpmap_seg *s)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	/* SA_NODEFER: the jump leaves the handler without sigreturn, and
+	 * SIGBUS must not stay blocked after it. */
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	bus_lo = s->map_base;
+	bus_hi = bus_lo + s->map_len;
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+bool rpmap_input_faulted(void)
+{
+	return bus_faulted;
+}
+
+/* Run `call` with the guard armed if b's data is mapped; on a fault, set
+ * the flag and evaluate to `failed`. A macro: sigsetjmp must be called in
+ * the frame that stays live while the read runs. */
+#define GUARDED(mapped, call, failed)                                                  \
+	do {                                                                           \
+		if (!(mapped))                                                         \
+			return call;                                                   \
+		if (sigsetjmp(bus_env, 0)) {                                           \
+			bus_faulted = true;                                            \
+			return failed;                                                 \
+		}                                                                      \
+		bus_armed = 1;                                                         \
+		__typeof__(call) r_ = call;                                            \
+		bus_armed = 0;                                                         \
+		return r_;                                                             \
+	} while (0)
 
 static size_t page_size(void)
 {
@@ -63,6 +132,7 @@ static int map_input(struct rpmap_input *in)
 	rpmap_fn.map = m + skew;
 	rpmap_fn.map_size = in->size;
 	rpmap_fn.map_start = in->start;
+	guard_mapping(s);
 	return 0;
 }
 
@@ -254,14 +324,15 @@ static size_t blocks_that_fit(const struct rpmap_limits *lim, size_t bs, size_t 
 	return lo;
 }
 
-int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
-		    struct rpmap_batch **out)
+/* rpmap_input_cut without the guard. */
+static int cut(struct rpmap_input *in, const struct rpmap_limits *lim, struct rpmap_batch **out)
 {
 	struct rpmap_seg *s = in->cur;
 	const char *base, *p, *end;
 	size_t target = lim->bytes;
 	uint32_t nrec = 0;
 	struct rpmap_batch *b;
+	bool unterminated;
 
 	*out = NULL;
 	if (!s || in->cut == s->fill)
@@ -338,6 +409,9 @@ int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 	}
 	if ((size_t)(p - base) > in->max_record && (rpmap_fn.mode != RPMAP_BLOCK))
 		return -E2BIG;
+	/* The last read of the data: nothing below changes the input's state
+	 * before it (a fault of the mapping leaves the input as it was). */
+	unterminated = rpmap_fn.mode != RPMAP_BLOCK && p > base && p[-1] != rpmap_fn.sep;
 	b = in->free_batches;
 	if (b)
 		in->free_batches = b->next;
@@ -351,7 +425,7 @@ int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 	b->off = in->cut_off;
 	b->nrec = nrec;
 	b->counted = nrec != 0;
-	b->unterminated = rpmap_fn.mode != RPMAP_BLOCK && b->len && base[b->len - 1] != rpmap_fn.sep;
+	b->unterminated = unterminated;
 	/* Only ever one record: every path above stops before a second
 	 * record that would not fit (the one-record path is for it alone). */
 	b->large = !task_fits(lim, b->len, nrec ? nrec : 1);
@@ -366,7 +440,7 @@ int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 	return 1;
 }
 
-bool rpmap_batch_record(const struct rpmap_batch *b, uint32_t i, const char **pp, size_t *len)
+static bool batch_record(const struct rpmap_batch *b, uint32_t i, const char **pp, size_t *len)
 {
 	const char *p = b->data, *end = b->data + b->len;
 
@@ -395,20 +469,90 @@ bool rpmap_batch_record(const struct rpmap_batch *b, uint32_t i, const char **pp
 	}
 }
 
-uint32_t rpmap_batch_count(const struct rpmap_batch *b)
+static uint32_t batch_count(const struct rpmap_batch *b, size_t bytes)
 {
-	const char *p = b->data, *end = b->data + b->len;
+	const char *p = b->data, *end = b->data + (bytes < b->len ? bytes : b->len);
 	uint32_t n = 0;
 
 	if (rpmap_fn.mode == RPMAP_BLOCK)
-		return (uint32_t)((b->len + rpmap_fn.block - 1) / rpmap_fn.block);
+		return (uint32_t)(bytes >= b->len ? (b->len + rpmap_fn.block - 1) / rpmap_fn.block
+						  : bytes / rpmap_fn.block);
 	while (p < end) {
 		const char *e = memchr(p, rpmap_fn.sep, (size_t)(end - p));
 
+		if (!e && bytes < b->len)
+			break;	/* runs past `bytes` */
 		n++;
 		p = e ? e + 1 : end;
 	}
 	return n;
+}
+
+int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
+		    struct rpmap_batch **out)
+{
+	*out = NULL;
+	GUARDED(in->mapped, cut(in, lim, out), -ENODATA);
+}
+
+bool rpmap_batch_record(const struct rpmap_batch *b, uint32_t i, const char **pp, size_t *len)
+{
+	GUARDED(b->seg->mapped, batch_record(b, i, pp, len), false);
+}
+
+uint32_t rpmap_batch_count(const struct rpmap_batch *b, size_t bytes)
+{
+	GUARDED(b->seg->mapped, batch_count(b, bytes), 0);
+}
+
+/* Bytes of the whole records at the start of [p, p + n) (O(n) at worst). */
+static size_t whole_records(const char *p, size_t n)
+{
+	const char *sep;
+
+	if (rpmap_fn.mode == RPMAP_BLOCK)
+		return n - n % rpmap_fn.block;
+	sep = memrchr(p, rpmap_fn.sep, n);
+	return sep ? (size_t)(sep + 1 - p) : 0;
+}
+
+static size_t whole_records_guarded(const char *p, size_t n)
+{
+	GUARDED(true, whole_records(p, n), SIZE_MAX);
+}
+
+uint64_t rpmap_input_clip(struct rpmap_input *in)
+{
+	struct rpmap_seg *s = in->cur;
+	size_t n = SIZE_MAX;
+
+	if (!in->mapped || !s)
+		return in->cut_off;
+	/* A fault here means it shrank again: look again. */
+	while (n == SIZE_MAX) {
+		uint64_t avail = rpmap_input_avail(in);
+
+		n = avail > in->cut_off ? (size_t)(avail - in->cut_off) : 0;
+		if (n > s->fill - in->cut)
+			n = s->fill - in->cut;
+		n = whole_records_guarded(s->buf + in->cut, n);
+	}
+	s->fill = in->cut + n;
+	if (in->scanned > s->fill)
+		in->scanned = s->fill;
+	return in->cut_off + n;
+}
+
+uint64_t rpmap_input_avail(const struct rpmap_input *in)
+{
+	struct stat st;
+
+	if (!in->mapped || fstat(in->fd, &st) < 0)
+		return in->size;
+	if ((uint64_t)st.st_size <= in->start)
+		return 0;
+	return (uint64_t)st.st_size - in->start < in->size ? (uint64_t)st.st_size - in->start
+							    : in->size;
 }
 
 void rpmap_batch_free(struct rpmap_input *in, struct rpmap_batch *b)

@@ -82,7 +82,7 @@ static const char usage_text[] =
 "  -V, --version          version\n"
 "\n"
 "Exit status: 0 all records done; 1 some records failed; 2 usage, plugin or\n"
-"I/O error; after Ctrl-C, rpmap writes every result in flight and dies by\n"
+"I/O error, or an input file that shrank while read; after Ctrl-C, rpmap writes every result in flight and dies by\n"
 "SIGINT (130); when the reader of its output goes away (EPIPE), it stops\n"
 "quietly and dies by SIGPIPE (141), like cat.\n"
 "\n"

@@ -249,8 +249,9 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
  * Cut the next batch out of the buffered input, whole records only. Returns
  * 1 and fills *out (which holds a reference on its segment until
  * rpmap_batch_free), 0 if no complete record is buffered (call
- * rpmap_input_fill, or the input is done if in->eof), or -E2BIG if a record
- * exceeds max_record (nothing is cut).
+ * rpmap_input_fill, or the input is done if in->eof), -E2BIG if a record
+ * exceeds max_record (nothing is cut), or -ENODATA if the mapped input
+ * file shrank under the read (nothing is cut; see rpmap_input_faulted).
  */
 int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 		    struct rpmap_batch **out);
@@ -266,15 +267,34 @@ ssize_t rpmap_input_fill(struct rpmap_input *in, bool may_block);
 bool rpmap_input_done(const struct rpmap_input *in);
 
 /* Locate record i (0-based within the batch): pointer and length with its
- * separator. O(i) for lines. Returns false if the batch has fewer records. */
+ * separator. O(i) for lines. Returns false if the batch has fewer records,
+ * or if the mapped input shrank under the read (rpmap_input_faulted). */
 bool rpmap_batch_record(const struct rpmap_batch *b, uint32_t i, const char **p, size_t *len);
+
+/* True once a read of the input mapping in this process failed because the
+ * file shrank (SIGBUS, caught): every later result is suspect. Sticky. */
+bool rpmap_input_faulted(void);
+
+/* Bytes of the input (from in->start, at most in->size) that the file
+ * still holds: in->size unless a mapped input file shrank. One fstat. */
+uint64_t rpmap_input_avail(const struct rpmap_input *in);
+
+/*
+ * The mapped input file shrank: end the input at the last whole record the
+ * file still holds, so that nothing past its end is cut again (what was cut
+ * already, the engine checks as its results come). Returns that end, an
+ * input offset (from in->start).
+ */
+uint64_t rpmap_input_clip(struct rpmap_input *in);
 
 /* Drop the pages holding [p, p + n) of the input mapping (a worker or the
  * parent is done with them; they fault in again if needed). */
 void rpmap_map_drop(const char *p, size_t n);
 
-/* Count the batch's records (O(len)). */
-uint32_t rpmap_batch_count(const struct rpmap_batch *b);
+/* Count the batch's records that end within its first `bytes` bytes
+ * (b->len: all of them; O(bytes)); 0 if the mapped input shrank under the
+ * read (rpmap_input_faulted). */
+uint32_t rpmap_batch_count(const struct rpmap_batch *b, size_t bytes);
 
 void rpmap_batch_free(struct rpmap_input *in, struct rpmap_batch *b);
 void rpmap_input_close(struct rpmap_input *in);

@@ -181,9 +181,10 @@ int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **stat
 		long pg = sysconf(_SC_PAGESIZE);
 		size_t skew = (size_t)(a.fn.map_start % (uint64_t)(pg > 0 ? pg : 4096));
 
-		/* The very file the parent mapped, and no shorter. */
-		if ((uint64_t)st.st_dev != a.map_dev || (uint64_t)st.st_ino != a.map_ino ||
-		    (uint64_t)st.st_size < a.fn.map_start + a.fn.map_size) {
+		/* The very file the parent mapped. It may have shrunk since: a
+		 * read past its end then kills this worker by SIGBUS, and the
+		 * parent, seeing the file shorter, stops the input there. */
+		if ((uint64_t)st.st_dev != a.map_dev || (uint64_t)st.st_ino != a.map_ino) {
 			close(fd);
 			return -ESTALE;
 		}
