@@ -111,11 +111,56 @@ static uint64_t now_ns(void)
 
 /* ---- pools ---- */
 
+#define RING_ROOMY_MAX	(8u << 20)	/* rings up to this size get 4x headroom */
+
+/*
+ * Ring bytes for tasks and results of up to `need` bytes. Roomy: room for
+ * four (at least 2 MiB) while that stays within RING_ROOMY_MAX, else, and
+ * not roomy, the least power of two whose largest record (half of it)
+ * holds one: 2 to 4 times need. Up to the library's 1 GiB.
+ */
+static size_t ring_for(uint64_t need, bool roomy)
+{
+	uint64_t ring = roomy ? 2u << 20 : RP_MIN_RING_BYTES;
+
+	while (roomy && ring < 4 * (need + 64) && ring < RING_ROOMY_MAX)
+		ring *= 2;
+	while (ring / 2 < need + 64 && ring < (1u << 30))
+		ring *= 2;
+	return (size_t)ring;
+}
+
+/* Shared memory a pool's region takes: a task ring and a result ring per
+ * worker, with their headers, and the region's own header. */
+static uint64_t pool_bytes(const struct poolh *ph)
+{
+	return (uint64_t)ph->workers * 2 * (ph->ring_bytes + 4096) + (64u << 10);
+}
+
+static void no_memory(const struct poolh *ph, uint64_t avail, const char *what)
+{
+	char b1[32];
+
+	fprintf(stderr,
+		"rpmap: not enough memory for %s: %llu MiB of shared memory needed (%u worker%s, "
+		"2 rings of %s each), %llu MiB available\n",
+		what, (unsigned long long)(pool_bytes(ph) >> 20), ph->workers,
+		ph->workers == 1 ? "" : "s", rpmap_size_str(b1, sizeof(b1), ph->ring_bytes),
+		(unsigned long long)(avail >> 20));
+}
+
+/* Start the pool ph describes. Returns 0, or -ENOMEM when its region would
+ * not fit in the memory left (checked first: a region too large would have
+ * its pages taken later, and rpmap be killed for them), or rp_pool_create's
+ * error. */
 static int pool_start(struct eng *e, struct poolh *ph)
 {
 	struct rp_config cfg;
 	struct rp_stats st;
 	int r;
+
+	if (pool_bytes(ph) > rpmap_mem_available())
+		return -ENOMEM;
 
 	rp_config_init(&cfg);
 	cfg.workers = ph->workers;
@@ -168,7 +213,10 @@ static int pool_restart(struct eng *e, struct poolh *ph)
 	e->restarts++;
 	r = pool_start(e, ph);
 	if (r) {
-		fprintf(stderr, "rpmap: cannot restart the worker pool: %s\n", strerror(-r));
+		if (r == -ENOMEM)
+			no_memory(ph, rpmap_mem_available(), "the workers");
+		else
+			fprintf(stderr, "rpmap: cannot restart the worker pool: %s\n", strerror(-r));
 		e->fatal = e->stop = true;
 	}
 	return r;
@@ -183,7 +231,11 @@ static int pool_ensure(struct eng *e, struct poolh *ph)
 		return 0;
 	r = pool_start(e, ph);
 	if (r) {
-		fprintf(stderr, "rpmap: cannot start a worker for recovery: %s\n", strerror(-r));
+		if (r == -ENOMEM)
+			no_memory(ph, rpmap_mem_available(), "a worker for recovery");
+		else
+			fprintf(stderr, "rpmap: cannot start a worker for recovery: %s\n",
+				strerror(-r));
 		e->fatal = e->stop = true;
 	}
 	return r;
@@ -842,14 +894,12 @@ static void run_large(struct eng *e, struct rpmap_batch *b)
 {
 	uint64_t need = b->len + sizeof(struct rpmap_task_hdr);
 	uint64_t res = rpmap_result_bound(b->len, 1);
-	struct poolh side = { .workers = 1, .ring_bytes = 1u << 20, .retries = e->o->retries };
+	struct poolh side = { .workers = 1, .retries = e->o->retries };
 	uint32_t nrec;
+	char what[96];
 	int r;
 
-	if (res > need)
-		need = res;
-	while (side.ring_bytes / 2 < need + 64 && side.ring_bytes < (1ull << 30))
-		side.ring_bytes *= 2;
+	side.ring_bytes = ring_for(res > need ? res : need, false);
 	collect_all(e);
 	if (e->stop)
 		return;
@@ -857,9 +907,13 @@ static void run_large(struct eng *e, struct rpmap_batch *b)
 	place(e, b, nrec);
 	r = pool_start(e, &side);
 	if (r) {
-		fprintf(stderr, "rpmap: record %llu (input byte %llu, %zu bytes): cannot make a pool "
-				"for it: %s\n",
-			(unsigned long long)b->first, (unsigned long long)b->off, b->len, strerror(-r));
+		snprintf(what, sizeof(what), "record %llu (input byte %llu, %zu bytes)",
+			 (unsigned long long)b->first, (unsigned long long)b->off, b->len);
+		if (r == -ENOMEM)
+			no_memory(&side, rpmap_mem_available(), what);
+		else
+			fprintf(stderr, "rpmap: %s: cannot make a pool for it: %s\n", what,
+				strerror(-r));
 		e->fatal = e->stop = true;
 		return;
 	}
@@ -925,10 +979,10 @@ static void print_stats(struct eng *e)
 		(unsigned long long)e->restarts);
 }
 
-/* Ring size: room for at least four of the largest tasks or results. */
-static size_t pick_ring(const struct rpmap_opts *o)
+/* The largest task input or result a batch of the main pool may need. */
+static uint64_t task_need(const struct rpmap_opts *o)
 {
-	uint64_t task = o->batch_bytes, need, ring = 2u << 20;
+	uint64_t task = o->batch_bytes, need;
 
 	if (rpmap_fn.mode == RPMAP_BLOCK && rpmap_fn.block > task)
 		task = rpmap_fn.block;
@@ -943,9 +997,38 @@ static size_t pick_ring(const struct rpmap_opts *o)
 		if (res > need)
 			need = res;
 	}
-	while (ring < 4 * (need + 64) && ring < (1u << 30))
-		ring *= 2;
-	return ring;
+	return need;
+}
+
+/*
+ * Memory: choose the main pool's rings and workers to fit what the system
+ * and the memory cgroup leave (rpmap_mem_available). Rings are roomy (room
+ * for four of the largest tasks or results, at least 2 MiB) while that is
+ * at most 8 MiB, else just large enough for one (ring_for: 2 to 4 times
+ * it, as a ring is a power of two of which a record takes at most half).
+ * If that does not fit: the least rings that hold one task, then, unless
+ * -j was given, fewer workers. Returns 0, or -ENOMEM (reported).
+ */
+static int fit_main(struct eng *e, const struct rpmap_opts *o)
+{
+	uint64_t need = task_need(o), avail = rpmap_mem_available();
+	struct poolh *ph = &e->main;
+	uint64_t per;
+
+	ph->workers = o->workers;
+	ph->ring_bytes = ring_for(need, true);
+	if (pool_bytes(ph) <= avail)
+		return 0;
+	ph->ring_bytes = ring_for(need, false);
+	per = pool_bytes(&(struct poolh){ .workers = 1, .ring_bytes = ph->ring_bytes });
+	if (pool_bytes(ph) > avail && !o->workers_set && avail >= per)
+		ph->workers = (unsigned)(avail / per);
+	if (pool_bytes(ph) <= avail)
+		return 0;
+	no_memory(ph, avail, "the workers");
+	fprintf(stderr, "rpmap: use fewer workers (-j) or smaller records or tasks "
+			"(--block, --batch)\n");
+	return -ENOMEM;
 }
 
 /* --spawn: what exec'd workers need to rebuild a forked worker's state. */
@@ -981,8 +1064,8 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 
 	e.t0 = now_ns();
 	e.next_flags = o->unordered ? RP_UNORDERED : 0;
-	e.main.workers = o->workers;
-	e.main.ring_bytes = o->ring_bytes ? o->ring_bytes : pick_ring(o);
+	if (fit_main(&e, o))
+		return 2;
 	/* The side pools: one worker, rings as large as the main pool's. */
 	e.rerun = (struct poolh){ .workers = 1, .ring_bytes = e.main.ring_bytes };
 	e.retry = (struct poolh){ .workers = 1, .ring_bytes = e.main.ring_bytes,
@@ -1003,8 +1086,11 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 		return 2;
 	}
 	r = pool_start(&e, &e.main);
+	if (r == -ENOMEM)
+		no_memory(&e.main, rpmap_mem_available(), "the workers");
+	else if (r)
+		fprintf(stderr, "rpmap: cannot start %u workers: %s\n", e.main.workers, strerror(-r));
 	if (r) {
-		fprintf(stderr, "rpmap: cannot start %u workers: %s\n", o->workers, strerror(-r));
 		free(e.win);
 		free(e.init);
 		board_free(board_fd);

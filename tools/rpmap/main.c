@@ -313,6 +313,7 @@ int main(int argc, char **argv)
 			if (!parse_uint(optarg, 1, RP_MAX_WORKERS, &v))
 				die_usage("-j: workers must be 1-256, not '%s'", optarg);
 			o.workers = (unsigned)v;
+			o.workers_set = true;
 			break;
 		case '0':
 			rpmap_fn.mode = RPMAP_NUL;

@@ -332,10 +332,18 @@ struct rpmap_progress *rpmap_progress_new(uint64_t total_bytes);
 void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t failed, bool last);
 void rpmap_progress_free(struct rpmap_progress *pg);
 
+/* ---- memory (mem.c) ---- */
+
+/* Bytes of memory rpmap may still take (MemAvailable plus free swap, and
+ * what its memory cgroup and their ancestors leave); UINT64_MAX if none of
+ * it can be read. An estimate: re-read on each call. */
+uint64_t rpmap_mem_available(void);
+
 /* ---- engine (engine.c) ---- */
 
 struct rpmap_opts {
 	unsigned workers;
+	bool workers_set;	/* -j given: never fewer workers to fit in memory */
 	unsigned retries;	/* --retries: re-runs of a record whose worker died */
 	uint64_t timeout_ms;	/* --timeout (also in rpmap_fn.timeout_ns); 0 = none */
 	bool spawn;		/* --spawn: workers exec'd (RP_CFG_SPAWN) */
@@ -347,7 +355,6 @@ struct rpmap_opts {
 	int progress;		/* -1 auto, 0 off, 1 on */
 	unsigned chunk;		/* records per task; 0 = adaptive */
 	size_t batch_bytes;	/* target input bytes per task */
-	size_t ring_bytes;	/* 0 = chosen from the record sizes */
 };
 
 /*
