@@ -171,6 +171,8 @@ static int pool_start(struct eng *e, struct poolh *ph)
 	cfg.fn = rpmap_batch_task;
 	cfg.retries = ph->retries;
 	cfg.task_timeout_ns = rpmap_fn.timeout_ns;
+	cfg.max_tasks_per_worker = e->o->max_tasks;
+	cfg.max_rss_bytes = e->o->max_rss;
 	if (e->o->spawn) {
 		cfg.flags |= RP_CFG_SPAWN;
 		cfg.init = rpmap_worker_init;
@@ -364,7 +366,8 @@ static void record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t r
 		snprintf(why, sizeof(why), "timed out after %llu ms",
 			 (unsigned long long)e->o->timeout_ms);
 	} else if (status == RP_EMSGSIZE) {
-		snprintf(why, sizeof(why), "result too large");
+		snprintf(why, sizeof(why), "result too large (more than %u MiB)",
+			 RPMAP_MAX_RESULT >> 20);
 	} else if (status < 0) {
 		snprintf(why, sizeof(why), "%s (%d)", strerror(-status), status);
 	} else {
@@ -555,20 +558,40 @@ static int run_one(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint3
 
 /* ---- recovery ---- */
 
-#define MAX_ALONE_RING	(256u << 20)	/* results of up to 128 MiB */
-
 static void run_alone(struct eng *e, struct rpmap_batch *b, uint32_t rec, size_t ring_bytes,
 		      unsigned retries);
 
-/* Record `rec` of b did not fit in ph's results: alone with 16 times
- * larger rings, up to MAX_ALONE_RING, or failed. */
-static void too_large(struct eng *e, const struct poolh *ph, struct rpmap_batch *b, uint32_t rec,
-		      unsigned retries)
+/* What a batch's result holds beside one record's output: its header, the
+ * separator, padding and a failure table entry. */
+#define ALONE_OVERHEAD	(sizeof(struct rpmap_res_hdr) + 16 + sizeof(struct rpmap_fail))
+
+/* Whether a record whose result needs `need` bytes (0: not known) can fit
+ * a task of ph at all. */
+static bool fits_pool(const struct poolh *ph, uint64_t need)
 {
-	if (ph->ring_bytes < MAX_ALONE_RING)
-		run_alone(e, b, rec, ph->ring_bytes * 16, retries);
-	else
+	return need && need + ALONE_OVERHEAD <= ph->max_res;
+}
+
+/*
+ * Record `rec` of b did not fit in ph's results (need: the bytes its result
+ * asked for, 0 if not known). Past RPMAP_MAX_RESULT it fails; else it runs
+ * alone in a pool whose rings hold it (the most a record may have when
+ * need is not known), or fails if that is no larger than ph.
+ */
+static void too_large(struct eng *e, const struct poolh *ph, struct rpmap_batch *b, uint32_t rec,
+		      unsigned retries, uint64_t need)
+{
+	size_t ring;
+
+	if (need > RPMAP_MAX_RESULT) {
 		record_failed(e, b, rec, RP_EMSGSIZE, RP_RES_POOL, 0, -1);
+		return;
+	}
+	ring = ring_for((need ? need : RPMAP_MAX_RESULT) + ALONE_OVERHEAD, false);
+	if (ring <= ph->ring_bytes)
+		record_failed(e, b, rec, RP_EMSGSIZE, RP_RES_POOL, 0, -1);
+	else
+		run_alone(e, b, rec, ring, retries);
 }
 
 /* ---- the input shrank ---- */
@@ -669,12 +692,14 @@ static void run_single(struct eng *e, struct poolh *ph, struct rpmap_batch *b, u
 		return;
 	}
 	if (result_ok(&res, 1)) {
-		uint32_t done = ((const struct rpmap_res_hdr *)res.data)->ndone;
+		const struct rpmap_res_hdr *h = res.data;
+		uint32_t done = h->ndone;
+		uint64_t need = h->need;
 
 		emit(e, b, rec, res.data);
 		rp_release(ph->pool, &res);
 		if (!done)
-			too_large(e, ph, b, rec, retries);
+			too_large(e, ph, b, rec, retries, need);
 		return;
 	}
 	failure_of(ph, &res, rec, 1, &f);
@@ -721,14 +746,16 @@ static void rerun(struct eng *e, struct rpmap_batch *b, uint32_t from, uint32_t 
 			return;
 		}
 		if (result_ok(&res, cnt)) {
-			uint32_t done = ((const struct rpmap_res_hdr *)res.data)->ndone;
+			const struct rpmap_res_hdr *h = res.data;
+			uint32_t done = h->ndone;
+			uint64_t need = h->need;
 
 			emit(e, b, from, res.data);
 			rp_release(ph->pool, &res);
 			if (done == cnt)
 				return;
-			if (done == 0 && cnt == 1)
-				too_large(e, ph, b, from, e->o->retries);
+			if (done == 0 && (cnt == 1 || (need && !fits_pool(ph, need))))
+				too_large(e, ph, b, from, e->o->retries, need);
 			else if (done == 0)
 				rerun(e, b, from, from + 1);
 			from += done ? done : 1;
@@ -847,6 +874,8 @@ static int collect(struct eng *e, unsigned flags)
 		const struct rpmap_res_hdr *h = res.data;
 		uint32_t done = h->ndone, nrec = h->nrec;
 
+		uint64_t need = h->need;
+
 		place(e, b, nrec);
 		learn(e, h);
 		if (beyond_input(e, b, done)) {
@@ -855,8 +884,14 @@ static int collect(struct eng *e, unsigned flags)
 		} else {
 			emit(e, b, 0, res.data);
 			rp_release(e->main.pool, &res);
+			/* The next output did not fit: the rest again, that
+			 * record alone first if the rerun pool cannot hold it. */
+			if (done < nrec && need && !fits_pool(&e->rerun, need)) {
+				too_large(e, &e->main, b, done, e->o->retries, need);
+				done++;
+			}
 			if (done < nrec)
-				rerun(e, b, done, nrec);	/* the next output did not fit */
+				rerun(e, b, done, nrec);
 		}
 	} else {
 		batch_failed(e, b, &res);
@@ -931,9 +966,14 @@ static void run_alone(struct eng *e, struct rpmap_batch *b, uint32_t rec, size_t
 {
 	struct poolh side = { .workers = 1, .ring_bytes = ring_bytes, .retries = retries };
 	int r = pool_start(e, &side);
+	char what[64];
 
 	if (r) {
-		record_failed(e, b, rec, RP_EMSGSIZE, RP_RES_POOL, 0, -1);
+		snprintf(what, sizeof(what), "the result of record %llu",
+			 (unsigned long long)(b->first + rec));
+		if (r == -ENOMEM)
+			no_memory(&side, rpmap_mem_available(), what);
+		record_failed(e, b, rec, r, 0, 0, -1);
 		return;
 	}
 	run_single(e, &side, b, rec, retries);

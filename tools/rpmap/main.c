@@ -39,6 +39,7 @@ static const char usage_text[] =
 "  PLUGIN.so:SYMBOL  a ringpool task function (rp_task_fn) exported by a shared\n"
 "                    object; it gets each record without its separator, and\n"
 "                    rpmap writes its result followed by the separator\n"
+"A record's result is at most 256 MiB (more fails: \"result too large\").\n"
 "\n"
 "Records (default: lines):\n"
 "      --lines            records end with a newline; a last line without one is\n"
@@ -46,7 +47,7 @@ static const char usage_text[] =
 "  -0, --null             records end with a NUL byte\n"
 "  -b, --block SIZE       records are SIZE bytes (k, M suffixes); the last may be\n"
 "                         shorter\n"
-"      --max-record SIZE  refuse longer records (default 64M)\n"
+"      --max-record SIZE  refuse longer records (default 64M, at most 256M)\n"
 "\n"
 "Input and output:\n"
 "  -i, --input FILE       read FILE (default: standard input)\n"
@@ -73,6 +74,13 @@ static const char usage_text[] =
 "Workers:\n"
 "      --spawn            start each worker by exec of rpmap itself instead of\n"
 "                         fork; plugins are loaded again in each worker\n"
+"      --max-tasks-per-worker N\n"
+"                         replace each worker after it has run N tasks (a task\n"
+"                         is a batch of records: see --chunk); bounds a plugin\n"
+"                         that leaks\n"
+"      --max-rss SIZE     replace a worker once its peak resident size is over\n"
+"                         SIZE (checked every 64 tasks; it counts the shared\n"
+"                         rings the worker touched, 4M with the default rings)\n"
 "\n"
 "Reporting:\n"
 "      --stats            print the pool's statistics on stderr at the end\n"
@@ -264,7 +272,7 @@ static void on_sigint(int sig)
 
 enum {
 	OPT_LINES = 256, OPT_MAXREC, OPT_CHUNK, OPT_BATCH, OPT_TIMEOUT, OPT_RETRIES, OPT_SPAWN,
-	OPT_STATS, OPT_PROGRESS, OPT_NOPROGRESS,
+	OPT_STATS, OPT_PROGRESS, OPT_NOPROGRESS, OPT_MAXTASKS, OPT_MAXRSS,
 };
 
 static const struct option longopts[] = {
@@ -282,6 +290,8 @@ static const struct option longopts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "retries", required_argument, NULL, OPT_RETRIES },
 	{ "spawn", no_argument, NULL, OPT_SPAWN },
+	{ "max-tasks-per-worker", required_argument, NULL, OPT_MAXTASKS },
+	{ "max-rss", required_argument, NULL, OPT_MAXRSS },
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "no-progress", no_argument, NULL, OPT_NOPROGRESS },
@@ -374,6 +384,18 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SPAWN:
 			o.spawn = true;
+			break;
+		case OPT_MAXTASKS:
+			if (!parse_uint(optarg, 1, UINT64_MAX, &v))
+				die_usage("--max-tasks-per-worker: a count of 1 or more expected, "
+					  "not '%s'", optarg);
+			o.max_tasks = v;
+			break;
+		case OPT_MAXRSS:
+			if (!parse_size(optarg, &v) || v < 1)
+				die_usage("--max-rss: a size (k, M, G suffixes) expected, not '%s'",
+					  optarg);
+			o.max_rss = v;
 			break;
 		case OPT_STATS:
 			o.stats = true;

@@ -98,7 +98,19 @@ struct rpmap_res_hdr {
 	uint32_t magic;
 	uint64_t out_len;
 	uint64_t run_ns;	/* time spent in the batch */
+	uint64_t need;		/* ndone < nrec: the result bytes record ndone
+				 * asked for (separator not counted), 0 if not
+				 * known */
 };
+
+/*
+ * The largest result of one record, in bytes, its separator not counted:
+ * rpmap offers a record no more (a plugin's rp_task_result asking more
+ * gets NULL, and the record fails with "result too large"). It is also
+ * the most --max-record allows, so identity and upper always have room.
+ * --help, rpmap.1 and README state this number.
+ */
+#define RPMAP_MAX_RESULT	(256u << 20)
 
 #define RPMAP_RES_MAGIC 0x72706d31u	/* "rpm1" */
 
@@ -347,6 +359,8 @@ struct rpmap_opts {
 	unsigned retries;	/* --retries: re-runs of a record whose worker died */
 	uint64_t timeout_ms;	/* --timeout (also in rpmap_fn.timeout_ns); 0 = none */
 	bool spawn;		/* --spawn: workers exec'd (RP_CFG_SPAWN) */
+	uint64_t max_tasks;	/* --max-tasks-per-worker (cfg.max_tasks_per_worker) */
+	uint64_t max_rss;	/* --max-rss (cfg.max_rss_bytes) */
 	const char *plugin_path;	/* PLUGIN: what exec'd workers dlopen */
 	const char *plugin_sym;
 	bool unordered;

@@ -51,6 +51,7 @@ struct sub_result {
 	size_t len;
 	bool reserved;
 	int err;		/* RP_EMSGSIZE once it asked for more than room */
+	size_t want;		/* ... and what it asked for */
 };
 
 static struct sub_result sub;
@@ -76,6 +77,7 @@ void *rp_task_result(struct rp_task *t, size_t cap)
 			return NULL;
 		if (cap > sub.room) {
 			sub.err = RP_EMSGSIZE;
+			sub.want = cap;
 			return NULL;
 		}
 		sub.reserved = true;
@@ -475,6 +477,73 @@ static ssize_t run_plugin(struct rp_task *t, uint64_t seq, char *at, size_t room
 	return (ssize_t)sub.len;
 }
 
+/* What a plugin's record must leave in the batch's result after its own
+ * output: its separator and the failure table entry it might add. */
+static uint64_t keep_for(uint64_t pos, uint32_t nfail, bool has_sep)
+{
+	return ALIGN8(pos) - pos + 8 + (uint64_t)(nfail + 1) * sizeof(*fails) + (has_sep ? 1 : 0);
+}
+
+/*
+ * Apply the function to one record (n bytes at p, with its separator if
+ * has_sep), its output at o, in at most `room` bytes (a plugin's: room -
+ * keep, its separator after it); a result (separator not counted) never
+ * gets more than RPMAP_MAX_RESULT. Returns the bytes written; -1 if the
+ * record failed (*status); -2 if its output did not fit (*need: the
+ * result's bytes it asked for, separator not counted, 0 if not known).
+ */
+static int64_t apply_record(struct rp_task *t, uint64_t seq, char *o, uint64_t room, uint64_t keep,
+			    const char *p, size_t n, bool has_sep, int *status, uint64_t *need)
+{
+	size_t body = has_sep ? n - 1 : n;	/* without the separator */
+	uint64_t lim = room < RPMAP_MAX_RESULT ? room : RPMAP_MAX_RESULT;
+	ssize_t r;
+
+	switch (rpmap_fn.kind) {
+	case RPMAP_IDENTITY:
+	case RPMAP_UPPER:
+		/* body <= --max-record <= RPMAP_MAX_RESULT */
+		*need = body;
+		if (room < n)
+			return -2;
+		if (rpmap_fn.kind == RPMAP_UPPER)
+			upper(o, p, n);
+		else
+			memcpy(o, p, n);
+		return (int64_t)n;
+	case RPMAP_CRC32:
+		*need = 9;
+		if (lim < 9)
+			return -2;
+		return (int64_t)put_crc(o, (uint32_t)crc32(crc32(0, Z_NULL, 0), (const Bytef *)p,
+							  (uInt)body));
+	case RPMAP_COUNT:
+		*need = 21;
+		if (lim < 21)
+			return -2;
+		return (int64_t)put_u64(o, burn(rpmap_fn.count));
+	case RPMAP_GZIP:
+		/* The bound of rpmap_result_bound, without the batch's header. */
+		*need = n + (n >> 10) + 64;
+		r = (ssize_t)gzip_member(o, lim, p, n, rpmap_fn.level);
+		return r ? r : -2;
+	case RPMAP_PLUGIN:
+		*need = 0;
+		if (room <= keep)
+			return -2;
+		lim = room - keep < RPMAP_MAX_RESULT ? room - keep : RPMAP_MAX_RESULT;
+		r = run_plugin(t, seq, o, lim, p, body, status);
+		if (r == -2)
+			*need = sub.want;
+		if (r < 0)
+			return r;
+		if (has_sep)
+			o[r++] = rpmap_fn.sep;
+		return r;
+	}
+	return -2;
+}
+
 /* The task's board slot, or NULL. */
 static struct rpmap_slot *board_slot(const struct rpmap_task_hdr *th, uint64_t seq)
 {
@@ -501,6 +570,9 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 	uint64_t t0 = now_ns(), cap, pos, fend, limit = rpmap_fn.timeout_ns, rt0, rt1;
 	uint32_t i = 0, nfail = 0, nrec;
 	bool has_sep, stopped = false;
+	uint64_t need = 0;
+	int status = 0;
+	int64_t r;
 
 	if (len < sizeof(*th))
 		return -EINVAL;
@@ -527,6 +599,7 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 	if (!out)
 		return RP_EMSGSIZE;
 	rh = (struct rpmap_res_hdr *)out;
+	rh->need = 0;
 	pos = sizeof(*rh);
 	if ((rpmap_fn.kind == RPMAP_IDENTITY || rpmap_fn.kind == RPMAP_UPPER) &&
 	    rpmap_fn.mode != RPMAP_BLOCK && (uint64_t)(end - p) <= cap - pos) {
@@ -541,7 +614,6 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 	}
 	rt0 = limit ? now_ns() : 0;	/* after the wait for result space */
 	for (size_t n; (n = next_record(p, end, &has_sep)); p += n, i++) {
-		size_t body = has_sep ? n - 1 : n;	/* without the separator */
 		char *o = out + pos;
 		uint64_t room = cap - pos;
 
@@ -549,62 +621,16 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 			continue;	/* only counting from here on */
 		if (slot)	/* relaxed: see above */
 			atomic_store_explicit(&slot->rec1, (uint64_t)i + 1, memory_order_relaxed);
-		switch (rpmap_fn.kind) {
-		case RPMAP_IDENTITY:
-			if (room < n)
-				goto full;
-			memcpy(o, p, n);
-			pos += n;
-			break;
-		case RPMAP_UPPER:
-			if (room < n)
-				goto full;
-			upper(o, p, n);
-			pos += n;
-			break;
-		case RPMAP_CRC32:
-			if (room < 9)
-				goto full;
-			pos += put_crc(o, (uint32_t)crc32(crc32(0, Z_NULL, 0), (const Bytef *)p,
-							  (uInt)body));
-			break;
-		case RPMAP_COUNT:
-			if (room < 21)
-				goto full;
-			pos += put_u64(o, burn(rpmap_fn.count));
-			break;
-		case RPMAP_GZIP: {
-			size_t z = gzip_member(o, room, p, n, rpmap_fn.level);
-
-			if (!z)
-				goto full;
-			pos += z;
-			break;
-		}
-		case RPMAP_PLUGIN: {
-			/* Keep room for the failure table entry this record might
-			 * add and for its separator. */
-			uint64_t keep = ALIGN8(pos) - pos + 8 + (uint64_t)(nfail + 1) * sizeof(*fails) +
-					(has_sep ? 1 : 0);
-			int status = 0;
-			ssize_t r;
-
-			if (room <= keep)
-				goto full;
-			r = run_plugin(t, th->first + i, o, room - keep, p, body, &status);
-			if (r == -2)
-				goto full;
-			if (r == -1) {
-				if (!add_fail(nfail, i, status, pos - sizeof(*rh)))
-					goto full;
-				nfail++;
-				break;
-			}
+		r = apply_record(t, th->first + i, o, room, keep_for(pos, nfail, has_sep), p, n,
+				 has_sep, &status, &need);
+		if (r == -2)
+			goto full;
+		if (r == -1) {
+			if (!add_fail(nfail, i, status, pos - sizeof(*rh)))
+				goto full;	/* need 0: run it again alone */
+			nfail++;
+		} else {
 			pos += (uint64_t)r;
-			if (has_sep)
-				out[pos++] = rpmap_fn.sep;
-			break;
-		}
 		}
 		if (limit) {
 			rt1 = now_ns();
@@ -620,6 +646,7 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 full:
 		stopped = true;
 		rh->ndone = i;
+		rh->need = need;
 	}
 	nrec = i;
 	if (!stopped)

@@ -11,6 +11,8 @@
  * `flaky` is testfn, except that a record containing FLAKY<N> (N default 1)
  *   dies with SIGSEGV the first N times it is run: runs are counted with
  *   marker files <index>.<k> in the directory $RPMAP_MARKS.
+ * `sized` writes N bytes of 'x' for a record that is the decimal number N;
+ * `leak` copies each record and leaks 1 MiB (allocated and touched).
  */
 #include <ringpool.h>
 
@@ -142,4 +144,34 @@ int flaky(struct rp_task *t, const void *in, size_t len)
 		}
 	}
 	return testfn(t, in, len);
+}
+
+int sized(struct rp_task *t, const void *in, size_t len)
+{
+	char num[32];
+	size_t n;
+	char *out;
+
+	if (len >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, in, len);
+	num[len] = 0;
+	n = (size_t)strtoull(num, NULL, 10);
+	out = rp_task_result(t, n);
+	if (!out)
+		return -ENOMEM;
+	memset(out, 'x', n);
+	return 0;
+}
+
+int leak(struct rp_task *t, const void *in, size_t len)
+{
+	size_t n = 1u << 20;
+	char *p = malloc(n);
+
+	if (!p)
+		return -ENOMEM;
+	memset(p, (int)len, n);	/* touched: it counts in the resident size */
+	__asm__ volatile("" : : "r"(p) : "memory");
+	return copy(t, in, len);
 }
