@@ -12,7 +12,9 @@
  *   dies with SIGSEGV the first N times it is run: runs are counted with
  *   marker files <index>.<k> in the directory $RPMAP_MARKS.
  * `sized` writes N bytes of 'x' for a record that is the decimal number N;
- * `leak` copies each record and leaks 1 MiB (allocated and touched).
+ * `leak` copies each record and leaks 1 MiB (allocated and touched);
+ * `noisy` copies each record after writing to stdout (printf + fflush, and
+ *   write(1)) and reading stdin (read(0)), as a careless plugin would.
  */
 #include <ringpool.h>
 
@@ -173,5 +175,20 @@ int leak(struct rp_task *t, const void *in, size_t len)
 		return -ENOMEM;
 	memset(p, (int)len, n);	/* touched: it counts in the resident size */
 	__asm__ volatile("" : : "r"(p) : "memory");
+	return copy(t, in, len);
+}
+
+int noisy(struct rp_task *t, const void *in, size_t len)
+{
+	char buf[4096];
+	ssize_t r;
+
+	printf("NOISE from printf, record %llu\n", (unsigned long long)t->seq);
+	fflush(stdout);
+	r = write(1, "NOISE from write(1)\n", 20);
+	/* Whatever stdin is: a read must neither block for long nor take
+	 * the parent's input. */
+	r = read(0, buf, sizeof(buf));
+	(void)r;
 	return copy(t, in, len);
 }
