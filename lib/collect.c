@@ -117,8 +117,7 @@ void rp__account(struct rp_pool *p, struct rp_slot *s, struct rp_worker *w, uint
 int rp_pool_set_progress(struct rp_pool *p, rp_progress_fn cb, void *arg, uint64_t total,
 			 uint64_t interval_ns)
 {
-	if (!p)
-		return -EINVAL;
+	RP_POOL_CHECK(p);
 	p->prog_cb = cb;
 	p->prog_arg = arg;
 	p->prog_total = total;
@@ -169,6 +168,7 @@ void rp__fail_slot(struct rp_pool *p, struct rp_slot *s, int status, int sig, in
 	if (s->state == RP_SLOT_PENDING && !p->inline_mode)
 		p->w[s->worker].outstanding--;
 	s->state = RP_SLOT_FAILED;
+	s->mark = 0;
 	s->status = status;
 	s->term_signal = sig;
 	s->term_exit = code;
@@ -186,6 +186,7 @@ static void result_from_failed(const struct rp_slot *s, struct rp_result *res)
 	res->worker = s->worker;
 	res->term_signal = s->term_signal;
 	res->term_exit = s->term_exit;
+	res->mark = s->mark;
 }
 
 /* Hand a finished slot to its owner; the slot is freed afterwards. */
@@ -243,6 +244,7 @@ static void view_to_result(const struct rp_rec_view *v, unsigned i, struct rp_re
 	res->worker = i;
 	res->term_signal = 0;
 	res->term_exit = -1;
+	res->mark = 0;
 }
 
 /* Deliver every owned record at the head of worker i's ring. */
@@ -409,6 +411,7 @@ static int give_slot(struct rp_pool *p, struct rp_slot *s, struct rp_result *res
 		res->worker = 0;
 		res->term_signal = 0;
 		res->term_exit = -1;
+		res->mark = 0;
 	} else {
 		result_from_failed(s, res);
 		p->nfailed--;
@@ -492,27 +495,47 @@ static int try_next(struct rp_pool *p, struct rp_result *res, bool unordered)
 	return -EAGAIN;
 }
 
-/* Only raw results the caller has not collected stand in the way. */
+/* Worker i's ring head is a result of the caller's (held, or waiting for
+ * rp_next): nothing owned behind it can be delivered until the caller
+ * takes or releases it. */
+static bool head_is_raw(const struct rp_pool *p, unsigned i)
+{
+	return p->w[i].raw_head || p->held_worker == (int)i;
+}
+
+/*
+ * Only results the caller has not collected (or holds) stand in the way of
+ * owned work: every live worker with records outstanding has one at its
+ * ring head, and nothing else can move (no failed or ready owned result, no
+ * queued future or job to feed).
+ */
 static bool blocked_by_raw(struct rp_pool *p)
 {
-	unsigned i;
+	bool any = false;
 
-	for (i = 0; i < p->nw; i++)
-		if (p->w[i].raw_head)
-			return true;
-	return false;
+	if (rp__owned_ready(p) || p->fq_head || p->jobs)
+		return false;
+	for (unsigned i = 0; i < p->nw; i++) {
+		if (!p->w[i].outstanding || p->w[i].dead)
+			continue;
+		if (!head_is_raw(p, i))
+			return false;
+		any = true;
+	}
+	return any;
 }
 
 int rp_next(struct rp_pool *p, struct rp_result *res, unsigned flags)
 {
 	bool unordered;
 
-	if (!p || !res)
+	RP_POOL_CHECK(p);
+	if (!res)
 		return -EINVAL;
-	if (p->held_worker != -1)
-		return -EBUSY;
 	if (p->in_cb)
 		return -EDEADLK;
+	if (p->held_worker != -1)
+		return -EBUSY;
 	unordered = (flags & RP_UNORDERED) ||
 		    ((p->cfg.flags & RP_CFG_UNORDERED) && !(flags & RP_ORDERED));
 	for (;;) {
@@ -533,7 +556,8 @@ void rp_release(struct rp_pool *p, struct rp_result *res)
 {
 	struct rp_slot *s;
 
-	if (!p || !res || !res->priv_[0] || p->held_worker == -1 || res->seq != p->held_seq)
+	if (!p || !res || rp__foreign(p) || !res->priv_[0] || p->held_worker == -1 ||
+	    res->seq != p->held_seq)
 		return;
 	res->priv_[0] = 0;
 	s = &p->slots[p->held_seq & p->mask];
@@ -572,18 +596,8 @@ int rp__wait_owned(struct rp_pool *p, bool (*done)(void *), void *arg, uint64_t 
 			return 0;
 		if (p->inline_mode)
 			return -EDEADLK; /* nothing left that could finish it */
-		if (!rp__owned_ready(p) && blocked_by_raw(p) && !p->fq_head && !p->jobs) {
-			/* Results the caller has not collected sit at the heads
-			 * of the rings: anything owned queued behind them cannot
-			 * be delivered until the caller takes them. */
-			bool stuck = true;
-
-			for (unsigned i = 0; i < p->nw; i++)
-				if (p->w[i].outstanding && !p->w[i].raw_head && !p->w[i].dead)
-					stuck = false;
-			if (stuck)
-				return -EDEADLK;
-		}
+		if (blocked_by_raw(p))
+			return -EDEADLK;
 		p->wait_done = done;
 		p->wait_arg = arg;
 		if (rp__wait(p, owned_cond, deadline) == -ETIMEDOUT) {
@@ -599,7 +613,8 @@ int rp_pool_stats(const struct rp_pool *p, struct rp_stats *st)
 {
 	unsigned i;
 
-	if (!p || !st)
+	RP_POOL_CHECK(p);
+	if (!st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
 	st->workers = p->nw;
@@ -637,7 +652,8 @@ int rp_worker_stats(const struct rp_pool *p, unsigned i, struct rp_worker_stats 
 	const struct rp_worker *w;
 	uint64_t busy, now;
 
-	if (!p || !st || i >= p->nw)
+	RP_POOL_CHECK(p);
+	if (!st || i >= p->nw)
 		return -EINVAL;
 	w = &p->w[i];
 	busy = rp_ticks_to_ns(w->st_busy_ticks);
@@ -664,8 +680,7 @@ int rp_pool_arm(struct rp_pool *p)
 	uint64_t v;
 	uint32_t armed;
 
-	if (!p)
-		return -EINVAL;
+	RP_POOL_CHECK(p);
 	if (p->in_cb)
 		return -EDEADLK;
 	if (p->efd < 0)
@@ -678,12 +693,12 @@ int rp_pool_arm(struct rp_pool *p)
 	rp__pump(p);
 	if (rp__raw_ready(p, true) || p->in_flight == 0)
 		return 1;
-	armed = p->light_notify ? rp_evc_prepare_heavy(&p->sh->doorbell)
-				: rp_evc_prepare(&p->sh->doorbell);
+	armed = p->light_notify ? rp_evc_prepare_heavy(p->bell)
+				: rp_evc_prepare(p->bell);
 	if (!armed)	/* membarrier failed: do not rely on the fd */
 		return 1;
 	if (rp__raw_ready(p, true) || rp__owned_ready(p)) {
-		rp_evc_cancel(&p->sh->doorbell, armed);
+		rp_evc_cancel(p->bell, armed);
 		return 1;
 	}
 	return 0;

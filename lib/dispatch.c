@@ -64,8 +64,7 @@ int rp__flush_all(struct rp_pool *p)
 
 int rp_flush(struct rp_pool *p)
 {
-	if (!p)
-		return -EINVAL;
+	RP_POOL_CHECK(p);
 	rp__flush_all(p);
 	return 0;
 }
@@ -109,19 +108,19 @@ static int wait_cond(struct rp_pool *p, bool (*cond)(struct rp_pool *), uint64_t
 				timeout = deadline - now;
 		}
 		if (p->light_notify) {
-			armed = rp_evc_prepare_heavy(&p->sh->doorbell);
+			armed = rp_evc_prepare_heavy(p->bell);
 			if (!armed) {
 				/* membarrier failed: a light notify may be missed,
 				 * so sleep briefly and look again. */
-				armed = rp_evc_prepare(&p->sh->doorbell);
+				armed = rp_evc_prepare(p->bell);
 				if (timeout > 100000)
 					timeout = 100000;
 			}
 		} else {
-			armed = rp_evc_prepare(&p->sh->doorbell);
+			armed = rp_evc_prepare(p->bell);
 		}
 		if (cond(p)) {
-			rp_evc_cancel(&p->sh->doorbell, armed);
+			rp_evc_cancel(p->bell, armed);
 			return 0;
 		}
 		p->futex_waits++;
@@ -131,14 +130,14 @@ static int wait_cond(struct rp_pool *p, bool (*cond)(struct rp_pool *), uint64_t
 			/* One wait for the doorbell, every worker's pidfd and
 			 * the timeout: a death is seen at once, not at the next
 			 * liveness check. */
-			rp__reactor_wait(p->reactor, &p->sh->doorbell.word, armed, timeout, NULL, 0,
+			rp__reactor_wait(p->reactor, &p->bell->word, armed, timeout, NULL, 0,
 					 &nready);
 			if (nready) {
 				rp__check_workers(p);
 				last_check = rp_clock_ns();
 			}
 		} else {
-			rp_evc_wait(&p->sh->doorbell, armed, timeout);
+			rp_evc_wait(p->bell, armed, timeout);
 		}
 		now = rp_clock_ns();
 		if (now - last_check >= p->cfg.liveness_ns) {
@@ -214,8 +213,8 @@ static int __attribute__((noinline)) fn_index_slow(struct rp_pool *p, rp_task_fn
 			return -EINVAL;
 		/* An exec'd worker finds it by (module, offset); without that,
 		 * only forked workers can run it. */
-		if (rp__fn_resolve(p->sh, (void *)fn, &e) < 0) {
-			if (p->sh->spawn)
+		if (rp__fn_resolve(p, (void *)fn, &e) < 0) {
+			if (p->spawn)
 				return -ENOENT;
 			p->unresolvable++;
 		}
@@ -367,10 +366,10 @@ static inline __attribute__((always_inline)) int reserve_(struct rp_pool *p, rp_
 	/* Work accepted before close (queued futures, job input) still runs. */
 	if (rp_unlikely(p->closed) && (!internal || p->terminated))
 		return -ESHUTDOWN;
-	if (rp_unlikely(p->resv_worker >= 0))
-		return -EBUSY;
 	if (rp_unlikely(p->in_cb))
 		return -EDEADLK;
+	if (rp_unlikely(p->resv_worker >= 0))
+		return -EBUSY;
 	err = fn_index(p, fn ? fn : p->cfg.fn, &tag);
 	if (rp_unlikely(err))
 		return err;
@@ -396,7 +395,8 @@ int rp__reserve(struct rp_pool *p, rp_task_fn fn, size_t len, unsigned flags, vo
 
 int rp_reserve(struct rp_pool *p, rp_task_fn fn, size_t len, unsigned flags, void **buf)
 {
-	if (!p || !buf)
+	RP_POOL_CHECK(p);
+	if (!buf)
 		return -EINVAL;
 	return reserve_(p, fn, len, flags, buf, 0, false);
 }
@@ -449,7 +449,8 @@ void rp__commit(struct rp_pool *p, size_t len, uint64_t *seq)
 
 int rp_commit(struct rp_pool *p, size_t len, uint64_t *seq)
 {
-	if (!p || p->resv_worker < 0)
+	RP_POOL_CHECK(p);
+	if (p->resv_worker < 0)
 		return -EINVAL;
 	if (len > p->resv_len)
 		return -EMSGSIZE;
@@ -459,7 +460,8 @@ int rp_commit(struct rp_pool *p, size_t len, uint64_t *seq)
 
 int rp_abort(struct rp_pool *p)
 {
-	if (!p || p->resv_worker < 0)
+	RP_POOL_CHECK(p);
+	if (p->resv_worker < 0)
 		return -EINVAL;
 	if (!p->inline_mode)
 		rp_ring_abort(&p->w[p->resv_worker].tasks);
@@ -473,7 +475,8 @@ int rp_submit(struct rp_pool *p, rp_task_fn fn, const void *data, size_t len, un
 	void *buf;
 	int err;
 
-	if (!p || (len && !data))
+	RP_POOL_CHECK(p);
+	if (len && !data)
 		return -EINVAL;
 	err = reserve_(p, fn, len, flags, &buf, 0, false);
 	if (err)

@@ -59,7 +59,8 @@ int rp_apply_async(struct rp_pool *p, rp_task_fn fn, const void *in, size_t len,
 	struct rp_future *f;
 	int err;
 
-	if (!p || !out || (len && !in) || !(fn || p->cfg.fn))
+	RP_POOL_CHECK(p);
+	if (!out || (len && !in) || !(fn || p->cfg.fn))
 		return -EINVAL;
 	*out = NULL;
 	if (p->closed)
@@ -162,10 +163,26 @@ static bool future_done(void *arg)
 	return ((struct rp_future *)arg)->state == F_DONE;
 }
 
+/* The future's pool, when the caller may use it: NULL once the pool is gone
+ * or the future is done, and -EPERM (through *err) from a forked child or a
+ * task. */
+static struct rp_pool *owner_pool(const struct rp_future *f, int *err)
+{
+	*err = 0;
+	/* A finished future never touches its pool (which may be gone). */
+	if (f->state != F_DONE && f->pool && rp__foreign(f->pool))
+		*err = -EPERM;
+	return *err ? NULL : f->pool;
+}
+
 int rp_future_wait(struct rp_future *f, uint64_t timeout_ns)
 {
+	int err;
+
 	if (!f)
 		return -EINVAL;
+	if (!owner_pool(f, &err) && err)
+		return err;
 	if (f->state == F_DONE)
 		return 0;
 	if (!f->pool)
@@ -175,10 +192,20 @@ int rp_future_wait(struct rp_future *f, uint64_t timeout_ns)
 
 int rp_future_test(struct rp_future *f)
 {
+	struct rp_pool *p;
+	int err;
+
 	if (!f)
 		return -EINVAL;
-	if (f->state != F_DONE && f->pool && !f->pool->in_cb)
-		rp__pump(f->pool);
+	p = owner_pool(f, &err);
+	if (err)
+		return err;
+	/* A poll loop never waits, so this call must publish what is
+	 * pending, as a waiting call would, or nothing ever moves. */
+	if (f->state != F_DONE && p && !p->in_cb) {
+		rp__pump(p);
+		rp__flush_all(p);
+	}
 	return f->state == F_DONE;
 }
 
@@ -199,9 +226,12 @@ int rp_future_cancel(struct rp_future *f)
 {
 	struct rp_pool *p;
 	struct rp_future **pp;
+	int err;
 
 	if (!f)
 		return -EINVAL;
+	if (!owner_pool(f, &err) && err)
+		return err;
 	if (f->state != F_QUEUED)
 		return -ECANCELED;
 	p = f->pool;
@@ -227,8 +257,10 @@ int rp_future_cancel(struct rp_future *f)
 
 void rp_future_free(struct rp_future *f)
 {
-	if (!f)
-		return;
+	int err;
+
+	if (!f || (!owner_pool(f, &err) && err))
+		return;	/* a forked child leaves the owner's futures alone */
 	if (f->state == F_QUEUED)
 		rp_future_cancel(f);
 	if (f->state == F_DISPATCHED && f->pool) {

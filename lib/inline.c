@@ -7,6 +7,7 @@
  * loop it replaces would.
  */
 #include "rp_internal.h"
+#include "task.h"
 #include "rp_clock.h"
 
 #include <stdlib.h>
@@ -30,53 +31,29 @@ void rp__inline_exit(struct rp_pool *p)
 int rp__inline_run(struct rp_pool *p, struct rp_slot *s, rp_task_fn fn, uint32_t tag,
 		   const void *in, size_t len)
 {
-	struct rp_task_priv tp = { .inline_mode = true };
+	struct rp_task_priv tp = { .space = RP_SPACE_HEAP };
 	struct rp_task t = { .seq = s->seq, .worker = 0, .state = p->inline_state, .priv_ = &tp };
 	uint64_t t0 = rp_ticks(), dt;
-	uint8_t rflags = 0;
-	int status;
+	struct rp_run r;
 
-	if (tag & RP_TAG_CHUNK) {
-		uint64_t need = rp__chunk_result_size(in, len);
-		unsigned char *out = need ? rp_task_result(&t, need) : NULL;
-
-		status = RP_EPROTO;
-		if (out) {
-			int64_t r = rp__run_chunk(fn, &t, in, len, out, need);
-
-			status = r < 0 ? (int)r : 0;
-		}
-		if (status)
-			rflags = RP_RES_POOL;
-	} else {
-		status = fn(&t, in, len);
-	}
+	rp__run_record(fn, &t, tag & RP_TAG_CHUNK, in, len, &r);
 	dt = rp_ticks() - t0;
-	if (tp.err) {
-		status = tp.err;
-		rflags = RP_RES_POOL;
-		tp.len = 0;
-	}
 	s->state = RP_SLOT_INLINE;
-	s->ibuf = tp.reserved ? tp.resv : NULL;
-	s->ilen = (uint32_t)(tp.reserved ? tp.len : 0);
-	s->status = status;
-	s->rflags = rflags;
-	if (status && rflags)
-		s->ilen = 0;
+	s->ibuf = r.reserved ? r.data : NULL;
+	s->ilen = (uint32_t)r.len;
+	s->status = r.status;
+	s->rflags = (uint8_t)r.flags;
+	rp__account(p, s, NULL, dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt, r.status);
 	if (s->kind != RP_OWN_RAW) {
 		struct rp_result res = {
 			.data = s->ibuf ? s->ibuf : "", .len = s->ilen, .seq = s->seq,
-			.status = status, .flags = rflags, .term_exit = -1,
+			.status = r.status, .flags = r.flags, .term_exit = -1,
 		};
 
-		rp__account(p, s, NULL, dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt, status);
 		rp__deliver_owned(p, s, &res);
 		free(s->ibuf);
 		s->ibuf = NULL;
 		rp__free_slot(p, s);
-	} else {
-		rp__account(p, s, NULL, dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt, status);
 	}
-	return status;
+	return r.status;
 }

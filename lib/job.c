@@ -91,50 +91,6 @@ static void put_result(struct rp_job *j, size_t i, const void *data, size_t len,
 	task_done(j, i, status);
 }
 
-int rp__chunk_each(const struct rp_result *res, uint32_t count, size_t out_cap,
-		   rp__chunk_fn fn, void *arg)
-{
-	const unsigned char *d = res->data, *slots;
-	const struct rp_chunk_ent *e;
-	struct rp_chunk_in h;
-	uint32_t k;
-	int bad, err;
-
-	if (res->status || res->len < sizeof(h)) {
-		/* The whole chunk failed (crash, protocol error): every task. */
-		for (k = 0; k < count; k++)
-			if ((err = fn(arg, k, "", 0, res->status ? res->status : RP_EPROTO,
-				      RP_RES_POOL)))
-				return err;
-		return 0;
-	}
-	/* The header is read once and checked against what we sent; the
-	 * worker could still be writing, so each entry is copied out too. */
-	memcpy(&h, d, sizeof(h));
-	e = (const void *)(d + sizeof(h));
-	bad = h.count != count || h.out_cap != out_cap ||
-	      res->len < sizeof(h) + (uint64_t)count * (sizeof(*e) + out_cap);
-	slots = d + sizeof(h) + (size_t)count * sizeof(*e);
-	for (k = 0; k < count; k++) {
-		struct rp_chunk_ent ent = { .off = (uint32_t)RP_EPROTO, .len = 0 };
-		unsigned flags = bad ? RP_RES_POOL : 0;
-
-		if (!bad)
-			memcpy(&ent, &e[k], sizeof(ent));
-		/* An honest worker never writes past a slot (rp__run_chunk caps
-		 * each task's result at out_cap): a longer entry is a lie. */
-		if (ent.len > out_cap) {
-			ent.off = (uint32_t)RP_EPROTO;
-			ent.len = 0;
-			flags = RP_RES_POOL;
-		}
-		if ((err = fn(arg, k, flags ? (const void *)"" : slots + (size_t)k * out_cap,
-			      ent.len, (int32_t)ent.off, flags)))
-			return err;
-	}
-	return 0;
-}
-
 struct job_put {
 	struct rp_job *j;
 	uint64_t index;
@@ -163,63 +119,46 @@ void rp__job_deliver(struct rp_pool *p, struct rp_job *j, struct rp_slot *s,
 	maybe_finish(p, j);
 }
 
-/* Tasks per record for the next submission. */
-static size_t chunk_size(struct rp_pool *p, struct rp_job *j)
+/* Tasks per record for the next submission: the configured chunk, or
+ * with RP_CHUNK_AUTO about AUTO_CHUNK_NS of measured work (single tasks
+ * until the pool has measured some), as many as fit one record. */
+static uint32_t chunk_size(struct rp_pool *p, struct rp_job *j)
 {
-	size_t k = j->chunk, left = j->n - j->next_in, lim;
+	uint64_t k = j->chunk, left = j->n - j->next_in;
 
-	if (k == RP_CHUNK_AUTO) {
-		/* Start with single tasks until the pool has measured them. */
-		if (!p->task_ewma_ns || p->completed < 64)
-			k = 1;
-		else
-			k = AUTO_CHUNK_NS / p->task_ewma_ns + 1;
-	}
-	if (k > RP_CHUNK_MAX)
-		k = RP_CHUNK_MAX;
+	if (k == RP_CHUNK_AUTO)
+		k = !p->task_ewma_ns || p->completed < 64 ? 1 : AUTO_CHUNK_NS / p->task_ewma_ns + 1;
 	if (k > left)
 		k = left;
-	/* Both records must fit one ring record. */
-	lim = (p->max_payload - sizeof(struct rp_chunk_in)) /
-	      (sizeof(struct rp_chunk_ent) + (j->in_size > j->out_size ? j->in_size : j->out_size) +
-	       8);
-	if (k > lim)
-		k = lim ? lim : 1;
-	return k ? k : 1;
+	if (k <= 1)
+		return 1;
+	return rp__chunk_fit(p->max_payload, j->in_size, j->out_size,
+			     k > RP_CHUNK_MAX ? RP_CHUNK_MAX : (uint32_t)k);
 }
 
 /* Submit one record (one task or a chunk). Returns 0, -EAGAIN, or an error. */
 static int feed_one(struct rp_pool *p, struct rp_job *j)
 {
-	size_t k = chunk_size(p, j), len, i;
+	uint32_t k = chunk_size(p, j);
+	size_t len = k == 1 ? j->in_size : rp__chunk_in_size(k, j->in_size);
 	unsigned char *buf;
-	uint32_t tag = 0;
 	int err;
 
-	if (k == 1) {
-		len = j->in_size;
-	} else {
-		len = sizeof(struct rp_chunk_in) + k * sizeof(struct rp_chunk_ent) +
-		      k * RP_ALIGN_UP(j->in_size, (size_t)8);
-		tag = RP_TAG_CHUNK;
-	}
-	err = rp__reserve(p, j->fn, len, RP_NONBLOCK, (void **)&buf, tag);
+	err = rp__reserve(p, j->fn, len, RP_NONBLOCK, (void **)&buf, k == 1 ? 0 : RP_TAG_CHUNK);
 	if (err)
 		return err;
 	if (k == 1) {
 		memcpy(buf, j->in + j->next_in * j->in_size, j->in_size);
 	} else {
-		struct rp_chunk_in h = { .count = (uint32_t)k, .out_cap = (uint32_t)j->out_size };
-		struct rp_chunk_ent *e = (void *)(buf + sizeof(h));
-		unsigned char *data = buf + sizeof(h) + k * sizeof(*e);
-		size_t stride = RP_ALIGN_UP(j->in_size, (size_t)8);
+		struct rp_chunk_enc e;
 
-		memcpy(buf, &h, sizeof(h));
-		for (i = 0; i < k; i++) {
-			e[i].off = (uint32_t)(i * stride);
-			e[i].len = (uint32_t)j->in_size;
-			memcpy(data + i * stride, j->in + (j->next_in + i) * j->in_size, j->in_size);
+		rp__chunk_begin(&e, buf, k, (uint32_t)j->out_size);
+		for (uint32_t i = 0; i < k; i++) {
+			memcpy(rp__chunk_space(&e), j->in + (j->next_in + i) * j->in_size,
+			       j->in_size);
+			rp__chunk_commit(&e, j->in_size);
 		}
+		len = rp__chunk_end(&e);
 	}
 	p->own_kind = RP_OWN_JOB;
 	p->own_ptr = j;
@@ -278,7 +217,8 @@ int rp_map_async(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_siz
 {
 	struct rp_job *j;
 
-	if (!p || !fn || !out_job || (n && (!in || (!out && out_size))))
+	RP_POOL_CHECK(p);
+	if (!fn || !out_job || (n && (!in || (!out && out_size))))
 		return -EINVAL;
 	*out_job = NULL;
 	if (p->closed)
@@ -326,6 +266,8 @@ int rp_job_wait(struct rp_job *j, uint64_t timeout_ns)
 
 	if (!j)
 		return -EINVAL;
+	if (!j->finished && j->pool && rp__foreign(j->pool))
+		return -EPERM;
 	if (!j->finished) {
 		if (!j->pool)
 			return -ESHUTDOWN;
@@ -340,8 +282,13 @@ int rp_job_poll(struct rp_job *j)
 {
 	if (!j)
 		return -EINVAL;
-	if (!j->finished && j->pool && !j->pool->in_cb)
+	if (!j->finished && j->pool && rp__foreign(j->pool))
+		return -EPERM;
+	/* A poll loop never waits: publish what is pending, or nothing moves. */
+	if (!j->finished && j->pool && !j->pool->in_cb) {
 		rp__pump(j->pool);
+		rp__flush_all(j->pool);
+	}
 	return j->finished;
 }
 
@@ -357,7 +304,8 @@ size_t rp_job_total(const struct rp_job *j)
 
 void rp_job_free(struct rp_job *j)
 {
-	if (!j)
+	/* A finished job never touches its pool (which may be gone). */
+	if (!j || (!j->finished && j->pool && rp__foreign(j->pool)))
 		return;
 	if (!j->finished && j->pool) {
 		struct rp_pool *p = j->pool;
@@ -426,6 +374,28 @@ void rp__jobs_detach_all(struct rp_pool *p)
 
 /* ---- rp_imap ---- */
 
+/* The caller's source and sink run as callbacks: nested calls that wait or
+ * submit get -EDEADLK (see the header's threads and callbacks rules). */
+static ssize_t call_src(struct rp_pool *p, rp_source_fn src, void *arg, void *buf, size_t cap)
+{
+	ssize_t n;
+
+	p->in_cb++;
+	n = src(arg, buf, cap);
+	p->in_cb--;
+	return n;
+}
+
+static int call_sink(struct rp_pool *p, rp_sink_fn sink, void *arg, const struct rp_result *r)
+{
+	int err;
+
+	p->in_cb++;
+	err = sink(arg, r);
+	p->in_cb--;
+	return err;
+}
+
 struct imap_meta {
 	uint64_t index;		/* stream index of the record's first task */
 	uint32_t count;		/* tasks in the record */
@@ -433,48 +403,32 @@ struct imap_meta {
 };
 
 /*
- * Pull up to k inputs from the source into one chunk record at buf
- * (cap bytes). Returns the number pulled (0 at once if the source ended),
- * the record length in *len; *src_err gets RP_EOF or the source's error.
+ * Pull up to k inputs from the source into one chunk record at buf. Returns
+ * the number pulled (0 at once if the source ended), the record length in
+ * *len; *src_err gets RP_EOF or the source's error.
  */
-static uint32_t fill_chunk(unsigned char *buf, size_t *len, uint32_t k, size_t max_input,
-			   uint32_t out_cap, rp_source_fn src, void *arg, ssize_t *src_err)
+static uint32_t fill_chunk(struct rp_pool *p, unsigned char *buf, size_t *len, uint32_t k,
+			   size_t max_input, uint32_t out_cap, rp_source_fn src, void *arg,
+			   ssize_t *src_err)
 {
-	struct rp_chunk_in h = { .count = 0, .out_cap = out_cap };
-	struct rp_chunk_ent *e = (void *)(buf + sizeof(h));
-	unsigned char *data = buf + sizeof(h) + (size_t)k * sizeof(*e);
-	size_t off = 0;
-	uint32_t i;
+	struct rp_chunk_enc e;
 
-	for (i = 0; i < k; i++) {
-		ssize_t n = src(arg, data + off, max_input);
+	rp__chunk_begin(&e, buf, k, out_cap);
+	while (e.count < k) {
+		ssize_t n = call_src(p, src, arg, rp__chunk_space(&e), max_input);
 
-		if (n < 0) {
-			*src_err = n;
+		if (n < 0 || (size_t)n > max_input) {
+			*src_err = n < 0 ? n : -EMSGSIZE;
 			break;
 		}
-		if ((size_t)n > max_input) {
-			*src_err = -EMSGSIZE;
-			break;
-		}
-		e[i].off = (uint32_t)off;
-		e[i].len = (uint32_t)n;
-		off += RP_ALIGN_UP((size_t)n, (size_t)8);
+		rp__chunk_commit(&e, (size_t)n);
 	}
-	h.count = i;
-	/* The data area starts after k entries; keep the layout the worker
-	 * expects by moving it down if fewer were pulled. */
-	if (i && i < k) {
-		unsigned char *to = buf + sizeof(h) + (size_t)i * sizeof(*e);
-
-		memmove(to, data, off);
-	}
-	memcpy(buf, &h, sizeof(h));
-	*len = sizeof(h) + (size_t)i * sizeof(*e) + off;
-	return i;
+	*len = rp__chunk_end(&e);
+	return e.count;
 }
 
 struct imap_sink {
+	struct rp_pool *p;
 	struct rp_result r;
 	uint64_t index;
 	rp_sink_fn sink;
@@ -491,13 +445,13 @@ static int imap_sink_one(void *arg, uint32_t k, const void *data, uint32_t len, 
 	is->r.len = len;
 	is->r.status = status;
 	is->r.flags = flags;
-	return is->sink(is->arg, &is->r);
+	return call_sink(is->p, is->sink, is->arg, &is->r);
 }
 
-static int sink_chunk(const struct rp_result *res, const struct imap_meta *m, size_t out_cap,
-		      rp_sink_fn sink, void *arg)
+static int sink_chunk(struct rp_pool *p, const struct rp_result *res, const struct imap_meta *m,
+		      size_t out_cap, rp_sink_fn sink, void *arg)
 {
-	struct imap_sink is = { .r = *res, .index = m->index, .sink = sink, .arg = arg };
+	struct imap_sink is = { .p = p, .r = *res, .index = m->index, .sink = sink, .arg = arg };
 
 	return rp__chunk_each(res, m->count, out_cap, imap_sink_one, &is);
 }
@@ -509,12 +463,13 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 	size_t max_result = opts && opts->max_result ? opts->max_result : 4096;
 	unsigned chunk = opts ? opts->chunk : 1;
 	bool unordered = opts && (opts->flags & RP_UNORDERED);
-	uint64_t limit = p ? p->mask + 1 : 0, index = 0;
+	uint64_t limit, index = 0;
 	struct imap_meta *meta;
 	bool eof = false, sink_failed = false;
 	int err = 0;
 
-	if (!p || !fn || !src || !sink)
+	RP_POOL_CHECK(p);
+	if (!fn || !src || !sink)
 		return -EINVAL;
 	if (p->in_cb)
 		return -EDEADLK;
@@ -524,6 +479,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 		return -EBUSY;
 	if (chunk > RP_CHUNK_MAX || max_input > p->max_payload)
 		return -EINVAL;
+	limit = p->mask + 1;
 	if (opts && opts->max_in_flight && opts->max_in_flight < limit)
 		limit = opts->max_in_flight;
 	meta = malloc((p->mask + 1) * sizeof(*meta));
@@ -546,17 +502,9 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 				k = !p->task_ewma_ns || p->completed < 64
 					    ? 1
 					    : (uint32_t)(AUTO_CHUNK_NS / p->task_ewma_ns + 1);
-			if (k > RP_CHUNK_MAX)
-				k = RP_CHUNK_MAX;
-			if (k > 1) {
-				size_t per = sizeof(struct rp_chunk_ent) +
-					     RP_ALIGN_UP(max_input, (size_t)8) +
-					     RP_ALIGN_UP(max_result, (size_t)8);
-				size_t fit = (p->max_payload - sizeof(struct rp_chunk_in)) / per;
-
-				if (k > fit)
-					k = fit ? (uint32_t)fit : 1;
-			}
+			if (k > 1)
+				k = rp__chunk_fit(p->max_payload, max_input, max_result,
+						  k > RP_CHUNK_MAX ? RP_CHUNK_MAX : k);
 			if (k == 1) {
 				ssize_t n;
 
@@ -567,7 +515,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 					err = r;
 					break;
 				}
-				n = src(src_arg, buf, max_input);
+				n = call_src(p, src, src_arg, buf, max_input);
 				if (n < 0 || (size_t)n > max_input) {
 					rp_abort(p);
 					if (n == RP_EOF)
@@ -580,9 +528,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 				meta[seq & p->mask] = (struct imap_meta){ index++, 1, false };
 			} else {
 				ssize_t serr = 0;
-				size_t cap = sizeof(struct rp_chunk_in) +
-					     k * (sizeof(struct rp_chunk_ent) +
-						  RP_ALIGN_UP(max_input, (size_t)8));
+				size_t cap = rp__chunk_in_size(k, max_input);
 
 				r = rp__reserve(p, fn, cap, RP_NONBLOCK, (void **)&buf, RP_TAG_CHUNK);
 				if (r == -EAGAIN)
@@ -591,7 +537,7 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 					err = r;
 					break;
 				}
-				got = fill_chunk(buf, &len, k, max_input, (uint32_t)max_result, src,
+				got = fill_chunk(p, buf, &len, k, max_input, (uint32_t)max_result, src,
 						 src_arg, &serr);
 				if (serr == RP_EOF)
 					eof = true;
@@ -624,9 +570,9 @@ int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, r
 					struct rp_result r1 = res;
 
 					r1.seq = m.index;
-					serr = sink(sink_arg, &r1);
+					serr = call_sink(p, sink, sink_arg, &r1);
 				} else {
-					serr = sink_chunk(&res, &m, max_result, sink, sink_arg);
+					serr = sink_chunk(p, &res, &m, max_result, sink, sink_arg);
 				}
 				if (serr) {
 					sink_failed = true;

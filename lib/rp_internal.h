@@ -1,15 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internal layout of a pool: the shared region's header and per-worker control
- * blocks (what workers see), and the parent-only bookkeeping (window slots,
- * per-worker dispatch state). Only lib/ includes this.
- *
- * Region layout, all offsets from the region base, every block 64-aligned:
- *   struct rp_shared             header, doorbell, function table
- *   struct rp_wctl[workers]      per-worker control (wake evc, state, counters)
- *   per worker: task ring, result ring (rp_ring_memsize(ring_bytes) each)
- * Workers find everything from the region base and their index; nothing in
- * the region is a pointer, so an exec'd worker can map it at another address.
+ * blocks (what workers see; where each lives is in layout.h), and the
+ * parent-only bookkeeping (window slots, per-worker dispatch state). Only lib/
+ * includes this. Nothing in the region is a pointer, so a worker can map it
+ * at another address; everything the parent decides from is in its own
+ * memory (struct rp_pool), never read back from the region.
  */
 #ifndef RP_INTERNAL_H
 #define RP_INTERNAL_H
@@ -19,146 +15,20 @@
 #include "rp_evc.h"
 #include "rp_region.h"
 #include "rp_ring.h"
+#include "layout.h"
+#include "proto.h"
+#include "chunk.h"
 
 struct rp_reactor;
 
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define RP_SHARED_MAGIC		0x52504f4cu	/* "RPOL" */
-#define RP_SHARED_VERSION	1u
-
-/* Worker states (rp_wctl.state), written by the worker. */
-enum {
-	RP_WS_STARTING = 0,
-	RP_WS_READY = 1,
-	RP_WS_FAILED = 2,	/* start-up failed; init_err says why */
-	RP_WS_EXITING = 3,
-	RP_WS_RECYCLED = 4,	/* left on purpose (max tasks or RSS): replace it */
-};
-
-/* Why the parent killed a worker. */
-enum {
-	RP_KILL_NONE = 0,
-	RP_KILL_TIMEOUT,
-};
-
-/* Task record tag: low 8 bits are the function index; bit 8 marks a chunk. */
-#define RP_TAG_FN_MASK	0xffu
-#define RP_TAG_CHUNK	(1u << 8)
-
-/*
- * A chunk: several tasks in one record. Task payload:
- *   struct rp_chunk_in, then count x struct rp_chunk_ent (offset from the
- *   start of the data area, length), then the data area.
- * Result payload:
- *   struct rp_chunk_in (count, out_cap), then count x struct rp_chunk_ent
- *   (status in off's place, length), then count slots of out_cap bytes.
- */
-struct rp_chunk_in {
-	uint32_t count;
-	uint32_t out_cap;
-};
-
-struct rp_chunk_ent {
-	uint32_t off;		/* input: data offset; result: status (int32) */
-	uint32_t len;
-};
-
-#define RP_CHUNK_MAX	1024u
-
 /* One record in this many has its submit-to-collect latency measured. */
 #define RP_LAT_SAMPLE 4u
 
 /* Results are published at least every this many records. */
 #define RP_PUBLISH_BATCH 32u
-
-/*
- * A function as workers find it: by address in a forked worker (same
- * image), by (module, offset from the module's load bias) in an exec'd one.
- * module 0 is the main program; others index rp_shared.modules.
- */
-struct rp_fn_entry {
-	uint64_t addr;		/* fork: the function's address */
-	uint64_t offset;	/* spawn: address - module load bias */
-	uint32_t module;	/* spawn: RP_MOD_NONE if it could not be resolved */
-	uint32_t pad;
-};
-
-#define RP_MAX_MODULES	16
-#define RP_MOD_PATH	512
-#define RP_MOD_NONE	UINT32_MAX
-
-/* Index of the initializer and exit hook in the function table's tail. */
-#define RP_FN_INIT	(RP_MAX_FNS)
-#define RP_FN_EXIT	(RP_MAX_FNS + 1)
-
-struct rp_shared {
-	uint32_t magic;
-	uint32_t version;
-	uint64_t size;
-	uint32_t nworkers;
-	uint32_t nfns;		/* parent-written; entries below nfns are valid */
-	uint64_t ring_bytes;
-	uint64_t wctl_off;
-	uint64_t rings_off;
-	uint64_t spin_ns;
-	uint64_t init_args_off;	/* initializer argument bytes, in the region */
-	uint64_t init_args_len;
-	uint64_t init_fn;	/* fork mode: addresses in the same image */
-	uint64_t exit_fn;
-	uint64_t max_tasks;	/* recycle a worker after this many records (0: never) */
-	uint64_t max_rss;	/* recycle when its peak RSS exceeds this (0: never) */
-	uint32_t pdeathsig;	/* 1: workers set PR_SET_PDEATHSIG (main-thread parent) */
-	int32_t efd;		/* the completion eventfd, inherited by workers; -1: none */
-	int32_t parent_pid;
-	/* 1: the parent arms the doorbell with rp_evc_prepare_heavy(), so
-	 * registered workers may ring it with rp_evc_notify_light(). */
-	uint32_t light_notify;
-	/* The parent sleeps here; every worker notifies it after publishing. */
-	_Alignas(RP_CACHELINE) struct rp_evc doorbell;
-	uint32_t nmodules;
-	uint32_t spawn;		/* 1: workers are exec'd (RP_CFG_SPAWN) */
-	_Alignas(RP_CACHELINE) struct rp_fn_entry fns[RP_MAX_FNS + 2];
-	char modules[RP_MAX_MODULES][RP_MOD_PATH];	/* [0] unused: main program */
-};
-
-struct rp_wctl {
-	/* Parent -> worker: the worker sleeps on wake; stop asks it to exit. */
-	_Alignas(RP_CACHELINE) struct rp_evc wake;
-	_Atomic uint32_t stop;
-	/* Worker -> parent. */
-	_Alignas(RP_CACHELINE) _Atomic uint32_t state;
-	_Atomic int32_t init_err;
-	_Atomic uint64_t futex_waits;
-	_Atomic uint64_t futex_wakes;
-	_Atomic uint64_t tasks_done;
-	_Atomic uint64_t busy_ticks;
-	/* The record being run (seq + 1; 0 when idle) and since when (ticks),
-	 * for per-task timeouts and for knowing which task a death hit. */
-	_Atomic uint64_t cur_seq;
-	_Atomic uint64_t cur_start;
-};
-
-_Static_assert(offsetof(struct rp_wctl, state) % RP_CACHELINE == 0, "worker line apart");
-_Static_assert(offsetof(struct rp_shared, doorbell) % RP_CACHELINE == 0, "doorbell line");
-_Static_assert(sizeof(struct rp_wctl) % RP_CACHELINE == 0, "wctl array stays aligned");
-
-static inline struct rp_wctl *rp__wctl(struct rp_shared *sh, unsigned i)
-{
-	return (struct rp_wctl *)((unsigned char *)sh + sh->wctl_off) + i;
-}
-
-static inline void *rp__task_ring(void *base, uint64_t rings_off, uint64_t ring_bytes, unsigned i)
-{
-	return (unsigned char *)base + rings_off + (uint64_t)i * 2 * rp_ring_memsize(ring_bytes);
-}
-
-static inline void *rp__result_ring(void *base, uint64_t rings_off, uint64_t ring_bytes, unsigned i)
-{
-	return (unsigned char *)rp__task_ring(base, rings_off, ring_bytes, i) +
-	       rp_ring_memsize(ring_bytes);
-}
 
 /* ---- parent side ---- */
 
@@ -192,6 +62,7 @@ struct rp_slot {
 	int32_t status;
 	int32_t term_signal;
 	int32_t term_exit;
+	uint64_t mark;		/* RP_SLOT_FAILED: the task's rp_task_mark + 1 */
 };
 
 struct rp_worker {
@@ -299,8 +170,14 @@ struct rp_pool {
 	uint64_t t_start_ns;
 	struct rp_hist hist;
 
-	uint64_t sh_init_off;
-	uint64_t rings_off;	/* our copy of sh->rings_off (worker-writable) */
+	struct rp_layout lay;	/* where everything is in the region (ours) */
+	struct rp_evc *bell;	/* the doorbell we sleep on, in the region */
+	unsigned gen;		/* rp__fork_gen when created: who owns the pool */
+	uint64_t token;		/* the region's token (RINGPOOL_WORKER) */
+	bool spawn;		/* RP_CFG_SPAWN */
+	/* Our copy of the module table (the region's is for workers). */
+	uint32_t nmodules;
+	char (*modules)[RP_MOD_PATH];
 	unsigned unresolvable;	/* functions an exec'd worker could not find */
 	uint64_t spawned;	/* workers started by exec */
 	bool started;		/* rp_pool_create has returned */
@@ -322,6 +199,28 @@ struct rp_pool {
 	uint64_t last_liveness_ns;
 	uint64_t liveness_checks;
 };
+
+/*
+ * Fork generation: incremented in every child of fork() (pthread_atfork),
+ * so a pool created by this process image knows when it is touched from a
+ * forked child or from a worker (-EPERM). Plain: it changes only in a
+ * child, before the child has a second thread.
+ */
+extern unsigned rp__fork_gen;
+
+static inline bool rp__foreign(const struct rp_pool *p)
+{
+	return p->gen != rp__fork_gen;
+}
+
+/* Entry check of every public call on a pool. */
+#define RP_POOL_CHECK(p)                                                       \
+	do {                                                                   \
+		if (rp_unlikely(!(p)))                                         \
+			return -EINVAL;                                        \
+		if (rp_unlikely(rp__foreign(p)))                               \
+			return -EPERM;                                         \
+	} while (0)
 
 /* pool.c */
 int rp__check_workers(struct rp_pool *p);
@@ -361,28 +260,10 @@ bool rp__futures_feed(struct rp_pool *p);
 void rp__futures_cancel_all(struct rp_pool *p, int status);
 void rp__job_deliver(struct rp_pool *p, struct rp_job *j, struct rp_slot *s,
 		     const struct rp_result *res);
-/*
- * Hand each task of a chunk result to fn (k = index in the chunk), after
- * checking the header against what was sent (count, out_cap, length): a
- * failed or malformed chunk gives every task RP_EPROTO (or the record's own
- * status) flagged RP_RES_POOL; an entry longer than its slot gives that task
- * RP_EPROTO. Returns 0, or fn's first non-zero return (and stops).
- */
-typedef int (*rp__chunk_fn)(void *arg, uint32_t k, const void *data, uint32_t len, int status,
-			    unsigned flags);
-int rp__chunk_each(const struct rp_result *res, uint32_t count, size_t out_cap,
-		   rp__chunk_fn fn, void *arg);
 void rp__futures_detach(struct rp_pool *p, struct rp_future *f);
 void rp__job_detach(struct rp_pool *p, struct rp_job *j);
 void rp__deliver_owned(struct rp_pool *p, struct rp_slot *s, const struct rp_result *res);
 
-/* worker.c: run the tasks of a chunk record, writing results into out
- * (out_total bytes, laid out as described at struct rp_chunk_in). Returns
- * the result length, or a negative status for the whole chunk. */
-int64_t rp__run_chunk(rp_task_fn fn, struct rp_task *parent, const void *in, size_t len,
-		      unsigned char *out, size_t out_total);
-/* Bytes a chunk's result takes, from its input header; 0 if invalid. */
-uint64_t rp__chunk_result_size(const void *in, size_t len);
 bool rp__jobs_feed(struct rp_pool *p);
 void rp__jobs_cancel(struct rp_pool *p, int status);
 void rp__jobs_detach_all(struct rp_pool *p);
@@ -395,9 +276,10 @@ void rp__inline_exit(struct rp_pool *p);
 void rp__worker_broke_protocol(struct rp_pool *p, unsigned i);
 
 /* spawn.c: exec'd workers. */
-/* Fill e for fn: address, and (module, offset) when dladdr can place it.
+/* Fill e for fn: address, and (module, offset) when dladdr can place it;
+ * a new module goes into the pool's own table and then the region's.
  * Returns 0, or -ENOENT if fn cannot be found again in an exec'd worker. */
-int rp__fn_resolve(struct rp_shared *sh, void *fn, struct rp_fn_entry *e);
+int rp__fn_resolve(struct rp_pool *p, void *fn, struct rp_fn_entry *e);
 /* In a worker: the address of entry e (spawn: dlopen and offset). NULL if
  * it cannot be found. */
 void *rp__fn_locate(const struct rp_shared *sh, const struct rp_fn_entry *e);
@@ -406,26 +288,14 @@ pid_t rp__spawn_exec(struct rp_pool *p, unsigned i);
 /* True if the calling process has more than one thread. */
 bool rp__multithreaded(void);
 
-/* worker.c: runs in the child, never returns. */
-_Noreturn void rp__worker_main(void *base, unsigned idx);
+/* worker.c: runs in the child (forked, or exec'd from spawn.c's entry),
+ * from the region's fd; never returns. */
+_Noreturn void rp__worker_main(int region_fd, unsigned idx);
 
-/* Per-task context behind struct rp_task.priv_. */
-struct rp_task_priv {
-	struct rp_ring_prod *results;	/* worker: the result ring */
-	void *resv;
-	uint64_t resv_cap;
-	uint64_t len;
-	int err;
-	bool reserved;
-	/* A task inside a chunk: its fixed result slot. */
-	unsigned char *chunk_out;
-	uint64_t chunk_cap;
-	/* Inline mode: results go to malloc'd memory. */
-	bool inline_mode;
-};
-
-/* worker.c: wait until the result ring has room (used by rp_task_result). */
-void *rp__worker_result_space(struct rp_task_priv *tp, uint64_t cap, int *err);
+/* worker.c: in a new worker before it runs anything: stdin from /dev/null,
+ * stdout to stderr (or /dev/null), so tasks cannot read the caller's input
+ * or write into its output. Async-signal-safe. */
+void rp__worker_stdio(void);
 
 /* The pump's cheap test, inline for the caller's hot path (rp_next). */
 static inline void rp__pump_inline(struct rp_pool *p)

@@ -46,7 +46,7 @@ static uintptr_t main_bias(void)
 	return lm ? lm->l_addr : 0;
 }
 
-int rp__fn_resolve(struct rp_shared *sh, void *fn, struct rp_fn_entry *e)
+int rp__fn_resolve(struct rp_pool *p, void *fn, struct rp_fn_entry *e)
 {
 	struct link_map *lm = NULL;
 	Dl_info info;
@@ -65,16 +65,17 @@ int rp__fn_resolve(struct rp_shared *sh, void *fn, struct rp_fn_entry *e)
 	}
 	if (strlen(lm->l_name) >= RP_MOD_PATH || lm->l_name[0] != '/')
 		return -ENOENT;
-	for (m = 1; m < sh->nmodules; m++)
-		if (!strcmp(sh->modules[m], lm->l_name))
+	/* Looked up in our own table; the region's copy is only for workers. */
+	for (m = 1; m < p->nmodules; m++)
+		if (!strcmp(p->modules[m], lm->l_name))
 			break;
-	if (m == sh->nmodules) {
+	if (m == p->nmodules) {
 		if (m == RP_MAX_MODULES)
 			return -ENOENT;
-		if (m == 0)
-			m = 1;
-		strcpy(sh->modules[m], lm->l_name);
-		sh->nmodules = m + 1;
+		strcpy(p->modules[m], lm->l_name);
+		memcpy(p->sh->modules[m], p->modules[m], RP_MOD_PATH);
+		p->nmodules = m + 1;
+		p->sh->nmodules = p->nmodules;
 	}
 	e->module = m;
 	return 0;
@@ -133,7 +134,8 @@ pid_t rp__spawn_exec(struct rp_pool *p, unsigned i)
 	pid_t pid;
 
 	snprintf(name, sizeof(name), "ringpool-worker-%u", i);
-	snprintf(var, sizeof(var), ENV_NAME "=%d:%u:%d", p->region.fd, i, p->efd);
+	snprintf(var, sizeof(var), ENV_NAME "=%d:%u:%d:%d:%016llx", p->region.fd, i, p->efd,
+		 (int)getpid(), (unsigned long long)p->token);
 	while (environ && environ[n])
 		n++;
 	envp = malloc((n + 2) * sizeof(*envp));
@@ -155,6 +157,7 @@ pid_t rp__spawn_exec(struct rp_pool *p, unsigned i)
 		int fl, a = p->region.fd, b = p->efd >= 0 ? p->efd : p->region.fd;
 		int lo = a < b ? a : b, hi = a < b ? b : a;
 
+		rp__worker_stdio();
 		/* Only the region and the eventfd cross the exec. */
 		if (lo > 3)
 			syscall(SYS_close_range, 3, lo - 1, 0);
@@ -176,30 +179,63 @@ pid_t rp__spawn_exec(struct rp_pool *p, unsigned i)
 }
 
 /*
+ * Is the region behind fd the pool that started us? Read its header
+ * without mapping it. Returns 0, or a reason for a warning.
+ */
+static const char *not_our_region(int fd, uint64_t token)
+{
+	struct rp_shared h;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0)
+		return "its fd is not a sealed memfd";
+	if (pread(fd, &h, offsetof(struct rp_shared, nworkers), 0) !=
+	    (ssize_t)offsetof(struct rp_shared, nworkers))
+		return "its fd cannot be read";
+	if (h.magic != RP_SHARED_MAGIC || h.version != RP_SHARED_VERSION)
+		return "its fd is not a ringpool region";
+	if (h.token != token)
+		return "its token does not match the region";
+	return NULL;
+}
+
+/*
  * Worker mode. Runs when the library is loaded into an exec'd worker, before
  * main(): with a static libringpool.a it runs among the program's own
  * constructors (in link order), so a program whose constructors start
- * threads or do work should not use spawn. Everything it needs is in the
- * region: it never returns.
+ * threads or do work should not use spawn. A worker recognises itself
+ * positively: RINGPOOL_WORKER names a sealed ringpool region whose token
+ * matches, and its parent. Anything else (the variable set by mistake, or
+ * inherited from an unrelated process) is ignored with a warning and main()
+ * runs as usual.
  */
 __attribute__((constructor)) static void rp__spawn_entry(void)
 {
-	const char *v = getenv(ENV_NAME);
-	struct rp_region reg;
+	const char *v = getenv(ENV_NAME), *why;
+	unsigned long long token;
 	unsigned idx;
-	int fd, efd, n = 0;
+	int fd, efd, ppid, n = 0;
 
 	if (!v)
 		return;
-	if (sscanf(v, "%d:%u:%d%n", &fd, &idx, &efd, &n) != 3 || v[n])
-		_exit(126);
+	if (sscanf(v, "%d:%u:%d:%d:%16llx%n", &fd, &idx, &efd, &ppid, &token, &n) != 5 ||
+	    v[n] || fd < 3)
+		why = "it is not of the form ringpool sets";
+	else
+		why = not_our_region(fd, (uint64_t)token);
+	if (why) {
+		fprintf(stderr, "ringpool: ignoring " ENV_NAME "=%.64s in the environment: %s\n",
+			v, why);
+		unsetenv(ENV_NAME);
+		return;
+	}
 	unsetenv(ENV_NAME);
+	if (getppid() != ppid)
+		_exit(3);	/* a real worker whose parent has gone */
 	exec_worker = true;
-	if (rp_region_attach(&reg, fd) < 0)
-		_exit(125);
 	/* The fds stay open in the worker; mark them close-on-exec again. */
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	if (efd >= 0)
 		fcntl(efd, F_SETFD, FD_CLOEXEC);
-	rp__worker_main(reg.base, idx);
+	rp__worker_main(fd, idx);
 }

@@ -10,9 +10,12 @@
  * still read once and checked before use.
  */
 #include "rp_internal.h"
+#include "task.h"
 #include "rp_clock.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -25,7 +28,10 @@
 #define RP_EXIT_PROTO	4
 
 struct worker {
-	struct rp_shared *sh;
+	struct rp_region reg;		/* our view of the region */
+	struct rp_layout lay;
+	struct rp_shared *sh;		/* read-only */
+	struct rp_evc *bell;		/* the parent's doorbell */
 	struct rp_wctl *ctl;
 	unsigned idx;
 	pid_t parent;
@@ -41,6 +47,7 @@ struct worker {
 
 static _Noreturn void worker_exit(struct worker *w, int code)
 {
+	fflush(stdout);
 	/* release: pairs with the parent's acquire load of state; our counters
 	 * (relaxed stores before) are visible once EXITING is seen. */
 	atomic_store_explicit(&w->ctl->state, RP_WS_EXITING, memory_order_release);
@@ -80,7 +87,7 @@ static void worker_flush(struct worker *w)
 	int any = rp_ring_publish(&w->results);
 
 	any |= rp_ring_cons_publish(&w->tasks);
-	if (any && rp_evc_notify(&w->sh->doorbell))
+	if (any && rp_evc_notify(w->bell))
 		woke_parent(w);
 }
 
@@ -140,79 +147,22 @@ static bool space_ready(struct worker *w, void *arg)
 	return s->ptr || s->err != -EAGAIN;
 }
 
-static struct worker *current;	/* this process's worker, for rp_task_result */
+static struct worker *current;	/* this process's worker */
 
-void *rp__worker_result_space(struct rp_task_priv *tp, uint64_t cap, int *err)
+/* The task context's hook: wait until the result ring has room for cap. */
+static void *wait_result_space(struct rp_task_priv *tp, uint64_t cap, int *err)
 {
 	struct worker *w = current;
 	struct space_req s = { .cap = cap };
 
+	(void)tp;
 	while (!space_ready(w, &s)) {
 		worker_wait(w, space_ready, &s);
 		if (stop_requested(w) && !s.ptr)
 			worker_exit(w, 0);
 	}
 	*err = s.err;
-	(void)tp;
 	return s.ptr;
-}
-
-void *rp_task_result(struct rp_task *t, size_t cap)
-{
-	struct rp_task_priv *tp;
-	void *p;
-	int err = 0;
-
-	if (!t || !t->priv_)
-		return NULL;
-	tp = t->priv_;
-	if (tp->reserved || tp->err)
-		return NULL;
-	if (tp->chunk_out) {
-		/* A task inside a chunk: its slot has a fixed size. */
-		if (cap > tp->chunk_cap) {
-			tp->err = -EMSGSIZE;
-			return NULL;
-		}
-		p = tp->chunk_out;
-	} else if (tp->inline_mode) {
-		p = malloc(cap ? cap : 1);
-		if (!p) {
-			tp->err = -ENOMEM;
-			return NULL;
-		}
-	} else {
-		p = rp_ring_reserve(tp->results, cap, &err);
-		if (rp_unlikely(!p) && err == -EAGAIN)
-			p = rp__worker_result_space(tp, cap, &err);
-		if (!p) {
-			tp->err = err ? err : -EMSGSIZE;
-			return NULL;
-		}
-	}
-	tp->reserved = true;
-	tp->resv = p;
-	tp->resv_cap = cap;
-	tp->len = cap;
-	return p;
-}
-
-int rp_task_result_len(struct rp_task *t, size_t len)
-{
-	struct rp_task_priv *tp;
-
-	if (!t || !t->priv_)
-		return -EINVAL;
-	tp = t->priv_;
-	if (!tp->reserved)
-		return -EINVAL;
-	if (len > tp->resv_cap) {
-		tp->err = -EMSGSIZE;
-		tp->len = 0;
-		return -EMSGSIZE;
-	}
-	tp->len = len;
-	return 0;
 }
 
 static rp_task_fn lookup_fn(struct worker *w, uint32_t tag)
@@ -230,113 +180,32 @@ static rp_task_fn lookup_fn(struct worker *w, uint32_t tag)
 	return w->fns[i];
 }
 
-uint64_t rp__chunk_result_size(const void *in, size_t len)
-{
-	struct rp_chunk_in h;
-
-	if (len < sizeof(h))
-		return 0;
-	memcpy(&h, in, sizeof(h));
-	if (!h.count || h.count > RP_CHUNK_MAX ||
-	    len < sizeof(h) + (uint64_t)h.count * sizeof(struct rp_chunk_ent))
-		return 0;
-	return sizeof(h) + (uint64_t)h.count * (sizeof(struct rp_chunk_ent) + h.out_cap);
-}
-
-int64_t rp__run_chunk(rp_task_fn fn, struct rp_task *parent, const void *in, size_t len,
-		      unsigned char *out, size_t out_total)
-{
-	const unsigned char *d = in;
-	struct rp_chunk_in h;
-	const struct rp_chunk_ent *e;
-	struct rp_chunk_ent *re;
-	const unsigned char *data;
-	unsigned char *slots;
-	uint64_t need = rp__chunk_result_size(in, len), dlen;
-	uint32_t i;
-
-	if (!need || need > out_total)
-		return RP_EPROTO;
-	memcpy(&h, d, sizeof(h));
-	e = (const void *)(d + sizeof(h));
-	data = d + sizeof(h) + (uint64_t)h.count * sizeof(*e);
-	dlen = len - (uint64_t)(data - d);
-	memcpy(out, &h, sizeof(h));
-	re = (void *)(out + sizeof(h));
-	slots = out + sizeof(h) + (uint64_t)h.count * sizeof(*re);
-	for (i = 0; i < h.count; i++) {
-		struct rp_task_priv tp = { .chunk_out = slots + (uint64_t)i * h.out_cap,
-					   .chunk_cap = h.out_cap };
-		struct rp_task t = *parent;
-		struct rp_chunk_ent ent;
-		int st;
-
-		memcpy(&ent, &e[i], sizeof(ent));
-		t.priv_ = &tp;
-		if ((uint64_t)ent.off + ent.len > dlen)
-			st = RP_EPROTO;
-		else
-			st = fn(&t, data + ent.off, ent.len);
-		if (tp.err)
-			st = tp.err;
-		re[i].off = (uint32_t)st;
-		re[i].len = st || !tp.reserved ? 0 : (uint32_t)tp.len;
-	}
-	return (int64_t)need;
-}
-
 static void run_task(struct worker *w, const struct rp_rec_view *v)
 {
-	struct rp_task_priv tp = { .results = &w->results };
+	struct rp_task_priv tp = { .space = RP_SPACE_RING, .results = &w->results,
+				   .wait = wait_result_space, .ctl = w->ctl };
 	struct rp_task t = { .seq = v->seq, .worker = w->idx, .state = w->state, .priv_ = &tp };
-	rp_task_fn fn = lookup_fn(w, v->tag);
 	uint64_t t0 = rp_ticks(), dt;
-	uint32_t rtag = 0;
-	int status;
+	struct rp_run r;
 
 	/* relaxed, then release: pairs with the parent's acquire of cur_seq in
-	 * rp__check_deadlines(); cur_start is valid once cur_seq is seen. */
+	 * rp__check_deadlines(); cur_start and cur_mark are valid once
+	 * cur_seq is seen. */
 	atomic_store_explicit(&w->ctl->cur_start, t0, memory_order_relaxed);
+	atomic_store_explicit(&w->ctl->cur_mark, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->ctl->cur_seq, v->seq + 1, memory_order_release);
-	if (rp_unlikely(!fn)) {
-		status = -ENOSYS;
-		rtag = RP_RES_POOL;
-	} else if (rp_unlikely(v->tag & RP_TAG_CHUNK)) {
-		uint64_t need = rp__chunk_result_size(v->data, v->len);
-		unsigned char *out = NULL;
-		int64_t r;
-
-		status = RP_EPROTO;
-		if (need && need <= rp_ring_max_payload(w->results.cap))
-			out = rp_task_result(&t, need);
-		if (out) {
-			r = rp__run_chunk(fn, &t, v->data, v->len, out, need);
-			status = r < 0 ? (int)r : 0;
-		}
-		if (status)
-			rtag = RP_RES_POOL;
-	} else {
-		status = fn(&t, v->data, v->len);
-	}
+	rp__run_record(lookup_fn(w, v->tag), &t, v->tag & RP_TAG_CHUNK, v->data, v->len, &r);
 	dt = rp_ticks() - t0;
-	if (rp_unlikely(tp.err)) {
-		status = tp.err;
-		rtag = RP_RES_POOL;
-		tp.len = 0;
-	}
-	if (rp_unlikely(status && rtag))
-		tp.len = 0;
-	if (!tp.reserved) {
+	if (!r.reserved) {
 		int err;
 
 		/* An empty result: 24 bytes of header. */
-		if (!rp__worker_result_space(&tp, 0, &err))
+		if (!wait_result_space(&tp, 0, &err))
 			worker_exit(w, RP_EXIT_PROTO);
-		tp.len = 0;
 	}
 	w->busy += dt;
 	/* aux: the task's run time in ticks, saturated; the parent converts. */
-	rp_ring_commit(&w->results, tp.len, rtag, v->seq, status,
+	rp_ring_commit(&w->results, r.len, r.flags, v->seq, r.status,
 		       dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt);
 }
 
@@ -357,76 +226,128 @@ static _Noreturn void recycle(struct worker *w)
 	worker_flush(w);
 	count_syscalls(w);
 	run_exit_hook(w);
+	fflush(stdout);
 	/* release: pairs with the parent's acquire of state in
 	 * rp__worker_died(): a recycled worker is not a crash. */
 	atomic_store_explicit(&w->ctl->state, RP_WS_RECYCLED, memory_order_release);
 	_exit(0);
 }
 
-_Noreturn void rp__worker_main(void *base, unsigned idx)
+void rp__worker_stdio(void)
 {
-	static struct worker wk;
-	struct worker *w = &wk;
-	struct rp_shared *sh = base;
-	uint64_t ring_bytes = sh->ring_bytes, rings_off = sh->rings_off, done = 0;
-	uint64_t max_tasks = sh->max_tasks, max_rss = sh->max_rss;
-	unsigned since_pub = 0;
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
-	w->sh = sh;
+	/* stdin: nothing to read. stdout: the caller's stderr, or nothing. */
+	if (nul >= 0 && nul != 0)
+		dup2(nul, 0);
+	if (fcntl(2, F_GETFD) >= 0)
+		dup2(2, 1);
+	else if (nul >= 0 && nul != 1)
+		dup2(nul, 1);
+	if (nul > 2)
+		close(nul);
+}
+
+/* Report a start-up failure (the parent waits for READY) and leave. */
+static _Noreturn void startup_failed(struct worker *w, int err)
+{
+	/* relaxed: published by the release store of state below. */
+	atomic_store_explicit(&w->ctl->init_err, err, memory_order_relaxed);
+	/* release: pairs with the parent's acquire of state; init_err above
+	 * is visible once FAILED is. */
+	atomic_store_explicit(&w->ctl->state, RP_WS_FAILED, memory_order_release);
+	if (rp_evc_notify(w->bell))
+		woke_parent(w);
+	_exit(RP_EXIT_PROTO);
+}
+
+/*
+ * Map our view of the region, check the parent, attach to our rings, and
+ * allocate their pages now. Workers volunteer as the OOM killer's first
+ * choice, so a pool that does not fit its memory cgroup costs a worker
+ * (pool creation then fails with -ENOMEM), never the caller.
+ */
+static void worker_setup(struct worker *w, int fd, unsigned idx)
+{
+	const struct rp_layout *l = &w->lay;
+	int adj;
+
+	if (rp__view_map(&w->reg, fd, idx, &w->lay))
+		_exit(RP_EXIT_PROTO);
+	w->sh = w->reg.base;
 	w->idx = idx;
-	w->parent = sh->parent_pid;
-	current = w;
+	w->parent = w->sh->parent_pid;
 	/* The parent decides about Ctrl-C; a worker dies with its parent. */
 	signal(SIGINT, SIG_IGN);
 	/* PR_SET_PDEATHSIG fires when the forking *thread* exits: only safe
 	 * when the pool was created from the parent's main thread. Checked
 	 * against getppid() afterwards, in case the parent died first. */
-	if (sh->pdeathsig)
+	if (w->sh->pdeathsig)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != w->parent)
 		_exit(RP_EXIT_ORPHAN);
-	if (idx >= sh->nworkers || sh->magic != RP_SHARED_MAGIC)
-		_exit(RP_EXIT_PROTO);
-	w->ctl = rp__wctl(sh, idx);
-	w->spin_ticks = rp_ns_to_ticks(sh->spin_ns);
-	w->efd = sh->efd;
-	w->light = sh->light_notify && rp_membarrier_register() == 0;
-	if (rp_ring_cons_attach(&w->tasks, rp__task_ring(base, rings_off, ring_bytes, idx),
-				ring_bytes) ||
-	    rp_ring_prod_attach(&w->results, rp__result_ring(base, rings_off, ring_bytes, idx),
-				ring_bytes)) {
-		/* relaxed: published by the release store of state below. */
-		atomic_store_explicit(&w->ctl->init_err, -EPROTO, memory_order_relaxed);
-		/* release: pairs with the parent's acquire of state; init_err
-		 * above is visible once FAILED is. */
-		atomic_store_explicit(&w->ctl->state, RP_WS_FAILED, memory_order_release);
-		if (rp_evc_notify(&sh->doorbell))
-			woke_parent(w);
-		_exit(RP_EXIT_PROTO);
-	}
-	if (sh->init_fn) {
-		struct rp_fn_entry e = sh->fns[RP_FN_INIT];
-		rp_init_fn init = (rp_init_fn)(uintptr_t)rp__fn_locate(sh, &e);
-		const unsigned char *args = (const unsigned char *)base + sh->init_args_off;
-		int r = init ? init(idx, sh->init_args_len ? args : NULL, sh->init_args_len, &w->state)
-			     : -ENOENT;
-
-		if (r) {
-			/* relaxed: published by the release store of state. */
-			atomic_store_explicit(&w->ctl->init_err, r < 0 ? r : -r,
-					      memory_order_relaxed);
-			/* release: pairs with the parent's acquire of state. */
-			atomic_store_explicit(&w->ctl->state, RP_WS_FAILED, memory_order_release);
-			if (rp_evc_notify(&sh->doorbell))
-				woke_parent(w);
-			_exit(RP_EXIT_PROTO);
+	w->ctl = rp__wctl(w->sh, l, idx);
+	w->bell = rp__bell(w->sh, l);
+	w->spin_ticks = rp_ns_to_ticks(w->sh->spin_ns);
+	w->efd = w->sh->efd;
+	w->light = w->sh->light_notify && rp_membarrier_register() == 0;
+	/* release: pairs with the parent's acquire of state in wait_ready():
+	 * a SIGKILL from here to READY is taken for the OOM killer's. */
+	atomic_store_explicit(&w->ctl->state, RP_WS_POPULATING, memory_order_release);
+	adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (adj >= 0) {
+		if (write(adj, "1000", 4) < 0) {
+			/* not fatal: only the choice of victim changes */
 		}
+		close(adj);
 	}
+	if (rp_region_populate(&w->reg, rp__block_off(l, idx), l->block_len))
+		startup_failed(w, -ENOMEM);
+	if (rp_ring_cons_attach(&w->tasks, rp__task_ring(w->sh, l, idx), l->ring_bytes) ||
+	    rp_ring_prod_attach(&w->results, rp__result_ring(w->sh, l, idx), l->ring_bytes))
+		startup_failed(w, -EPROTO);
+	/* stdout lines reach stderr as they are written (tasks may print). */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+/* Run the pool's initializer, if any. */
+static void worker_init(struct worker *w)
+{
+	const struct rp_shared *sh = w->sh;
+	struct rp_fn_entry e;
+	rp_init_fn init;
+	int r;
+
+	if (!sh->init_fn)
+		return;
+	e = sh->fns[RP_FN_INIT];
+	init = (rp_init_fn)(uintptr_t)rp__fn_locate(sh, &e);
+	r = init ? init(w->idx, w->lay.init_args_len
+					? (const unsigned char *)sh + w->lay.init_args_off
+					: NULL,
+			w->lay.init_args_len, &w->state)
+		 : -ENOENT;
+	if (r)
+		startup_failed(w, r < 0 ? r : -r);
+}
+
+_Noreturn void rp__worker_main(int fd, unsigned idx)
+{
+	static struct worker wk;
+	struct worker *w = &wk;
+	uint64_t done = 0, max_tasks, max_rss;
+	unsigned since_pub = 0;
+
+	current = w;
+	worker_setup(w, fd, idx);
+	max_tasks = w->sh->max_tasks;
+	max_rss = w->sh->max_rss;
+	worker_init(w);
 	/* release: pairs with the parent's acquire load in wait_ready(). */
 	atomic_store_explicit(&w->ctl->state, RP_WS_READY, memory_order_release);
 	/* Whoever consumes the doorbell's armed state must also ring the
 	 * completion fd, or an event loop sleeping on it misses the wake. */
-	if (rp_evc_notify(&sh->doorbell))
+	if (rp_evc_notify(w->bell))
 		woke_parent(w);
 
 	for (;;) {
@@ -463,7 +384,7 @@ _Noreturn void rp__worker_main(void *base, unsigned idx)
 			rp_ring_cons_publish(&w->tasks);
 			since_pub = 0;
 		}
-		if (w->light ? rp_evc_notify_light(&sh->doorbell) : rp_evc_notify(&sh->doorbell))
+		if (w->light ? rp_evc_notify_light(w->bell) : rp_evc_notify(w->bell))
 			woke_parent(w);
 		/* release: idle; pairs with the acquire in rp__check_deadlines(). */
 		atomic_store_explicit(&w->ctl->cur_seq, 0, memory_order_release);

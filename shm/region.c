@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * memfd-backed shared region: create, seal, map, attach. See rp_region.h.
+ * memfd-backed shared region: create, seal, map, attach, views. See
+ * rp_region.h.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -13,7 +14,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
 #define SEALS_REQUIRED (F_SEAL_SHRINK | F_SEAL_GROW)
+
+int rp_fd_high(int fd)
+{
+	int hi;
+
+	if (fd < 0 || fd > 2)
+		return fd;
+	hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (hi < 0)
+		hi = -errno;
+	close(fd);
+	return hi;
+}
 
 int rp_region_create(struct rp_region *r, const char *name, size_t size)
 {
@@ -27,17 +45,23 @@ int rp_region_create(struct rp_region *r, const char *name, size_t size)
 	if (!size)
 		return -EINVAL;
 	size = (size + (size_t)pg - 1) & ~((size_t)pg - 1);
-	fd = memfd_create(name ? name : "ringpool", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	fd = rp_fd_high(memfd_create(name ? name : "ringpool", MFD_CLOEXEC | MFD_ALLOW_SEALING));
 	if (fd < 0)
-		return -errno;
+		return fd == -1 ? -errno : fd;
 	if (ftruncate(fd, (off_t)size) < 0)
 		goto fail;
 	if (fcntl(fd, F_ADD_SEALS, SEALS_REQUIRED | F_SEAL_SEAL) < 0)
 		goto fail;
-	/* MAP_POPULATE: take the page faults now, not on the hot path. */
-	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED)
 		goto fail;
+	/* Children map what they need from the fd; they never inherit ours. */
+	if (madvise(base, size, MADV_DONTFORK) < 0) {
+		err = -errno;
+		munmap(base, size);
+		close(fd);
+		return err;
+	}
 	r->base = base;
 	r->size = size;
 	r->fd = fd;
@@ -48,15 +72,12 @@ fail:
 	return err;
 }
 
-int rp_region_attach(struct rp_region *r, int fd)
+/* The sealed size of the region behind fd, or -errno. */
+static long long sealed_size(int fd)
 {
 	struct stat st;
-	void *base;
 	int seals;
 
-	r->base = NULL;
-	r->size = 0;
-	r->fd = -1;
 	if (fd < 0)
 		return -EBADF;
 	seals = fcntl(fd, F_GET_SEALS);
@@ -68,13 +89,69 @@ int rp_region_attach(struct rp_region *r, int fd)
 		return -errno;
 	if (st.st_size <= 0)
 		return -EINVAL;
-	base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-		    fd, 0);
+	return (long long)st.st_size;
+}
+
+static int map_region(struct rp_region *r, int fd, int prot, int flags)
+{
+	long long size = sealed_size(fd);
+	void *base;
+
+	r->base = NULL;
+	r->size = 0;
+	r->fd = -1;
+	if (size < 0)
+		return (int)size;
+	base = mmap(NULL, (size_t)size, prot, flags, flags & MAP_ANONYMOUS ? -1 : fd, 0);
 	if (base == MAP_FAILED)
 		return -errno;
 	r->base = base;
-	r->size = (size_t)st.st_size;
+	r->size = (size_t)size;
 	r->fd = fd;
+	return 0;
+}
+
+int rp_region_attach(struct rp_region *r, int fd)
+{
+	return map_region(r, fd, PROT_READ | PROT_WRITE, MAP_SHARED);
+}
+
+int rp_region_view(struct rp_region *r, int fd)
+{
+	return map_region(r, fd, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+}
+
+int rp_region_view_map(struct rp_region *r, uint64_t off, uint64_t len, bool writable)
+{
+	uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
+	void *at;
+
+	if (!r->base || !len || (off | len) & (pg - 1) || off > r->size || len > r->size - off)
+		return -EINVAL;
+	at = mmap((unsigned char *)r->base + off, (size_t)len,
+		  PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED | MAP_FIXED, r->fd,
+		  (off_t)off);
+	return at == MAP_FAILED ? -errno : 0;
+}
+
+int rp_region_populate(struct rp_region *r, uint64_t off, uint64_t len)
+{
+	uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE), a;
+	volatile unsigned char *p;
+
+	if (!r->base || off > r->size || len > r->size - off)
+		return -EINVAL;
+	a = off & ~(pg - 1);
+	len += off - a;
+	if (madvise((unsigned char *)r->base + a, (size_t)len, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;	/* ENOMEM, EFAULT, EHWPOISON... */
+	/* Before 5.14: one write fault per page, leaving the byte as it was.
+	 * Only for memory nobody else writes yet (a region being set up). */
+	p = (volatile unsigned char *)r->base + a;
+	for (uint64_t i = 0; i < len; i += pg)
+		p[i] = p[i];
 	return 0;
 }
 

@@ -83,7 +83,7 @@ Test(eventloop, worker_death_wakes_the_loop, .timeout = 60)
 	cr_assert_leq(crashed, 1, "at most the running task fails");
 	struct rp_stats st;
 	rp_pool_stats(p, &st);
-	cr_assert_eq(st.restarts, 1u);
+	cr_assert_eq(st.restarts, 1u, "restarts %lu, crashed %d", (unsigned long)st.restarts, crashed);
 	rp_pool_destroy(p);
 }
 

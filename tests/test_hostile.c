@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 
 #include "rp_internal.h"
+#include "task.h"
 #include "rp_test_tasks.h"
 
 #define RING_BYTES	(64u * 1024)
@@ -94,21 +95,24 @@ static struct rp_shared *find_region(void)
 		    strcmp(path, "/memfd:ringpool (deleted)"))
 			continue;
 		sh = (struct rp_shared *)lo;
-		if (sh->magic == RP_SHARED_MAGIC && sh->size <= hi - lo)
+		if (sh->magic == RP_SHARED_MAGIC)	/* the header: a worker maps the rest in windows */
 			found = sh;
 	}
 	fclose(f);
 	return found;
 }
 
+/* The region's layout as a worker loads it. */
+static struct rp_layout lay;
+
 /* Worker i's result ring, found through the region layout. */
 static struct rp_ring *result_ring(struct rp_shared *sh, unsigned i)
 {
 	struct rp_ring *r;
 
-	if (!sh || i >= sh->nworkers)
+	if (!sh || rp__layout_load(&lay, sh, sh->size) || i >= lay.nworkers)
 		return NULL;
-	r = rp__result_ring(sh, sh->rings_off, sh->ring_bytes, i);
+	r = rp__result_ring(sh, &lay, i);
 	if (r->magic != RP_RING_MAGIC || r->capacity != sh->ring_bytes)
 		return NULL;
 	return r;
@@ -155,7 +159,7 @@ static int publish_and_park(struct rp_shared *sh, struct rp_ring *r, uint64_t ta
 {
 	/* release: pairs with the parent's C1 acquire, like a real publish. */
 	atomic_store_explicit(&r->tail, tail, memory_order_release);
-	rp_evc_notify(&sh->doorbell);
+	rp_evc_notify(rp__bell(sh, &lay));
 	park();
 	return H_ENOTKILLED;
 }
@@ -187,7 +191,7 @@ static int task_hostile(struct rp_task *t, const void *in, size_t len)
 		if (!r)
 			return H_ELOCATE;
 		/* The layout lookup must agree with the worker's own handle. */
-		if (!tp->chunk_out && (!tp->results || tp->results->ring != r))
+		if (!tp->fixed && (!tp->results || tp->results->ring != r))
 			return H_ELOCATE;
 		atomic_store(&ctl->worker, (int32_t)t->worker);
 		atomic_store(&ctl->seq, t->seq);
@@ -225,14 +229,14 @@ static int task_hostile(struct rp_task *t, const void *in, size_t len)
 		case H_DOORBELL_GARBAGE:
 			/* relaxed: garbage needs no order. Odd and even values, so
 			 * both the armed and the idle reading are exercised. */
-			atomic_store_explicit(&sh->doorbell.word, 0xdeadbeefu ^ (uint32_t)c.arg,
+			atomic_store_explicit(&rp__bell(sh, &lay)->word, 0xdeadbeefu ^ (uint32_t)c.arg,
 					      memory_order_relaxed);
 			break;
 		case H_NO_NOTIFY:
 			/* Let the parent fall asleep, then clear its armed flag so
 			 * our worker's notify after this task sees nobody waiting. */
 			usleep((useconds_t)c.arg * 1000);
-			atomic_fetch_and_explicit(&sh->doorbell.word, ~RP_EVC_ARMED,
+			atomic_fetch_and_explicit(&rp__bell(sh, &lay)->word, ~RP_EVC_ARMED,
 						  memory_order_relaxed);
 			break;
 		case H_BAD_SEQ_THEN_DIE:
@@ -248,13 +252,12 @@ static int task_hostile(struct rp_task *t, const void *in, size_t len)
 			break;
 		case H_HEADER_THEN_DIE:
 			/* A valid capacity, and rings far outside the region. */
-			sh->rings_off = 1ull << 46;
+			sh->blocks_off = 1ull << 46;	/* read-only: faults */
 			raise(SIGKILL);
 			return H_ENOTKILLED;
 		case H_TASK_HEAD:
 		case H_TASK_HEAD_THEN_DIE: {
-			struct rp_ring *tr = rp__task_ring(sh, sh->rings_off, sh->ring_bytes,
-							   t->worker);
+			struct rp_ring *tr = rp__task_ring(sh, &lay, t->worker);
 
 			/* release: like the consumer's own C2 store of head. */
 			atomic_store_explicit(&tr->head, tr->head + 3 * tr->capacity,
@@ -272,8 +275,8 @@ static int task_hostile(struct rp_task *t, const void *in, size_t len)
 			unsigned k = (unsigned)c.arg;	/* our index in the chunk */
 
 			/* Check that this is the chunk we think it is. */
-			if (!tp->chunk_out || h->count != 4 || h->out_cap != 8 || k < 1 || k >= 4 ||
-			    (unsigned char *)tp->chunk_out !=
+			if (!tp->fixed || h->count != 4 || h->out_cap != 8 || k < 1 || k >= 4 ||
+			    (unsigned char *)tp->fixed !=
 				    (unsigned char *)(e + 4) + (uint64_t)k * h->out_cap)
 				return H_ELOCATE;
 			if (c.action == H_CHUNK_COUNT)
@@ -450,7 +453,7 @@ Test(hostile, doorbell_wake_flood, .timeout = 60)
 	if (hammer == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		for (;;)
-			syscall(SYS_futex, &sh->doorbell.word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+			syscall(SYS_futex, &rp__bell(sh, &lay)->word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	}
 	for (uint64_t q = 0; q < 40; q++) {
 		in.value = q * 7;
@@ -599,8 +602,9 @@ Test(hostile, task_ring_head_then_death, .timeout = 30)
 	run_case(2, 0, H_TASK_HEAD_THEN_DIE, 0);
 }
 
-/* The function table's count is in shared memory: a worker can make it
- * huge. Registering a new function must not walk past the region. */
+/* The function table's count is in the region: a worker that tries to make
+ * it huge faults (workers map the header read-only), and registering a new
+ * function afterwards must not walk past the region either way. */
 Test(hostile, function_table_count, .timeout = 30)
 {
 	struct rp_pool *p = h_pool(2, 0);
@@ -608,7 +612,7 @@ Test(hostile, function_table_count, .timeout = 30)
 	uint64_t x = 5;
 
 	submit_h(p, 0, H_FN_TABLE, INT32_MAX);
-	collect_checked(p, 0, 1, UINT64_MAX);
+	collect_checked(p, 0, 1, 0);
 	/* A function the pool has not seen yet. */
 	cr_assert_eq(rp_submit(p, task_triple, &x, sizeof(x), 0, NULL), 0);
 	cr_assert_eq(rp_next(p, &res, 0), 0);
@@ -618,9 +622,9 @@ Test(hostile, function_table_count, .timeout = 30)
 	cr_assert_eq(rp_pool_destroy(p), 0);
 }
 
-/* The region header's layout fields are in shared memory too: a worker
- * that rewrites them and dies must not steer the parent's death handling
- * (replacement included) outside the region. */
+/* The region header's layout fields are in the region too: a worker that
+ * tries to rewrite them dies (read-only), and that must not steer the
+ * parent's death handling (replacement included) outside the region. */
 Test(hostile, region_header_then_death, .timeout = 30)
 {
 	struct rp_pool *p = h_pool(2, 0);

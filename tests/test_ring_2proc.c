@@ -99,8 +99,14 @@ Test(ring_2proc, ten_million_records_in_order, .timeout = 120)
 	cr_assert_eq(rp_ring_cons_attach(&c, sh->ring, CAP), 0);
 	pid = fork();
 	cr_assert_geq(pid, 0);
-	if (pid == 0)
-		produce(sh);
+	if (pid == 0) {
+		/* The creator's mapping is not inherited: map it from the fd. */
+		struct rp_region mine;
+
+		if (rp_region_attach(&mine, reg.fd))
+			_exit(2);
+		produce(mine.base);
+	}
 
 	while (expect < NREC) {
 		struct rp_rec_view v;

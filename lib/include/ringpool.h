@@ -30,9 +30,24 @@
  * rp_pool_ function, rp_submit, rp_next and the rest from that thread only (or
  * serialise the calls yourself). Callbacks (job completion, progress, imap
  * source and sink) run in the owner thread, inside whichever ringpool call
- * is waiting at the time; from a callback, only rp_pool_stats and the
- * rp_future_/rp_job_ accessors that do not wait may be called; anything
- * else returns -EDEADLK.
+ * is waiting at the time; from a callback, only calls that neither wait nor
+ * submit may be made (rp_pool_stats, rp_worker_stats, rp_pool_close,
+ * rp_flush, rp_future_test/result/cancel/free, rp_job_poll/done/total/free);
+ * anything else, rp_pool_destroy included, returns -EDEADLK. A waiting call
+ * whose result is stuck behind one the caller holds (or has not collected)
+ * also returns -EDEADLK instead of waiting forever.
+ *
+ * Processes: only the process that created a pool may use it. In a child
+ * of fork() and inside a task, every call on the pool returns -EPERM (and
+ * rp_release, rp_future_free, rp_job_free do nothing), so a forked child
+ * can neither crash on the pool nor disturb the parent's.
+ *
+ * Workers: stdin is /dev/null and stdout is the caller's stderr (or
+ * /dev/null when stderr is closed), in both start methods, so a task cannot
+ * read the caller's input or write into its output. Workers map only their
+ * own pool's region, and only their part of it: the settings read-only,
+ * their own rings writable; a stray write elsewhere crashes the worker,
+ * never the caller.
  */
 #ifndef RINGPOOL_H
 #define RINGPOOL_H
@@ -89,19 +104,20 @@ struct rp_task {
  * flagged RP_RES_POOL, so a task's own -EOWNERDEAD is not taken for a crash.
  *
  * Context: t->seq, t->worker, t->state are read-only; never touch t->priv_ or
- * keep t. From a task call only rp_task_result and rp_task_result_len.
+ * keep t. From a task call only rp_task_result, rp_task_result_len,
+ * rp_task_run and rp_task_mark (calls on a pool return -EPERM).
  *
  * Failure: a signal or exit in a task ends only its worker: that task
  * completes with RP_ECRASHED (res.term_signal / res.term_exit), or is re-run
  * up to cfg.retries times; tasks queued behind it run on the replacement. A
  * task that runs past cfg.task_timeout_ns is killed with its worker.
  *
- * Hosts that run several records per task (rpmap; chunked map/imap) may call
- * the function with a struct rp_task of their own: rp_task_result then gives
- * space inside the batch's result. A shared object implementing task
- * functions need not link libringpool: it may leave rp_task_result and
- * rp_task_result_len undefined for the host program to provide (link the host
- * against libringpool.so, or with -rdynamic).
+ * Hosts that run several records per task (rpmap; chunked map/imap) run
+ * each with rp_task_run: rp_task_result then gives space inside the batch's
+ * result. A shared object implementing task functions need not link
+ * libringpool: it may leave rp_task_result and rp_task_result_len undefined
+ * for the host program to resolve (link the host against libringpool.so, or
+ * statically with -rdynamic).
  *
  * A task function. Runs in a worker process. `in` points at the task's input
  * in place in shared memory (`len` bytes, 8-byte aligned, read-only; a length
@@ -130,6 +146,44 @@ void *rp_task_result(struct rp_task *t, size_t cap);
  * result was reserved.
  */
 int rp_task_result_len(struct rp_task *t, size_t len);
+
+/*
+ * For hosts that run several records inside one task (rpmap; a plugin
+ * runner; the library's own chunks): run one record as a sub-task of t,
+ * with its own result space. The record's function sees a struct rp_task
+ * like t's but with t->seq = sub->seq; its rp_task_result/rp_task_result_len
+ * calls reach sub->out (sub->out_cap bytes). Call from a task function only.
+ */
+struct rp_subtask {
+	rp_task_fn fn;		/* the record's function */
+	uint64_t seq;		/* what it sees as t->seq (e.g. the record's index) */
+	const void *in;		/* the record */
+	size_t len;
+	void *out;		/* its result space, out_cap bytes */
+	size_t out_cap;
+	/* Set by rp_task_run: */
+	size_t out_len;		/* result bytes written (0 if it failed) */
+	int status;		/* fn's return value, or RP_EMSGSIZE (it asked
+				 * for more than out_cap) */
+	unsigned flags;		/* RP_RES_POOL when status is the pool's */
+};
+
+/*
+ * Run sub->fn on sub->in as a sub-task of t and fill sub's results. Returns
+ * 0 (whatever the record's own status), or -EINVAL (t, sub or fn NULL, or
+ * in/out NULL with a length): nothing ran.
+ */
+int rp_task_run(struct rp_task *t, struct rp_subtask *sub);
+
+/*
+ * Say which part of the task runs now (rpmap: the record's index in its
+ * batch). If the worker dies or the task is killed at its deadline, its
+ * result carries the last mark in res.mark (mark + 1; 0 if never marked), so
+ * the host knows which record did it. The deadline (cfg.task_timeout_ns)
+ * restarts at each mark: it then bounds each marked part, not the whole
+ * task. Cheap (two stores). Returns 0, or -EINVAL (t NULL, mark UINT64_MAX).
+ */
+int rp_task_mark(struct rp_task *t, uint64_t mark);
 
 /*
  * Worker initializer: runs once in each worker before it takes tasks (and in
@@ -211,18 +265,22 @@ struct rp_config {
 #define RP_MAX_FNS		256	/* distinct task functions per pool */
 #define RP_MIN_RING_BYTES	4096u
 
-/* Fill *cfg with the defaults. */
+/* Fill *cfg with the defaults. NULL is a no-op. */
 void rp_config_init(struct rp_config *cfg);
 
 /*
  * Create a pool: one shared region, `workers` forked worker processes, each
- * running cfg->init (if any) and then waiting for tasks. Returns 0 and sets
- * *out; or the initializer's error; or -EINVAL (cfg NULL, workers
- * above RP_MAX_WORKERS, init_args_len above RP_MAX_INIT_ARGS or init_args
- * NULL with a length, ring_bytes not a power of two >= RP_MIN_RING_BYTES
- * or above 1 GiB, max_in_flight not a power of two in 1..2^20, spin_ns above
- * 1 s, liveness_ns below 100 us), -ENOMEM, -EAGAIN (fork failed), or another
- * -errno. On error no worker is left running and nothing is left open.
+ * allocating its rings, running cfg->init (if any) and then waiting for
+ * tasks. Returns 0 and sets *out; or the initializer's error; or -EINVAL
+ * (cfg NULL, workers above RP_MAX_WORKERS, init_args_len above
+ * RP_MAX_INIT_ARGS or init_args NULL with a length, ring_bytes not a power
+ * of two >= RP_MIN_RING_BYTES or above 1 GiB, max_in_flight not a power of
+ * two in 1..2^20, spin_ns above 1 s, liveness_ns below 100 us), -ENOMEM
+ * (also when the rings do not fit the memory the process may use: workers
+ * make themselves the OOM killer's first choice, so a memory cgroup that is
+ * too small costs a worker, not the caller), -EAGAIN (fork failed), -ECHILD
+ * (a worker died starting), or another -errno. On error no worker is left
+ * running and nothing is left open. None of the pool's fds takes 0, 1 or 2.
  * Call from a single-threaded process (workers are fork()ed).
  */
 int rp_pool_create(struct rp_pool **out, const struct rp_config *cfg);
@@ -256,7 +314,8 @@ int rp_pool_terminate(struct rp_pool *pool);
  * after their current task (running cfg->exit), and killed if they have not
  * within 1 s; all are reaped. Results not yet collected are discarded; jobs
  * and futures still referenced must not be used afterwards. Returns 0, or
- * -EINVAL if pool is NULL. The pool must not be used afterwards.
+ * -EINVAL if pool is NULL, -EDEADLK from a callback (nothing is freed).
+ * The pool must not be used afterwards.
  */
 int rp_pool_destroy(struct rp_pool *pool);
 
@@ -331,6 +390,8 @@ struct rp_result {
 	uint32_t worker;	/* worker that ran (or held) the task */
 	int term_signal;	/* RP_ECRASHED: signal that killed the worker, or 0 */
 	int term_exit;		/* RP_ECRASHED: the worker's exit code, or -1 */
+	uint64_t mark;		/* RP_ECRASHED, RP_ETIMEDOUT: the task's last
+				 * rp_task_mark + 1, or 0 */
 	uint64_t priv_[2];	/* ringpool's */
 };
 
@@ -411,7 +472,9 @@ int rp_map_async(struct rp_pool *pool, rp_task_fn fn, const void *in, size_t in_
  */
 int rp_job_wait(struct rp_job *job, uint64_t timeout_ns);
 
-/* Make progress without waiting. Returns 1 if the job is done, else 0. */
+/* Make progress without waiting (deliver what has arrived, publish what
+ * is pending), so a loop of polls alone finishes the job. Returns 1 if the
+ * job is done, else 0. */
 int rp_job_poll(struct rp_job *job);
 
 /* Tasks finished so far (any status), and in total. */
@@ -442,7 +505,9 @@ int rp_apply_async(struct rp_pool *pool, rp_task_fn fn, const void *in, size_t l
  */
 int rp_future_wait(struct rp_future *f, uint64_t timeout_ns);
 
-/* Make progress without waiting. Returns 1 if done, else 0. */
+/* Make progress without waiting (deliver what has arrived, publish what
+ * is pending), so a loop of tests alone finishes the task. Returns 1 if
+ * done, else 0. */
 int rp_future_test(struct rp_future *f);
 
 /*

@@ -5,7 +5,7 @@
  * heap memory and whose process is the fuzz script) submits raw tasks, map
  * jobs (chunked or not) and futures through the real dispatch code; the
  * script plays the worker: honest results (chunks through the real
- * rp__run_chunk), records with wrong seqs, lengths and tails, scribbles on
+ * the record runner), records with wrong seqs, lengths and tails, scribbles on
  * the data area, the task ring's head, the control block and the function
  * table; and the parent's calls: rp_next (ordered, unordered), holding and
  * releasing results, pumping jobs and futures, and the worker's death.
@@ -16,6 +16,7 @@
  * without waiting (a parent that could only spin would hang in real life).
  */
 #include "rp_internal.h"
+#include "task.h"
 #include "fuzz_input.h"
 
 #include <stdio.h>
@@ -281,12 +282,21 @@ static void die(struct ctx *x)
 
 /* ---- the worker's actions ---- */
 
+/* The worker's result-space hook: a fuzzed worker never waits for room. */
+static void *no_wait(struct rp_task_priv *tp, uint64_t cap, int *err)
+{
+	(void)tp;
+	(void)cap;
+	*err = -EAGAIN;
+	return NULL;
+}
+
 /* Run the next task honestly, like run_task(), with an optional flip of
  * one byte of the result record after it is committed, before publishing. */
 static void work(struct ctx *x)
 {
 	struct rp_rec_view v;
-	struct rp_task_priv tp = { .results = &x->rp };
+	struct rp_task_priv tp = { .space = RP_SPACE_RING, .results = &x->rp, .wait = no_wait };
 	struct rp_task t = { .worker = 0, .priv_ = &tp };
 	uint8_t f = fin_u8(&x->in), at = fin_u8(&x->in);
 	uint8_t flip = f >= 0xf0 ? (uint8_t)(f << 4 | 1) : 0;	/* rarely */
@@ -300,18 +310,15 @@ static void work(struct ctx *x)
 		return;
 	t.seq = v.seq;
 	if (v.tag & RP_TAG_CHUNK) {
-		uint64_t need = rp__chunk_result_size(v.data, v.len);
+		struct rp_run r;
 
-		if (!need || need > rp_ring_max_payload(RB))
+		rp__run_record(fn_job, &t, true, v.data, v.len, &r);
+		if (!r.reserved)
 			return;
-		out = rp_ring_reserve(&x->rp, need, &err);
-		if (!out)
-			return;
-		int64_t r = rp__run_chunk(fn_job, &t, v.data, v.len, out, need);
-
-		len = r < 0 ? 0 : need;
-		status = r < 0 ? (int32_t)r : 0;
-		rtag = r < 0 ? RP_RES_POOL : 0;
+		out = r.data;
+		len = r.len;
+		status = r.status;
+		rtag = r.flags;
 	} else {
 		len = v.len < 64 ? v.len : 64;
 		out = rp_ring_reserve(&x->rp, len, &err);
@@ -384,7 +391,7 @@ static void scribble(struct ctx *x, uint8_t what)
 				      memory_order_relaxed);
 		break;
 	case 6:		/* the doorbell */
-		atomic_store_explicit(&x->p->sh->doorbell.word, (uint32_t)v, memory_order_relaxed);
+		atomic_store_explicit(&x->p->bell->word, (uint32_t)v, memory_order_relaxed);
 		break;
 	}
 }

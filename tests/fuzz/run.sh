@@ -93,7 +93,7 @@ if [ "$rc" -eq 0 ] && command -v llvm-profdata >/dev/null && command -v llvm-cov
       echo "=== $t: coverage of the parent's reader: function, regions, lines, branches"
       llvm-cov report -show-functions "$out/cov/$t" -instr-profile="$out/cov/$t.profdata" \
         "$src/shm/rp_ring.h" "$src/shm/ring.c" "$src/lib/collect.c" "$src/lib/job.c" \
-        "$src/lib/pool.c" 2>/dev/null |
+        "$src/lib/pool.c" "$src/lib/chunk.c" 2>/dev/null |
         grep -E "^(($t|collect|ring|job|pool)\.c:)?(rp_ring_peek|rp_ring_cons_attach|head|take|pump_ring|try_next|rp_next|rp_release|rp__job_deliver|put_result|fail_worker|rp__worker_broke_protocol|rp__worker_died) " |
         awk '$2 > 1 && $4 != "0.00%" { printf "    %-36s %8s %8s %8s\n", $1, $4, $7, $10 }'
     done
