@@ -45,8 +45,8 @@ static const char usage_text[] =
 "      --lines            records end with a newline; a last line without one is\n"
 "                         a record, and the output keeps the missing newline\n"
 "  -0, --null             records end with a NUL byte\n"
-"  -b, --block SIZE       records are SIZE bytes (k, M suffixes); the last may be\n"
-"                         shorter\n"
+"  -b, --block SIZE       records are SIZE bytes (k, M suffixes; 1 to 64M, and\n"
+"                         at most --max-record); the last may be shorter\n"
 "      --max-record SIZE  refuse longer records (default 64M, at most 256M)\n"
 "\n"
 "Input and output:\n"
@@ -57,9 +57,9 @@ static const char usage_text[] =
 "  -j, --jobs N           worker processes (default: online CPUs)\n"
 "  -u, --unordered        write results as they finish (records inside a task\n"
 "                         keep their order)\n"
-"      --chunk N          at most N records per task (default: adaptive, about\n"
-"                         2 ms of work or --batch bytes per task)\n"
-"      --batch SIZE       input bytes per task (default 64k)\n"
+"      --chunk N          at most N records per task, 1 to 1048576 (default:\n"
+"                         adaptive, about 2 ms of work or --batch bytes per task)\n"
+"      --batch SIZE       input bytes per task, 1k to 16M (default 64k)\n"
 "\n"
 "Failures:\n"
 "  -k, --keep-going       report failed records on stderr (index, input byte,\n"
@@ -434,6 +434,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	parse_function(argv[optind], &o);
+	if (rpmap_fn.mode == RPMAP_BLOCK && rpmap_fn.block > max_record) {
+		char b1[32], b2[32];
+
+		fprintf(stderr, "rpmap: --block %s is longer than --max-record %s\n",
+			rpmap_size_str(b1, sizeof(b1), rpmap_fn.block),
+			rpmap_size_str(b2, sizeof(b2), max_record));
+		return 2;
+	}
 	if (rpmap_fn.kind == RPMAP_GZIP && !mode_set) {
 		rpmap_fn.mode = RPMAP_BLOCK;
 		rpmap_fn.block = 128u << 10;
