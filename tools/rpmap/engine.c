@@ -1201,11 +1201,15 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 							break;
 						continue;
 					}
-					if (n < 0) {
+					if (n == -ENOMEM && in->cur)
+						fprintf(stderr, "rpmap: %s: not enough memory to read "
+							"a record longer than %zu bytes\n", in->name,
+							in->cur->fill - in->cut);
+					else if (n < 0)
 						fprintf(stderr, "rpmap: %s: %s\n", in->name,
 							strerror((int)-n));
+					if (n < 0)
 						e.fatal = e.stop = true;
-					}
 					continue;
 				}
 			}

@@ -225,6 +225,10 @@ static struct rpmap_seg *seg_get(struct rpmap_input *in, size_t need)
 		in->free_segs = s->next;
 		in->nfree--;
 	} else {
+		/* A record that keeps growing doubles its segment: check the
+		 * memory left first, or the OOM killer would, once it is touched. */
+		if (need > std && need > rpmap_mem_available())
+			return NULL;
 		s = calloc(1, sizeof(*s));
 		if (!s)
 			return NULL;

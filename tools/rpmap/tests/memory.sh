@@ -62,6 +62,16 @@ same "$T/want" "$T/out" "--block 16M, no -j, in 200 MiB: output"
 run_memcg 300M -j 1 --max-record 128M identity
 expect_rc 2 $rc "a 100 MB record in 300 MiB"
 has "$T/err" "not enough memory for record 1[0-9] \(input byte [0-9]+, 1048576[0-9]+ bytes\)" "a 100 MB record in 300 MiB: message"
+# From a pipe, the record is gathered in memory first: that too is checked.
+for lim in 120M 200M; do
+	set +e
+	cat "$T/big" | in_memcg $lim "$RPMAP" -j 1 --max-record 128M identity 2> "$T/err" > /dev/null
+	rc=${PIPESTATUS[1]}
+	set -e
+	expect_rc 2 $rc "a 100 MB record from a pipe in $lim"
+	has "$T/err" "not enough memory (to read a record longer than [0-9]+ bytes|for record 15)" \
+		"a 100 MB record from a pipe in $lim: message"
+done
 cksum < "$T/big" > "$T/want"
 run_memcg 900M -j 1 --max-record 128M identity
 expect_rc 0 $rc "a 100 MB record in 900 MiB"
