@@ -87,6 +87,7 @@ struct eng {
 	unsigned next_flags;		/* rp_next flags */
 	uint64_t emit_index;		/* ordered: index of the next record written */
 	double ns_per_rec;		/* adaptive chunking, 0 until measured */
+	double out_ratio;		/* plugins: output per input byte (learn_output) */
 	uint64_t target_ns;		/* adaptive chunking: work per task */
 
 	uint64_t records, failed, batches, reruns, restarts, bytes_done;
@@ -467,17 +468,47 @@ static void learn(struct eng *e, const struct rpmap_res_hdr *h)
 	e->lim.recs = recs < 1 ? 1 : recs > 1u << 20 ? 1u << 20 : (uint32_t)recs;
 }
 
+/*
+ * A plugin's output per input byte, learnt from finished batches (the
+ * input's bytes per record, b->len / nrec, stand for those of the records
+ * done): reserved for each batch (task_cap) and used to cut batches whose
+ * results fit the rings. Without it, a plugin writing more than 16 times
+ * its input overflowed every batch, and the rest of each ran again one
+ * task at a time in the rerun pool: right, but serial.
+ */
+static void learn_output(struct eng *e, const struct rpmap_batch *b, const struct rpmap_res_hdr *h)
+{
+	double in_rec, out_rec, ratio;
+
+	if (rpmap_fn.kind != RPMAP_PLUGIN || !h->nrec || !b->len)
+		return;
+	in_rec = (double)b->len / h->nrec;
+	out_rec = (double)(h->out_len + (h->ndone < h->nrec ? h->need : 0)) / (h->ndone + 1);
+	ratio = 2 * out_rec / (in_rec + 1);	/* twice what was seen: headroom */
+	e->out_ratio = 0.75 * e->out_ratio + 0.25 * ratio;
+	if (ratio > e->out_ratio)
+		e->out_ratio = ratio;	/* up at once, down slowly */
+	if (e->out_ratio < 16)
+		e->out_ratio = 16;
+	e->lim.bytes = e->o->batch_bytes;
+	if ((double)e->lim.bytes * e->out_ratio > (double)e->main.max_res)
+		e->lim.bytes = (size_t)((double)e->main.max_res / e->out_ratio) + 1;
+}
+
 /* ---- submitting ---- */
 
 /*
- * Result space a task reserves: the built-in's bound; for a plugin, 16
- * times the input plus 64 KiB (a record that needs more runs again alone,
- * with all the pool has). Never more than the pool's largest result.
+ * Result space a task reserves: the built-in's bound; for a plugin, its
+ * learnt output per input byte (16 at first) times the input plus 64 KiB
+ * (a record that needs more runs again alone, in a pool that holds it).
+ * Never more than the pool's largest result.
  */
-static uint64_t task_cap(const struct poolh *ph, size_t len, uint32_t nrec, bool alone)
+static uint64_t task_cap(const struct eng *e, const struct poolh *ph, size_t len, uint32_t nrec,
+			 bool alone)
 {
-	uint64_t cap = rpmap_fn.kind == RPMAP_PLUGIN ? (alone ? ph->max_res : 16 * (uint64_t)len + 65536)
-						     : rpmap_result_bound(len, nrec);
+	uint64_t cap = rpmap_fn.kind != RPMAP_PLUGIN ? rpmap_result_bound(len, nrec)
+		       : alone ? ph->max_res
+			       : (uint64_t)(e->out_ratio * (double)len) + 65536;
 
 	return cap > ph->max_res ? ph->max_res : cap;
 }
@@ -509,7 +540,7 @@ static int submit(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint32
 	th = buf;
 	th->first = b->first + from;
 	th->nrec = cnt ? cnt : b->counted ? b->nrec : 0;
-	th->cap = (uint32_t)task_cap(ph, len, th->nrec, cnt == 1);
+	th->cap = (uint32_t)task_cap(e, ph, len, th->nrec, cnt == 1);
 	th->map_off = mapped ? (uint64_t)(p - rpmap_fn.map) : 0;
 	th->map_len = mapped ? len : 0;
 	th->board = ph->board;
@@ -566,10 +597,13 @@ static void run_alone(struct eng *e, struct rpmap_batch *b, uint32_t rec, size_t
 #define ALONE_OVERHEAD	(sizeof(struct rpmap_res_hdr) + 16 + sizeof(struct rpmap_fail))
 
 /* Whether a record whose result needs `need` bytes (0: not known) can fit
- * a task of ph at all. */
+ * a task of ph at all, started or not (a side pool starts on first use:
+ * until then, what its rings will take, less the ring's record header). */
 static bool fits_pool(const struct poolh *ph, uint64_t need)
 {
-	return need && need + ALONE_OVERHEAD <= ph->max_res;
+	uint64_t max = ph->max_res ? ph->max_res : ph->ring_bytes / 2 - 64;
+
+	return need && need + ALONE_OVERHEAD <= max;
 }
 
 /*
@@ -878,6 +912,7 @@ static int collect(struct eng *e, unsigned flags)
 
 		place(e, b, nrec);
 		learn(e, h);
+		learn_output(e, b, h);
 		if (beyond_input(e, b, done)) {
 			rp_release(e->main.pool, &res);
 			input_shrank(e, b, 0);
@@ -1143,6 +1178,7 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 	if (rpmap_fn.timeout_ns && rpmap_fn.timeout_ns / 4 < e.target_ns)
 		e.target_ns = rpmap_fn.timeout_ns / 4;
 	e.lim.bytes = o->batch_bytes;
+	e.out_ratio = 16;
 	e.lim.max_in = e.main.max_res - sizeof(struct rpmap_task_hdr);
 	e.lim.max_res = rpmap_fn.kind == RPMAP_PLUGIN ? 0 : e.main.max_res;
 	e.lim.count = o->unordered || o->chunk || !(rpmap_fn.kind == RPMAP_IDENTITY ||
