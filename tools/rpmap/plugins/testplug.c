@@ -14,7 +14,9 @@
  * `sized` writes N bytes of 'x' for a record that is the decimal number N;
  * `leak` copies each record and leaks 1 MiB (allocated and touched);
  * `noisy` copies each record after writing to stdout (printf + fflush, and
- *   write(1)) and reading stdin (read(0)), as a careless plugin would.
+ *   write(1)) and reading stdin (read(0)), as a careless plugin would;
+ * `expand` writes its record K times, K = its first byte % 40 (% 3 for
+ *   records over 64 KiB): results from none to 39 times the record.
  */
 #include <ringpool.h>
 
@@ -191,4 +193,17 @@ int noisy(struct rp_task *t, const void *in, size_t len)
 	r = read(0, buf, sizeof(buf));
 	(void)r;
 	return copy(t, in, len);
+}
+
+int expand(struct rp_task *t, const void *in, size_t len)
+{
+	const unsigned char *b = in;
+	size_t k = len ? b[0] % (len > 65536 ? 3 : 40) : 0;
+	char *out = rp_task_result(t, k * len);
+
+	if (!out && k * len)
+		return -ENOMEM;
+	for (size_t i = 0; i < k; i++)
+		memcpy(out + i * len, in, len);
+	return 0;
 }

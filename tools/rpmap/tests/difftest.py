@@ -6,9 +6,10 @@ limits) through every record mode, function and option that changes how
 records are cut or collected; each output compared byte for byte with a
 reference computed here (Python's bytes.translate for upper, zlib.crc32,
 a multi-member gunzip of gzip's output, reversed records for the rev
-plugin). With --unordered the order is not defined: the outputs are then
-compared as multisets, and a last record without separator must still come
-last.
+plugin, repeated records for the expand test plugin, whose results are
+from none to 39 times its records). With --unordered the order is not
+defined: the outputs are then compared as multisets, and a last record
+without separator must still come last.
 
 Seeded: every case has its own seed, printed with the failing command and
 the kept input on a mismatch; --case SEED runs that case alone.
@@ -102,18 +103,27 @@ def outputs(fn, recs, mode, sep, arg):
             res.append(b"%d\n" % arg)
         elif fn == "rev":
             res.append(body[::-1] + (sep if has else b""))
+        elif fn == "expand":
+            k = body[0] % (3 if len(body) > 65536 else 40) if body else 0
+            res.append(body * k + (sep if has else b""))
     return res
 
 
 def gunzip_members(blob):
-    """Each gzip member's decompressed bytes; raises on a bad stream."""
-    members = []
-    while blob:
-        d = zlib.decompressobj(31)
-        members.append(d.decompress(blob) + d.flush())
-        if not d.eof:
-            raise ValueError("truncated gzip member")
-        blob = d.unused_data
+    """Each gzip member's decompressed bytes; raises on a bad stream. Fed
+    in small pieces: unused_data is a copy of what follows the member, so
+    feeding the whole rest for each member would be quadratic."""
+    members, pos, view = [], 0, memoryview(blob)
+    while pos < len(blob):
+        d, parts = zlib.decompressobj(31), []
+        while not d.eof:
+            if pos >= len(blob):
+                raise ValueError("truncated gzip member")
+            piece = view[pos:pos + 4096]
+            parts.append(d.decompress(piece))
+            pos += len(piece) - len(d.unused_data)
+        parts.append(d.flush())
+        members.append(b"".join(parts))
     return members
 
 
@@ -180,16 +190,17 @@ def check(case, out, rc, err):
     return None
 
 
-def make_case(seed, have_rev):
+def make_case(seed, have_rev, have_testplug):
     rng = random.Random(seed)
     mode = rng.choice(["lines", "lines", "nul", "block"])
     sep = b"\0" if mode == "nul" else b"\n"
-    fns = ["identity", "upper", "crc32", "gzip", "count"] + (["rev"] if have_rev else [])
+    fns = ["identity", "upper", "crc32", "gzip", "count"] + (["rev"] if have_rev else []) + (
+        ["expand"] if have_testplug else [])
     case = {"seed": seed, "mode": mode, "sep": sep, "fn": rng.choice(fns),
             "block": (rng.choice(BLOCKS[:6]) if rng.random() < 0.5 else rng.choice(BLOCKS))
                      if mode == "block" else 0,
             "unordered": rng.random() < 0.3, "count": rng.choice([0, 1, 100])}
-    if case["unordered"] and mode == "block" and case["fn"] in ("identity", "upper", "rev"):
+    if case["unordered"] and mode == "block" and case["fn"] in ("identity", "upper", "rev", "expand"):
         # Unordered blocks cannot be told apart in the output: use outputs
         # that delimit themselves.
         case["fn"] = rng.choice(["crc32", "gzip"])
@@ -221,7 +232,8 @@ def make_case(seed, have_rev):
 
 
 def command(args, case, path):
-    fn = {"count": "count:%d" % case["count"], "rev": "%s:rev" % args.rev_so}.get(case["fn"], case["fn"])
+    fn = {"count": "count:%d" % case["count"], "rev": "%s:rev" % args.rev_so,
+          "expand": "%s:expand" % args.testplug_so}.get(case["fn"], case["fn"])
     argv = [args.rpmap] + case["opts"] + [fn]
     shell = " ".join(map(shlex.quote, argv))
     if case["input"] == "file":
@@ -260,6 +272,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rpmap", default=os.environ.get("RPMAP"))
     ap.add_argument("--rev-so", default=os.environ.get("REV_SO"))
+    ap.add_argument("--testplug-so", default=os.environ.get("TESTPLUG_SO"))
     ap.add_argument("--seconds", type=float, default=40)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--case", type=int, default=None, help="run one case, by its seed")
@@ -270,12 +283,13 @@ def main():
         sys.exit("difftest: set RPMAP or pass --rpmap")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
     master = random.Random(seed)
-    print("difftest: seed %d (rerun: %s --seed %d)" % (seed, sys.argv[0], seed), flush=True)
+    print("difftest: seed %d (again: RPMAP=%s REV_SO=%s TESTPLUG_SO=%s python3 %s --seed %d)" % (
+        seed, args.rpmap, args.rev_so or "", args.testplug_so or "", sys.argv[0], seed), flush=True)
     t0, n, tally = time.monotonic(), 0, {}
     with tempfile.TemporaryDirectory(prefix="rpmap-difftest.") as tmp:
         while True:
             cseed = args.case if args.case is not None else master.randrange(1 << 48)
-            case = make_case(cseed, bool(args.rev_so))
+            case = make_case(cseed, bool(args.rev_so), bool(args.testplug_so))
             t1 = time.monotonic()
             bad, shell, path = run_case(args, case, tmp)
             n += 1
