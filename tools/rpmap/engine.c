@@ -677,6 +677,15 @@ static void shrank_report(struct eng *e)
 {
 	const struct rpmap_input *in = e->in;
 
+	if (rpmap_input_avail(in) == in->size) {
+		/* A read of the mapping failed with the file whole: SIGBUS for an
+		 * I/O error (or a file truncated and grown back). */
+		fprintf(stderr, "rpmap: %s: %s while reading the input; records from input "
+				"byte %llu on were not written\n",
+			in->name, strerror(EIO), (unsigned long long)(in->start + e->shrunk_at));
+		e->fatal = true;
+		return;
+	}
 	fprintf(stderr,
 		"rpmap: %s: input shrank from %llu to %llu bytes while being read; records from "
 		"input byte %llu on were not written\n",

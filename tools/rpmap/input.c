@@ -532,14 +532,16 @@ uint64_t rpmap_input_clip(struct rpmap_input *in)
 
 	if (!in->mapped || !s)
 		return in->cut_off;
-	/* A fault here means it shrank again: look again. */
-	while (n == SIZE_MAX) {
+	/* A fault here means it shrank again: look again. A read that keeps
+	 * faulting with the size unchanged is an I/O error (also SIGBUS in a
+	 * mapping): the input ends where it was cut. */
+	for (int tries = 0; n == SIZE_MAX; tries++) {
 		uint64_t avail = rpmap_input_avail(in);
 
 		n = avail > in->cut_off ? (size_t)(avail - in->cut_off) : 0;
 		if (n > s->fill - in->cut)
 			n = s->fill - in->cut;
-		n = whole_records_guarded(s->buf + in->cut, n);
+		n = tries < 3 ? whole_records_guarded(s->buf + in->cut, n) : 0;
 	}
 	s->fill = in->cut + n;
 	if (in->scanned > s->fill)
