@@ -455,14 +455,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	r = rpmap_output_open(&out, outpath, &in.id);
-	if (r == -EEXIST) {
+	if (r == -EEXIST)
 		fprintf(stderr, "rpmap: %s: input file is output file\n",
 			outpath ? outpath : "standard output");
-		return 2;
-	}
-	if (r) {
+	else if (r)
 		fprintf(stderr, "rpmap: %s: %s\n", outpath ? outpath : "standard output",
 			strerror(-r));
+	if (r) {
+		rpmap_input_close(&in);
 		return 2;
 	}
 
