@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Input: large reads into segments, and batches of whole records cut from
- * them. A batch points into its segment (no copy) and holds a reference
+ * them (a mapped regular file is one segment: inmap.c). A batch points into its segment (no copy) and holds a reference
  * until its results are written, so a failed batch can be run again; a
  * record that straddles the end of a segment is carried (copied) to the
  * start of the next one. Memory is the segments pinned by batches in
@@ -18,8 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,113 +26,6 @@
 
 #define MAX_FREE_SEGS	4
 #define MIN_READ	(256u << 10)	/* start a new segment below this much room */
-
-/*
- * The parent's reads of the input mapping, guarded. A file truncated while
- * it is mapped makes a read of a page past its new end raise SIGBUS: in
- * the parent the handler jumps back out of the read (which then fails with
- * -ENODATA, and rpmap_input_faulted says so from then on); in a worker,
- * where nothing is armed, the signal kills it, and the engine learns from
- * the file's size (rpmap_input_avail) what happened. Pages past the new
- * end that were never read fault; the bytes past it in its last page read
- * as zeros, which the engine's size check catches too.
- */
-static sigjmp_buf bus_env;
-static volatile sig_atomic_t bus_armed;
-static bool bus_faulted;
-static const char *bus_lo, *bus_hi;
-
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	const char *a = si->si_addr;
-
-	(void)uc;
-	if (bus_armed && a >= bus_lo && a < bus_hi) {
-		bus_armed = 0;
-		siglongjmp(bus_env, 1);
-	}
-	/* Not a read of ours: the default action, at the same instruction. */
-	signal(sig, SIG_DFL);
-}
-
-/* Arm the handler for a mapping (before the workers are forked: they
- * inherit it, never armed, so SIGBUS kills them as it would have). */
-static void guard_mapping(const struct rpmap_seg *s)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_sigbus;
-	/* SA_NODEFER: the jump leaves the handler without sigreturn, and
-	 * SIGBUS must not stay blocked after it. */
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	bus_lo = s->map_base;
-	bus_hi = bus_lo + s->map_len;
-	sigaction(SIGBUS, &sa, NULL);
-}
-
-bool rpmap_input_faulted(void)
-{
-	return bus_faulted;
-}
-
-/* Run `call` with the guard armed if b's data is mapped; on a fault, set
- * the flag and evaluate to `failed`. A macro: sigsetjmp must be called in
- * the frame that stays live while the read runs. */
-#define GUARDED(mapped, call, failed)                                                  \
-	do {                                                                           \
-		if (!(mapped))                                                         \
-			return call;                                                   \
-		if (sigsetjmp(bus_env, 0)) {                                           \
-			bus_faulted = true;                                            \
-			return failed;                                                 \
-		}                                                                      \
-		bus_armed = 1;                                                         \
-		__typeof__(call) r_ = call;                                            \
-		bus_armed = 0;                                                         \
-		return r_;                                                             \
-	} while (0)
-
-static size_t page_size(void)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-
-	return pg > 0 ? (size_t)pg : 4096;
-}
-
-/* Map a regular file whole from in->start (stdin may have been read up to
- * there already), as one segment that is never freed. Returns 0, or -errno
- * (the input is then read instead). */
-static int map_input(struct rpmap_input *in)
-{
-	struct rpmap_seg *s = calloc(1, sizeof(*s));
-	size_t skew = (size_t)(in->start % page_size()), len = skew + (size_t)in->size;
-	char *m;
-
-	if (!s)
-		return -ENOMEM;
-	m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, in->fd, (off_t)(in->start - skew));
-	if (m == MAP_FAILED) {
-		free(s);
-		return -errno;
-	}
-	madvise(m, len, MADV_SEQUENTIAL);
-	s->map_base = m;
-	s->map_len = len;
-	s->buf = m + skew;
-	s->cap = s->fill = (size_t)in->size;
-	s->refs = 1;
-	s->mapped = true;
-	in->cur = s;
-	in->mapped = true;
-	in->eof = true;
-	rpmap_fn.map = m + skew;
-	rpmap_fn.map_size = in->size;
-	rpmap_fn.map_start = in->start;
-	guard_mapping(s);
-	return 0;
-}
 
 int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record)
 {
@@ -167,32 +58,9 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
 	in->size = (uint64_t)st.st_size - in->start;
 	in->id.left = in->size > 0;
 	posix_fadvise(in->fd, (off_t)in->start, 0, POSIX_FADV_SEQUENTIAL);
-	if (in->size && in->size == (size_t)in->size && map_input(in) == 0)
-		return 0;
+	if (in->size && in->size == (size_t)in->size)
+		rpmap_map_input(in);	/* failing that, the file is read() */
 	return 0;
-}
-
-/*
- * Drop the pages around [p, p + n) from the input mapping: the mapping is
- * private, read-only and never written, so a page dropped while another
- * batch still needs it only faults in again from the page cache. The range
- * is widened to 64 KiB boundaries because a page fault also maps the
- * cached pages around it (fault-around, 64 KiB): without that, pages of
- * other workers' batches would pile up. Keeps the resident size flat on
- * files larger than memory.
- */
-void rpmap_map_drop(const char *p, size_t n)
-{
-	uintptr_t g = 65536, a = (uintptr_t)p & ~(g - 1), e = ((uintptr_t)p + n + g - 1) & ~(g - 1);
-	uintptr_t pg = page_size(), lo = (uintptr_t)rpmap_fn.map, hi = lo + rpmap_fn.map_size;
-
-	lo &= ~(pg - 1);	/* the mapping starts at the page of the first byte */
-	if (a < lo)
-		a = lo;
-	if (e > hi)
-		e = (hi + pg - 1) & ~(pg - 1);
-	if (e > a)
-		madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
 static void seg_put(struct rpmap_input *in, struct rpmap_seg *s)
@@ -328,95 +196,100 @@ static size_t blocks_that_fit(const struct rpmap_limits *lim, size_t bs, size_t 
 	return lo;
 }
 
-/* rpmap_input_cut without the guard. */
-static int cut(struct rpmap_input *in, const struct rpmap_limits *lim, struct rpmap_batch **out)
+/* Where the next batch of fixed-size records from base ends (*pp) and
+ * how many it has. Returns 1, or 0 if no whole record is buffered yet. */
+static int end_blocks(const struct rpmap_input *in, const struct rpmap_limits *lim,
+		      const char *base, const char *end, const char **pp, uint32_t *nrec)
+{
+	size_t bs = rpmap_fn.block, avail = (size_t)(end - base), k;
+
+	if (avail < bs && !in->eof)
+		return 0;
+	k = lim->bytes / bs ? lim->bytes / bs : 1;
+	if (lim->recs && k > lim->recs)
+		k = lim->recs;
+	k = blocks_that_fit(lim, bs, k);
+	if (k * bs > avail)
+		k = in->eof ? (avail + bs - 1) / bs : avail / bs;
+	*pp = base + (k * bs < avail ? k * bs : avail);
+	*nrec = (uint32_t)k;
+	return 1;
+}
+
+/* Cheap functions (identity, upper in order): no per-record work here,
+ * just the last separator before the target; the worker counts. Returns 1
+ * and sets *pp, 0 if no whole record is buffered, or -E2BIG. */
+static int end_uncounted(struct rpmap_input *in, const struct rpmap_limits *lim,
+			 const char *base, const char *end, const char **pp)
+{
+	size_t want = (size_t)(end - base) < lim->bytes ? (size_t)(end - base) : lim->bytes;
+	size_t from;
+	const char *sep, *e;
+
+	if (want > lim->max_in)
+		want = lim->max_in;
+	sep = memrchr(base, rpmap_fn.sep, want);
+	if (sep) {
+		*pp = sep + 1;
+		return 1;
+	}
+	/* One record longer than the target (or incomplete). */
+	from = in->scanned > in->cut ? in->scanned - in->cut : 0;
+	e = memchr(base + from, rpmap_fn.sep, (size_t)(end - base) - from);
+	if (e || in->eof) {
+		*pp = e ? e + 1 : end;
+		return 1;
+	}
+	in->scanned = in->cur->fill;
+	return in->cur->fill - in->cut > in->max_record ? -E2BIG : 0;
+}
+
+/* Counted: walk record by record, within the record limit, the target and
+ * what a task takes (input and result bound); the first record is taken
+ * whatever its size. Returns 1 (*pp, *nrec), 0, or -E2BIG. */
+static int end_counted(struct rpmap_input *in, const struct rpmap_limits *lim, const char *base,
+		       const char *end, const char **pp, uint32_t *nrec)
+{
+	uint64_t recs = lim->recs ? lim->recs : UINT32_MAX;
+	const char *p = base;
+	uint32_t n = 0;
+
+	while (p < end && n < recs) {
+		size_t from = n == 0 && in->scanned > in->cut ? in->scanned - in->cut : 0;
+		const char *e = memchr(p + from, rpmap_fn.sep, (size_t)(end - p) - from);
+		const char *q = e ? e + 1 : in->eof ? end : NULL;
+
+		if (!q) {
+			if (n == 0) {
+				in->scanned = in->cur->fill;
+				if (in->cur->fill - in->cut > in->max_record)
+					return -E2BIG;
+			}
+			break;
+		}
+		if (n && ((size_t)(q - base) > lim->bytes ||
+			  !task_fits(lim, (uint64_t)(q - base), n + 1)))
+			break;
+		p = q;
+		n++;
+	}
+	*pp = p;
+	*nrec = n;
+	return n ? 1 : 0;
+}
+
+/* Make [cut, p) of the current segment a batch of nrec records (0: not
+ * counted). Returns 1 (*out set) or -ENOMEM. */
+static int take_batch(struct rpmap_input *in, const struct rpmap_limits *lim, const char *p,
+		      uint32_t nrec, struct rpmap_batch **out)
 {
 	struct rpmap_seg *s = in->cur;
-	const char *base, *p, *end;
-	size_t target = lim->bytes;
-	uint32_t nrec = 0;
-	struct rpmap_batch *b;
-	bool unterminated;
-
-	*out = NULL;
-	if (!s || in->cut == s->fill)
-		return 0;
-	base = s->buf + in->cut;
-	end = s->buf + s->fill;
-	p = base;
-	if (rpmap_fn.mode == RPMAP_BLOCK) {
-		size_t bs = rpmap_fn.block, avail = (size_t)(end - base), k;
-
-		if (avail < bs && !in->eof)
-			return 0;
-		k = target / bs ? target / bs : 1;
-		if (lim->recs && k > lim->recs)
-			k = lim->recs;
-		k = blocks_that_fit(lim, bs, k);
-		if (k * bs > avail)
-			k = in->eof ? (avail + bs - 1) / bs : avail / bs;
-		p = base + (k * bs < avail ? k * bs : avail);
-		nrec = (uint32_t)k;
-	} else if (!lim->count) {
-		/* Cheap functions: no per-record work here, just the last
-		 * separator before the target. The worker counts. */
-		size_t want = (size_t)(end - base) < target ? (size_t)(end - base) : target;
-		const char *sep;
-
-		if (want > lim->max_in)
-			want = lim->max_in;
-		sep = memrchr(base, rpmap_fn.sep, want);
-		if (sep) {
-			p = sep + 1;
-		} else {
-			/* One record longer than the target (or incomplete). */
-			size_t from = in->scanned > in->cut ? in->scanned - in->cut : 0;
-			const char *e = memchr(base + from, rpmap_fn.sep, (size_t)(end - base) - from);
-
-			if (e)
-				p = e + 1;
-			else if (in->eof)
-				p = end;
-			else {
-				in->scanned = s->fill;
-				if (s->fill - in->cut > in->max_record)
-					return -E2BIG;
-				return 0;
-			}
-		}
-	} else {
-		/* Counted: walk record by record, honouring the record limit and
-		 * the result bound. */
-		uint64_t recs = lim->recs ? lim->recs : UINT32_MAX;
-
-		while (p < end && nrec < recs) {
-			size_t from = nrec == 0 && in->scanned > in->cut ? in->scanned - in->cut : 0;
-			const char *e = memchr(p + from, rpmap_fn.sep, (size_t)(end - p) - from);
-			const char *q = e ? e + 1 : in->eof ? end : NULL;
-
-			if (!q) {
-				if (nrec == 0) {
-					in->scanned = s->fill;
-					if (s->fill - in->cut > in->max_record)
-						return -E2BIG;
-				}
-				break;
-			}
-			if (nrec && ((size_t)(q - base) > target ||
-				     !task_fits(lim, (uint64_t)(q - base), nrec + 1)))
-				break;
-			p = q;
-			nrec++;
-		}
-		if (!nrec)
-			return 0;
-	}
-	if ((size_t)(p - base) > in->max_record && (rpmap_fn.mode != RPMAP_BLOCK))
-		return -E2BIG;
+	const char *base = s->buf + in->cut;
 	/* The last read of the data: nothing below changes the input's state
 	 * before it (a fault of the mapping leaves the input as it was). */
-	unterminated = rpmap_fn.mode != RPMAP_BLOCK && p > base && p[-1] != rpmap_fn.sep;
-	b = in->free_batches;
+	bool unterminated = rpmap_fn.mode != RPMAP_BLOCK && p > base && p[-1] != rpmap_fn.sep;
+	struct rpmap_batch *b = in->free_batches;
+
 	if (b)
 		in->free_batches = b->next;
 	else if (!(b = malloc(sizeof(*b))))
@@ -442,6 +315,32 @@ static int cut(struct rpmap_input *in, const struct rpmap_limits *lim, struct rp
 		in->scanned = in->cut;
 	*out = b;
 	return 1;
+}
+
+/* rpmap_input_cut without the guard. */
+static int cut(struct rpmap_input *in, const struct rpmap_limits *lim, struct rpmap_batch **out)
+{
+	struct rpmap_seg *s = in->cur;
+	const char *base, *end, *p = NULL;
+	uint32_t nrec = 0;
+	int r;
+
+	*out = NULL;
+	if (!s || in->cut == s->fill)
+		return 0;
+	base = s->buf + in->cut;
+	end = s->buf + s->fill;
+	if (rpmap_fn.mode == RPMAP_BLOCK)
+		r = end_blocks(in, lim, base, end, &p, &nrec);
+	else if (!lim->count)
+		r = end_uncounted(in, lim, base, end, &p);
+	else
+		r = end_counted(in, lim, base, end, &p, &nrec);
+	if (r <= 0)
+		return r;
+	if ((size_t)(p - base) > in->max_record && rpmap_fn.mode != RPMAP_BLOCK)
+		return -E2BIG;
+	return take_batch(in, lim, p, nrec, out);
 }
 
 static bool batch_record(const struct rpmap_batch *b, uint32_t i, const char **pp, size_t *len)
@@ -492,73 +391,64 @@ static uint32_t batch_count(const struct rpmap_batch *b, size_t bytes)
 	return n;
 }
 
+/* The parent's reads of the mapping run under rpmap_map_guarded (inmap.c):
+ * a file truncated under them fails the read instead of killing rpmap. */
+struct call {
+	struct rpmap_input *in;
+	const struct rpmap_limits *lim;
+	struct rpmap_batch **out;
+	const struct rpmap_batch *b;
+	uint32_t i;
+	size_t bytes, *len;
+	const char **p;
+};
+
+static int cut_call(void *a)
+{
+	struct call *c = a;
+
+	return cut(c->in, c->lim, c->out);
+}
+
+static int record_call(void *a)
+{
+	struct call *c = a;
+
+	return batch_record(c->b, c->i, c->p, c->len);
+}
+
+static int count_call(void *a)
+{
+	struct call *c = a;
+
+	return (int)batch_count(c->b, c->bytes);	/* records of a batch: < 2^31 */
+}
+
 int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 		    struct rpmap_batch **out)
 {
+	struct call c = { .in = in, .lim = lim, .out = out };
+
 	*out = NULL;
-	GUARDED(in->mapped, cut(in, lim, out), -ENODATA);
+	return in->mapped ? rpmap_map_guarded(cut_call, &c) : cut(in, lim, out);
 }
 
 bool rpmap_batch_record(const struct rpmap_batch *b, uint32_t i, const char **pp, size_t *len)
 {
-	GUARDED(b->seg->mapped, batch_record(b, i, pp, len), false);
+	struct call c = { .b = b, .i = i, .p = pp, .len = len };
+
+	return b->seg->mapped ? rpmap_map_guarded(record_call, &c) > 0 : batch_record(b, i, pp, len);
 }
 
 uint32_t rpmap_batch_count(const struct rpmap_batch *b, size_t bytes)
 {
-	GUARDED(b->seg->mapped, batch_count(b, bytes), 0);
-}
+	struct call c = { .b = b, .bytes = bytes };
+	int n;
 
-/* Bytes of the whole records at the start of [p, p + n) (O(n) at worst). */
-static size_t whole_records(const char *p, size_t n)
-{
-	const char *sep;
-
-	if (rpmap_fn.mode == RPMAP_BLOCK)
-		return n - n % rpmap_fn.block;
-	sep = memrchr(p, rpmap_fn.sep, n);
-	return sep ? (size_t)(sep + 1 - p) : 0;
-}
-
-static size_t whole_records_guarded(const char *p, size_t n)
-{
-	GUARDED(true, whole_records(p, n), SIZE_MAX);
-}
-
-uint64_t rpmap_input_clip(struct rpmap_input *in)
-{
-	struct rpmap_seg *s = in->cur;
-	size_t n = SIZE_MAX;
-
-	if (!in->mapped || !s)
-		return in->cut_off;
-	/* A fault here means it shrank again: look again. A read that keeps
-	 * faulting with the size unchanged is an I/O error (also SIGBUS in a
-	 * mapping): the input ends where it was cut. */
-	for (int tries = 0; n == SIZE_MAX; tries++) {
-		uint64_t avail = rpmap_input_avail(in);
-
-		n = avail > in->cut_off ? (size_t)(avail - in->cut_off) : 0;
-		if (n > s->fill - in->cut)
-			n = s->fill - in->cut;
-		n = tries < 3 ? whole_records_guarded(s->buf + in->cut, n) : 0;
-	}
-	s->fill = in->cut + n;
-	if (in->scanned > s->fill)
-		in->scanned = s->fill;
-	return in->cut_off + n;
-}
-
-uint64_t rpmap_input_avail(const struct rpmap_input *in)
-{
-	struct stat st;
-
-	if (!in->mapped || fstat(in->fd, &st) < 0)
-		return in->size;
-	if ((uint64_t)st.st_size <= in->start)
-		return 0;
-	return (uint64_t)st.st_size - in->start < in->size ? (uint64_t)st.st_size - in->start
-							    : in->size;
+	if (!b->seg->mapped)
+		return batch_count(b, bytes);
+	n = rpmap_map_guarded(count_call, &c);
+	return n > 0 ? (uint32_t)n : 0;
 }
 
 void rpmap_batch_free(struct rpmap_input *in, struct rpmap_batch *b)

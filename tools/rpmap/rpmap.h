@@ -299,6 +299,18 @@ uint64_t rpmap_input_avail(const struct rpmap_input *in);
  */
 uint64_t rpmap_input_clip(struct rpmap_input *in);
 
+/* ---- the input mapping (inmap.c) ---- */
+
+/* Map the regular input file whole from in->start as its one segment, and
+ * arm the SIGBUS guard for it. Call before the pool forks. Returns 0, or
+ * -errno (nothing changed: the file is then read()). */
+int rpmap_map_input(struct rpmap_input *in);
+
+/* Run fn(arg) with the guard armed: a read of the input mapping past the
+ * file's end (it shrank) jumps back out. Returns fn's value, or -ENODATA
+ * if a read faulted (rpmap_input_faulted is then true). Parent only. */
+int rpmap_map_guarded(int (*fn)(void *arg), void *arg);
+
 /* Drop the pages holding [p, p + n) of the input mapping (a worker or the
  * parent is done with them; they fault in again if needed). */
 void rpmap_map_drop(const char *p, size_t n);

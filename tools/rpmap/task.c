@@ -105,105 +105,6 @@ int rp_task_result_len(struct rp_task *t, size_t len)
 	return lib_task_result_len(t, len);
 }
 
-/* ---- exec'd workers ---- */
-
-/* Open the parent's fd `fd` anew (a new open file description). */
-static int open_parent_fd(int ppid, int fd, int flags, struct stat *st)
-{
-	char path[64];
-	int f;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ppid, fd);
-	f = open(path, flags | O_CLOEXEC);
-	if (f < 0)
-		return -errno;
-	if (fstat(f, st) < 0) {
-		int err = -errno;
-
-		close(f);
-		return err;
-	}
-	return f;
-}
-
-int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **state)
-{
-	static struct rpmap_init a;	/* read once from the region, then used */
-	struct stat st;
-	void *m;
-	int fd, r;
-
-	(void)worker;
-	*state = NULL;
-	if (!args || len != sizeof(a))
-		return -EINVAL;
-	memcpy(&a, args, sizeof(a));
-	a.plugin[sizeof(a.plugin) - 1] = 0;
-	a.sym[sizeof(a.sym) - 1] = 0;
-	if (a.fn.kind > RPMAP_PLUGIN || a.fn.mode > RPMAP_BLOCK ||
-	    (a.fn.mode == RPMAP_BLOCK && !a.fn.block) || a.fn.level < 0 || a.fn.level > 9)
-		return -EINVAL;
-	rpmap_fn = a.fn;
-	rpmap_fn.plugin = NULL;
-	rpmap_fn.map = NULL;
-	rpmap_fn.map_size = 0;
-	rpmap_fn.board = NULL;
-	rpmap_fn.board_slots = 0;
-	r = rpmap_task_setup();
-	if (r)
-		return r;
-	if (rpmap_fn.kind == RPMAP_PLUGIN) {
-		/* Kept loaded for the worker's life. */
-		void *h = dlopen(a.plugin, RTLD_NOW | RTLD_LOCAL);
-
-		rpmap_fn.plugin = h ? (rp_task_fn)(uintptr_t)dlsym(h, a.sym) : NULL;
-		if (!rpmap_fn.plugin)
-			return -ENOENT;
-	}
-	if (a.board_fd >= 0) {
-		size_t bytes = (size_t)a.fn.board_slots * sizeof(struct rpmap_slot);
-
-		fd = open_parent_fd(a.ppid, a.board_fd, O_RDWR, &st);
-		if (fd < 0)
-			return fd;
-		m = (uint64_t)st.st_size >= bytes
-			    ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-			    : MAP_FAILED;
-		r = m == MAP_FAILED ? ((uint64_t)st.st_size < bytes ? -EINVAL : -errno) : 0;
-		close(fd);
-		if (r)
-			return r;
-		rpmap_fn.board = m;
-		rpmap_fn.board_slots = a.fn.board_slots;
-	}
-	if (a.map_fd >= 0 && a.fn.map_size) {
-		fd = open_parent_fd(a.ppid, a.map_fd, O_RDONLY, &st);
-		if (fd < 0)
-			return fd;
-		long pg = sysconf(_SC_PAGESIZE);
-		size_t skew = (size_t)(a.fn.map_start % (uint64_t)(pg > 0 ? pg : 4096));
-
-		/* The very file the parent mapped. It may have shrunk since: a
-		 * read past its end then kills this worker by SIGBUS, and the
-		 * parent, seeing the file shorter, stops the input there. */
-		if ((uint64_t)st.st_dev != a.map_dev || (uint64_t)st.st_ino != a.map_ino) {
-			close(fd);
-			return -ESTALE;
-		}
-		m = mmap(NULL, skew + (size_t)a.fn.map_size, PROT_READ, MAP_PRIVATE, fd,
-			 (off_t)(a.fn.map_start - skew));
-		r = m == MAP_FAILED ? -errno : 0;
-		close(fd);
-		if (r)
-			return r;
-		madvise(m, skew + (size_t)a.fn.map_size, MADV_SEQUENTIAL);
-		rpmap_fn.map = (char *)m + skew;
-		rpmap_fn.map_size = a.fn.map_size;
-		rpmap_fn.map_start = a.fn.map_start;
-	}
-	return 0;
-}
-
 /* ---- built-ins ---- */
 
 /*
@@ -560,6 +461,69 @@ static struct rpmap_slot *board_slot(const struct rpmap_task_hdr *th, uint64_t s
  * that ran longer than the limit (the library kills only while the parent
  * is inside a ringpool call) stops the batch with RPMAP_EOVERRAN.
  */
+/* The batch's records in [*pp, *end), from the task's input or the
+ * mapping. Returns 0 or -EINVAL (a malformed task). */
+static int batch_input(const struct rpmap_task_hdr *th, const void *in, size_t len,
+		       const char **pp, const char **end)
+{
+	*pp = (const char *)(th + 1);
+	*end = (const char *)in + len;
+	if (!th->map_len)
+		return 0;
+	if (!rpmap_fn.map || th->map_off > rpmap_fn.map_size ||
+	    th->map_len > rpmap_fn.map_size - th->map_off || len != sizeof(*th))
+		return -EINVAL;
+	*pp = rpmap_fn.map + th->map_off;
+	*end = *pp + th->map_len;
+	return 0;
+}
+
+/* identity and upper on lines or NUL records give the same bytes record by
+ * record or at once: do the batch at once when it fits (*pos: the bytes
+ * written). Returns the records done (all of them), 0 when not taken. */
+static uint32_t whole_batch(char *out, uint64_t room, const char **pp, const char *end,
+			    uint64_t *pos)
+{
+	size_t n = (size_t)(end - *pp);
+	uint32_t recs;
+
+	if ((rpmap_fn.kind != RPMAP_IDENTITY && rpmap_fn.kind != RPMAP_UPPER) ||
+	    rpmap_fn.mode == RPMAP_BLOCK || n > room || !n)
+		return 0;
+	recs = (uint32_t)copy_count(out, *pp, n, rpmap_fn.sep, rpmap_fn.kind == RPMAP_UPPER);
+	if (end[-1] != rpmap_fn.sep)
+		recs++;	/* the input's last record, without separator */
+	*pp = end;
+	*pos += n;
+	return recs;
+}
+
+/* Fill the result's header and failure table and set its length. Returns
+ * 0, or -EPROTO if the parent counted other records. */
+static int finish_result(struct rp_task *t, const struct rpmap_task_hdr *th,
+			 struct rpmap_res_hdr *rh, uint64_t pos, uint32_t nrec, uint32_t nfail,
+			 uint64_t t0)
+{
+	uint64_t fend = ALIGN8(pos);
+
+	if (th->nrec && th->nrec != nrec)
+		return -EPROTO;	/* the parent and the worker disagree on records */
+	rh->nrec = nrec;
+	rh->nfail = nfail;
+	rh->magic = RPMAP_RES_MAGIC;
+	rh->out_len = pos - sizeof(*rh);
+	if (nfail) {
+		if (fend + (uint64_t)nfail * sizeof(*fails) > th->cap)
+			return RP_EMSGSIZE;	/* cannot happen: room was kept */
+		memcpy((char *)rh + fend, fails, (size_t)nfail * sizeof(*fails));
+	}
+	rh->run_ns = now_ns() - t0;
+	lib_task_result_len(t, fend + (uint64_t)nfail * sizeof(*fails));
+	if (th->map_len)
+		rpmap_map_drop(rpmap_fn.map + th->map_off, th->map_len);
+	return 0;
+}
+
 int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 {
 	const struct rpmap_task_hdr *th = in;
@@ -567,14 +531,13 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 	struct rpmap_res_hdr *rh;
 	struct rpmap_slot *slot;
 	char *out;
-	uint64_t t0 = now_ns(), cap, pos, fend, limit = rpmap_fn.timeout_ns, rt0, rt1;
-	uint32_t i = 0, nfail = 0, nrec;
+	uint64_t t0 = now_ns(), pos, limit = rpmap_fn.timeout_ns, rt0, rt1, need = 0;
+	uint32_t i, nfail = 0;
 	bool has_sep, stopped = false;
-	uint64_t need = 0;
 	int status = 0;
 	int64_t r;
 
-	if (len < sizeof(*th))
+	if (len < sizeof(*th) || batch_input(th, in, len, &p, &end))
 		return -EINVAL;
 	slot = board_slot(th, t->seq);
 	if (slot) {
@@ -585,53 +548,27 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 		atomic_store_explicit(&slot->rec1, 0, memory_order_relaxed);
 		atomic_store_explicit(&slot->seq1, t->seq + 1, memory_order_relaxed);
 	}
-	cap = th->cap;
-	p = (const char *)(th + 1);
-	end = (const char *)in + len;
-	if (th->map_len) {
-		if (!rpmap_fn.map || th->map_off > rpmap_fn.map_size ||
-		    th->map_len > rpmap_fn.map_size - th->map_off || len != sizeof(*th))
-			return -EINVAL;
-		p = rpmap_fn.map + th->map_off;
-		end = p + th->map_len;
-	}
-	out = lib_task_result(t, cap);
+	out = lib_task_result(t, th->cap);
 	if (!out)
 		return RP_EMSGSIZE;
 	rh = (struct rpmap_res_hdr *)out;
 	rh->need = 0;
 	pos = sizeof(*rh);
-	if ((rpmap_fn.kind == RPMAP_IDENTITY || rpmap_fn.kind == RPMAP_UPPER) &&
-	    rpmap_fn.mode != RPMAP_BLOCK && (uint64_t)(end - p) <= cap - pos) {
-		/* Record by record would give the same bytes: do the batch at once. */
-		size_t n = (size_t)(end - p);
-
-		i = (uint32_t)copy_count(out + pos, p, n, rpmap_fn.sep, rpmap_fn.kind == RPMAP_UPPER);
-		if (n && end[-1] != rpmap_fn.sep)
-			i++;	/* the input's last record, without separator */
-		pos += n;
-		p = end;
-	}
+	i = whole_batch(out + pos, th->cap - pos, &p, end, &pos);
 	rt0 = limit ? now_ns() : 0;	/* after the wait for result space */
 	for (size_t n; (n = next_record(p, end, &has_sep)); p += n, i++) {
-		char *o = out + pos;
-		uint64_t room = cap - pos;
-
 		if (stopped)
 			continue;	/* only counting from here on */
 		if (slot)	/* relaxed: see above */
 			atomic_store_explicit(&slot->rec1, (uint64_t)i + 1, memory_order_relaxed);
-		r = apply_record(t, th->first + i, o, room, keep_for(pos, nfail, has_sep), p, n,
-				 has_sep, &status, &need);
-		if (r == -2)
-			goto full;
-		if (r == -1) {
-			if (!add_fail(nfail, i, status, pos - sizeof(*rh)))
-				goto full;	/* need 0: run it again alone */
+		r = apply_record(t, th->first + i, out + pos, th->cap - pos,
+				 keep_for(pos, nfail, has_sep), p, n, has_sep, &status, &need);
+		if (r == -1 && add_fail(nfail, i, status, pos - sizeof(*rh)))
 			nfail++;
-		} else {
+		else if (r < 0)
+			goto full;	/* -1: no room for the failure; need 0: run it alone */
+		else
 			pos += (uint64_t)r;
-		}
 		if (limit) {
 			rt1 = now_ns();
 			if (rt1 - rt0 > limit) {
@@ -646,26 +583,9 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 full:
 		stopped = true;
 		rh->ndone = i;
-		rh->need = need;
+		rh->need = r == -2 ? need : 0;
 	}
-	nrec = i;
 	if (!stopped)
-		rh->ndone = nrec;
-	if (th->nrec && th->nrec != nrec)
-		return -EPROTO;	/* the parent and the worker disagree on records */
-	rh->nrec = nrec;
-	rh->nfail = nfail;
-	rh->magic = RPMAP_RES_MAGIC;
-	rh->out_len = pos - sizeof(*rh);
-	fend = ALIGN8(pos);
-	if (nfail) {
-		if (fend + (uint64_t)nfail * sizeof(*fails) > cap)
-			return RP_EMSGSIZE;	/* cannot happen: room was kept */
-		memcpy(out + fend, fails, (size_t)nfail * sizeof(*fails));
-	}
-	rh->run_ns = now_ns() - t0;
-	lib_task_result_len(t, fend + (uint64_t)nfail * sizeof(*fails));
-	if (th->map_len)
-		rpmap_map_drop(rpmap_fn.map + th->map_off, th->map_len);
-	return 0;
+		rh->ndone = i;
+	return finish_result(t, th, rh, pos, i, nfail, t0);
 }

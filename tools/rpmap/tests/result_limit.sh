@@ -17,6 +17,7 @@ for n in $((limit - 1)) $limit; do
 	rc=${PIPESTATUS[1]}
 	set -e
 	expect_rc 0 $rc "a result of $n bytes"
+	[ "$rc" = 0 ] || head -c 1000 "$T/err" >&2
 	xs $n | cksum > "$T/want"
 	same "$T/want" "$T/out" "a result of $n bytes: written whole"
 done
