@@ -33,13 +33,13 @@ int main(int argc, char **argv)
 
 	rp_config_init(&c);
 	c.workers = argc > 2 ? (unsigned)atoi(argv[2]) : 1;
-	c.spin_ns = 0;
+	c.spin_ns = RP_SPIN_NEVER;
 	if ((err = rp_pool_create(&p, &c))) {
 		fprintf(stderr, "cg_tiny: rp_pool_create: %s\n", strerror(-err));
 		return 1;
 	}
 	while (got < n) {
-		while (sent < n && (err = rp_submit(p, tiny, &sent, 8, RP_NONBLOCK, NULL)) == 0)
+		while (sent < n && (err = rp_submit(p, tiny, &sent, 8, RP_NONBLOCK, 0, NULL)) == 0)
 			sent++;
 		if (err && err != -EAGAIN) {
 			fprintf(stderr, "cg_tiny: rp_submit: %s\n", strerror(-err));

@@ -76,7 +76,7 @@ static void bench_tiny(unsigned workers, unsigned flags)
 
 	/* Warm up: page in the rings, settle the adaptive limits. */
 	for (uint64_t i = 0; i < 100000; i++) {
-		while (rp_submit(p, tiny, &i, 8, 0, NULL) == -EAGAIN) {
+		while (rp_submit(p, tiny, &i, 8, 0, 0, NULL) == -EAGAIN) {
 			rp_next(p, &res, 0);
 			rp_release(p, &res);
 		}
@@ -87,7 +87,7 @@ static void bench_tiny(unsigned workers, unsigned flags)
 	cpu0 = bench_cpu_s();
 	t0 = bench_ns();
 	while (got < n) {
-		while (sub < n && rp_submit(p, tiny, &sub, 8, 0, NULL) == 0)
+		while (sub < n && rp_submit(p, tiny, &sub, 8, 0, 0, NULL) == 0)
 			sub++;
 		while (rp_next(p, &res, got < sub ? 0 : RP_NONBLOCK) == 0) {
 			bad += res.status != 0;
@@ -166,7 +166,7 @@ static void bench_rtt(int asleep, uint64_t *v, size_t n)
 		if (i == 1000)
 			sc0 = syscalls(p);
 		t0 = bench_ns();
-		rp_submit(p, tiny, &x, 8, 0, NULL);
+		rp_submit(p, tiny, &x, 8, 0, 0, NULL);
 		if (rp_next(p, &res, 0) != 0) {
 			fprintf(stderr, "rp_bench: rp_next failed\n");
 			exit(1);
@@ -236,7 +236,7 @@ static void bench_api(unsigned workers)
 	rp_map(p, tiny, in, 8, out, 8, n);
 	api_row("ringpool_map", "rp_map", n, (double)(bench_ns() - t0) * 1e-9, workers);
 	t0 = bench_ns();
-	rp_map_ex(p, tiny, in, 8, out, 8, n, &autoc);
+	rp_map_ex(p, tiny, in, 8, out, 8, n, &autoc, NULL);
 	api_row("ringpool_map_autochunk", "rp_map, RP_CHUNK_AUTO", n,
 		(double)(bench_ns() - t0) * 1e-9, workers);
 	s = (struct stream){ .n = n };

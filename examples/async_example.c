@@ -23,10 +23,14 @@ static int fib(struct rp_task *t, const void *in, size_t len)
 	return 0;
 }
 
-static void done(struct rp_job *job, int status, void *arg)
+static void done(struct rp_job *job, void *arg)
 {
-	printf("map_async finished %zu tasks, status %d (callback in the caller's thread)\n",
-	       rp_job_done(job), status);
+	struct rp_map_report rep;
+
+	(void)arg;
+	rp_job_report(job, &rep);
+	printf("map_async finished %zu tasks, %zu failed (callback in the caller's thread)\n",
+	       rp_job_done(job), rep.failed);
 }
 
 int main(void)
@@ -49,15 +53,18 @@ int main(void)
 		if (rp_apply_async(pool, fib, &ns[i], 8, &f[i]))
 			return 1;
 	for (int i = 2; i >= 0; i--) {	/* any order */
+		struct rp_outcome oc;
 		const void *d;
 
-		rp_future_wait(f[i], 1000000000ull);
-		if (rp_future_result(f[i], &d, NULL) == 0)
+		/* The call's return says whether the wait worked; the task's
+		 * own status is in its outcome. */
+		if (rp_future_wait(f[i], 1000000000ull) == 0 &&
+		    rp_future_result(f[i], &d, NULL, &oc) == 0 && oc.status == 0)
 			printf("fib(%llu) = %llu\n", (unsigned long long)ns[i],
 			       (unsigned long long)*(const uint64_t *)d);
 		rp_future_free(f[i]);
 	}
-	int st = rp_job_wait(job, 0);
+	int st = rp_job_wait(job, 0);	/* how many tasks failed, or -errno */
 	printf("fib(89) = %llu\n", (unsigned long long)out[89]);
 	rp_job_free(job);
 	rp_pool_destroy(pool);

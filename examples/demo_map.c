@@ -55,7 +55,7 @@ static int run_pool(unsigned workers, const uint64_t *in, uint64_t *out, size_t 
 	err = rp_map(pool, mix_task, in, sizeof(*in), out, sizeof(*out), n);
 	*secs = now() - t0;
 	rp_pool_destroy(pool);
-	return err;
+	return err > 0 ? -EIO : err;	/* a count of failed tasks, or -errno */
 }
 
 int main(int argc, char **argv)

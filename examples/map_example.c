@@ -41,10 +41,11 @@ int main(void)
 		return 1;
 	err = rp_map(pool, dist2, pts, sizeof(pts[0]), out, sizeof(out[0]), N);
 	if (!err)
-		err = rp_map_ex(pool, dist2, pts, sizeof(pts[0]), out, sizeof(out[0]), N, &chunked);
+		err = rp_map_ex(pool, dist2, pts, sizeof(pts[0]), out, sizeof(out[0]), N, &chunked, NULL);
 	rp_pool_destroy(pool);
 	for (int i = 0; i < N; i++)
 		sum += out[i];
-	printf("starmap over %d points: sum of squared distances %.0f (status %d)\n", N, sum, err);
+	/* err: how many tasks failed (0: none), or a negative errno from a call. */
+	printf("starmap over %d points: sum of squared distances %.0f (%d failed)\n", N, sum, err);
 	return err != 0;
 }

@@ -117,7 +117,11 @@ int main(int argc, char **argv)
 	rp_config_init(&cfg);
 	while ((c = getopt(argc, argv, "j:n:i:")) != -1) {
 		switch (c) {
-		case 'j': cfg.workers = (unsigned)atoi(optarg); break;
+		case 'j':
+			cfg.workers = (unsigned)atoi(optarg);
+			if (!cfg.workers)	/* the seed's max_workers == 0 */
+				cfg.flags |= RP_CFG_INLINE;
+			break;
 		case 'n': fr.n = strtoull(optarg, NULL, 10); break;
 		case 'i': prm.iterations = strtoull(optarg, NULL, 10); break;
 		default:

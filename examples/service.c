@@ -519,7 +519,7 @@ static void submit_pending(struct server *s)
 				c->next_submit++;
 				continue;
 			}
-			err = rp_submit(s->pool, NULL, &r->n, sizeof(r->n), RP_NONBLOCK, &seq);
+			err = rp_submit(s->pool, NULL, &r->n, sizeof(r->n), RP_NONBLOCK, 0, &seq);
 			if (err == -EAGAIN) {
 				s->pool_full = true;	/* c keeps its turn */
 				return;

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct rp_result;
+#include "ringpool.h"	/* RP_CHUNK_MAX */
 
 struct rp_chunk_in {
 	uint32_t count;
@@ -28,8 +28,6 @@ struct rp_chunk_ent {
 	uint32_t off;		/* input: data offset; result: status (int32) */
 	uint32_t len;
 };
-
-#define RP_CHUNK_MAX	1024u
 
 /* Input bytes of a chunk of `count` inputs of at most in_size bytes each. */
 size_t rp__chunk_in_size(uint32_t count, size_t in_size);

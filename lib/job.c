@@ -1,138 +1,166 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Map jobs (rp_map, rp_map_async) and streams (rp_imap).
- *
- * A job feeds its input array into the pool as room appears (from the pump,
- * inside any ringpool call), optionally several tasks per record (a chunk),
- * and writes each result at its index as it arrives, so it needs no reorder
- * buffer of its own. rp_imap runs on the caller's own result stream instead
- * (rp_submit/rp_next), so results reach its sink in place, zero-copy, in
- * input order when asked.
+ * Map jobs (rp_map, rp_map_ex, rp_map_async). A job is an owner and a
+ * feeder: it feeds its input array into the pool as room appears (from the
+ * pump, inside any ringpool call), optionally several tasks per record (a
+ * chunk), and writes each result at its index as it arrives, so it needs no
+ * reorder buffer of its own.
  */
-#include "rp_internal.h"
-#include "rp_clock.h"
+#include "owner.h"
+#include "dispatch.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define AUTO_CHUNK_NS	20000u	/* aim for this much work per chunk */
-
 struct rp_job {
-	struct rp_pool *pool;		/* NULL once the pool is gone */
-	struct rp_job *next;		/* active list (has input left to feed) */
+	struct rp_owner own;		/* first: the pool sees these two */
+	struct rp_feeder feeder;
+	struct rp_pool *pool;		/* NULL once finished or the pool is gone */
 	rp_task_fn fn;
 	const unsigned char *in;
 	unsigned char *out;
 	size_t in_size, out_size, n;
 	size_t next_in;			/* next index to submit */
 	size_t done;			/* tasks finished */
-	size_t first_bad;		/* lowest failed index */
-	int first_err;
-	int stop_err;			/* submission failed: the rest fail with this */
+	struct rp_map_report rep;	/* failures so far */
 	unsigned chunk;			/* RP_CHUNK_AUTO or fixed */
 	rp_job_cb cb;
 	void *cb_arg;
-	bool active, finished, freed;
+	bool finished, freed;
 };
 
-static void job_unlink(struct rp_pool *p, struct rp_job *j)
+static struct rp_job *job_of_feeder(struct rp_feeder *f)
 {
-	struct rp_job **pp;
-
-	for (pp = &p->jobs; *pp; pp = &(*pp)->next) {
-		if (*pp == j) {
-			*pp = j->next;
-			break;
-		}
-	}
-	j->next = NULL;
-	j->active = false;
+	return (struct rp_job *)((unsigned char *)f - offsetof(struct rp_job, feeder));
 }
 
-static void task_done(struct rp_job *j, size_t i, int status)
+/* Task i finished with outcome oc (the pool's status alone: oc NULL). */
+static void task_done(struct rp_job *j, size_t i, int status, const struct rp_outcome *oc)
 {
-	if (status && i < j->first_bad) {
-		j->first_bad = i;
-		j->first_err = status;
+	if (status) {
+		j->rep.failed++;
+		if (i < j->rep.first_failed || j->rep.first_failed == SIZE_MAX) {
+			j->rep.first_failed = i;
+			if (oc)
+				j->rep.first = *oc;
+			else
+				j->rep.first = (struct rp_outcome){ .status = status,
+								    .flags = RP_RES_POOL,
+								    .term_exit = -1 };
+		}
 	}
 	j->done++;
 }
 
+/* Every task has finished: unbind, call back, free if the caller let go. */
 static void maybe_finish(struct rp_pool *p, struct rp_job *j)
 {
 	if (j->finished || j->done < j->n)
 		return;
 	j->finished = true;
-	if (j->active)
-		job_unlink(p, j);
+	rp__feeder_remove(p, &j->feeder);
+	rp__owner_unbind(p, &j->own);
+	j->pool = NULL;
 	if (j->cb) {
 		p->in_cb++;
-		j->cb(j, j->first_err, j->cb_arg);
+		j->cb(j, j->cb_arg);
 		p->in_cb--;
 	}
 	if (j->freed)
 		free(j);
 }
 
-static void put_result(struct rp_job *j, size_t i, const void *data, size_t len, int status)
+static void put_result(struct rp_job *j, size_t i, const void *data, size_t len,
+		       const struct rp_outcome *oc)
 {
-	unsigned char *dst;
-	size_t c;
+	struct rp_outcome o = *oc;
+	int status = o.status;
 
-	if (!status && len > j->out_size)
-		status = RP_EMSGSIZE;
+	if (!status && len > j->out_size) {
+		status = o.status = RP_EMSGSIZE;
+		o.flags = RP_RES_POOL;
+	}
 	if (j->out_size) {
-		dst = j->out + i * j->out_size;
-		c = status ? 0 : len;
+		unsigned char *dst = j->out + i * j->out_size;
+		size_t c = status ? 0 : len;
+
 		if (c)
 			memcpy(dst, data, c);
 		memset(dst + c, 0, j->out_size - c);
 	}
-	task_done(j, i, status);
+	task_done(j, i, status, &o);
 }
 
 struct job_put {
 	struct rp_job *j;
 	uint64_t index;
+	struct rp_outcome oc;	/* the record's (worker, signal, mark) */
 };
 
 static int job_put_one(void *arg, uint32_t k, const void *data, uint32_t len, int status,
 		       unsigned flags)
 {
 	struct job_put *jp = arg;
+	struct rp_outcome o = jp->oc;
 
-	(void)flags;
-	put_result(jp->j, jp->index + k, data, len, status);
+	o.status = status;
+	o.flags = flags;
+	put_result(jp->j, jp->index + k, data, len, &o);
 	return 0;
 }
 
-void rp__job_deliver(struct rp_pool *p, struct rp_job *j, struct rp_slot *s,
-		     const struct rp_result *res)
+static void j_deliver(struct rp_pool *p, struct rp_owner *o, const struct rp_slot *s,
+		      const struct rp_result *res)
 {
+	struct rp_job *j = (struct rp_job *)o;
+	struct rp_outcome oc = { .status = res->status, .flags = res->flags, .worker = res->worker,
+				 .term_signal = res->term_signal, .term_exit = res->term_exit,
+				 .mark = res->mark };
+
 	if (s->count == 1) {
-		put_result(j, s->index, res->data, res->len, res->status);
+		put_result(j, s->index, res->data, res->len, &oc);
 	} else {
-		struct job_put jp = { j, s->index };
+		struct job_put jp = { j, s->index, oc };
 
 		rp__chunk_each(res, s->count, j->out_size, job_put_one, &jp);
 	}
 	maybe_finish(p, j);
 }
 
+static void j_detach(struct rp_owner *o)
+{
+	struct rp_job *j = (struct rp_job *)o;
+
+	if (j->freed) {
+		free(j);
+		return;
+	}
+	j->pool = NULL;
+	if (!j->finished) {
+		/* The tasks not yet finished are cancelled (which of them were
+		 * in flight is not known here: the first unsubmitted one is
+		 * named if no failure was before). */
+		while (j->done < j->n)
+			task_done(j, j->next_in, RP_ECANCELED, NULL);
+		j->finished = true;
+	}
+}
+
+static const struct rp_owner_ops job_ops = { .deliver = j_deliver, .detach = j_detach };
+
 /* Tasks per record for the next submission: the configured chunk, or
- * with RP_CHUNK_AUTO about AUTO_CHUNK_NS of measured work (single tasks
- * until the pool has measured some), as many as fit one record. */
+ * with RP_CHUNK_AUTO rp__auto_chunk's, as many as fit one record. */
 static uint32_t chunk_size(struct rp_pool *p, struct rp_job *j)
 {
 	uint64_t k = j->chunk, left = j->n - j->next_in;
 
 	if (k == RP_CHUNK_AUTO)
-		k = !p->task_ewma_ns || p->completed < 64 ? 1 : AUTO_CHUNK_NS / p->task_ewma_ns + 1;
+		k = rp__auto_chunk(p);
 	if (k > left)
 		k = left;
 	if (k <= 1)
 		return 1;
-	return rp__chunk_fit(p->max_payload, j->in_size, j->out_size,
+	return rp__chunk_fit(p->disp.max_payload, j->in_size, j->out_size,
 			     k > RP_CHUNK_MAX ? RP_CHUNK_MAX : (uint32_t)k);
 }
 
@@ -144,7 +172,7 @@ static int feed_one(struct rp_pool *p, struct rp_job *j)
 	unsigned char *buf;
 	int err;
 
-	err = rp__reserve(p, j->fn, len, RP_NONBLOCK, (void **)&buf, k == 1 ? 0 : RP_TAG_CHUNK);
+	err = rp__reserve(p, j->fn, len, k == 1 ? 0 : RP_TAG_CHUNK, (void **)&buf);
 	if (err)
 		return err;
 	if (k == 1) {
@@ -160,55 +188,58 @@ static int feed_one(struct rp_pool *p, struct rp_job *j)
 		}
 		len = rp__chunk_end(&e);
 	}
-	p->own_kind = RP_OWN_JOB;
-	p->own_ptr = j;
-	p->own_index = j->next_in;
-	p->own_count = (uint16_t)k;
 	j->next_in += k;
-	rp__commit(p, len, NULL);
-	p->own_kind = RP_OWN_RAW;
-	p->own_ptr = NULL;
-	p->own_count = 1;
+	rp__commit(p, len, &j->own, j->next_in - k, (uint16_t)k, NULL);
 	return 0;
 }
 
-/* Called by the pump: feed every active job while there is room. */
-bool rp__jobs_feed(struct rp_pool *p)
+/* The feeder: submit while there is room. */
+static bool j_feed(struct rp_pool *p, struct rp_feeder *f)
 {
-	struct rp_job *j, *nx;
+	struct rp_job *j = job_of_feeder(f);
 	bool any = false;
 
-	for (j = p->jobs; j; j = nx) {
-		nx = j->next;
-		while (j->next_in < j->n) {
-			int err = feed_one(p, j);
+	while (j->next_in < j->n) {
+		int err = feed_one(p, j);
 
-			if (err == -EAGAIN)
-				return any;
-			if (err) {
-				/* No worker left, or closed: the rest fail. */
-				while (j->next_in < j->n)
-					task_done(j, j->next_in++, err);
-			}
-			any = true;
-		}
-		job_unlink(p, j);
-		maybe_finish(p, j);
+		if (err == -EAGAIN || err == -EBUSY)
+			return any;
+		if (err)	/* no worker left, or terminated: the rest fail */
+			while (j->next_in < j->n)
+				task_done(j, j->next_in++, err, NULL);
+		any = true;
 	}
+	rp__feeder_remove(p, f);
+	maybe_finish(p, j);
 	return any;
 }
 
-/* Stop feeding every job: the tasks not yet submitted fail with status. */
-void rp__jobs_cancel(struct rp_pool *p, int status)
+/* Stop feeding: the tasks not yet submitted fail with status. */
+static void j_cancel(struct rp_pool *p, struct rp_feeder *f, int status)
 {
-	while (p->jobs) {
-		struct rp_job *j = p->jobs;
+	struct rp_job *j = job_of_feeder(f);
 
-		job_unlink(p, j);
-		while (j->next_in < j->n)
-			task_done(j, j->next_in++, status);
-		maybe_finish(p, j);
-	}
+	while (j->next_in < j->n)
+		task_done(j, j->next_in++, status, NULL);
+	maybe_finish(p, j);
+}
+
+static int map_check(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size,
+		     const void *out, size_t out_size, size_t n, const struct rp_map_opts *opts)
+{
+	if (!fn || (n && (!in || (!out && out_size))))
+		return -EINVAL;
+	if (p->closed)
+		return -ESHUTDOWN;
+	if (p->in_cb)
+		return -EDEADLK;
+	if (p->win.raw_out || p->disp.resv_worker >= 0)
+		return -EBUSY;
+	if (in_size > p->disp.max_payload || out_size > p->disp.max_payload)
+		return -EMSGSIZE;
+	if (opts && opts->chunk > RP_CHUNK_MAX && opts->chunk != RP_CHUNK_AUTO)
+		return -EINVAL;
+	return 0;
 }
 
 int rp_map_async(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, void *out,
@@ -216,41 +247,29 @@ int rp_map_async(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_siz
 		 void *cb_arg, struct rp_job **out_job)
 {
 	struct rp_job *j;
+	int err;
 
 	RP_POOL_CHECK(p);
-	if (!fn || !out_job || (n && (!in || (!out && out_size))))
+	if (!out_job)
 		return -EINVAL;
 	*out_job = NULL;
-	if (p->closed)
-		return -ESHUTDOWN;
-	if (p->in_cb)
-		return -EDEADLK;
-	if (p->raw_out || p->resv_worker >= 0)
-		return -EBUSY;
-	if (in_size > p->max_payload || out_size > p->max_payload)
-		return -EMSGSIZE;
-	if (opts && opts->chunk > RP_CHUNK_MAX)
-		return -EINVAL;
+	err = map_check(p, fn, in, in_size, out, out_size, n, opts);
+	if (err)
+		return err;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
-	j->pool = p;
-	j->fn = fn;
-	j->in = in;
-	j->out = out;
-	j->in_size = in_size;
-	j->out_size = out_size;
-	j->n = n;
-	j->first_bad = SIZE_MAX;
-	j->chunk = opts ? opts->chunk : 1;
-	j->cb = cb;
-	j->cb_arg = cb_arg;
-	j->active = true;
-	j->next = p->jobs;
-	p->jobs = j;
+	*j = (struct rp_job){
+		.own.ops = &job_ops, .feeder = { .feed = j_feed, .cancel = j_cancel },
+		.pool = p, .fn = fn, .in = in, .out = out, .in_size = in_size,
+		.out_size = out_size, .n = n, .rep.first_failed = SIZE_MAX,
+		.chunk = opts && opts->chunk ? opts->chunk : 1, .cb = cb, .cb_arg = cb_arg,
+	};
+	rp__owner_bind(p, &j->own);
+	rp__feeder_add(p, &j->feeder);
 	*out_job = j;
 	rp__pump(p);
-	if (!j->finished && n == 0)
+	if (n == 0)
 		maybe_finish(p, j);
 	return 0;
 }
@@ -266,28 +285,41 @@ int rp_job_wait(struct rp_job *j, uint64_t timeout_ns)
 
 	if (!j)
 		return -EINVAL;
-	if (!j->finished && j->pool && rp__foreign(j->pool))
-		return -EPERM;
 	if (!j->finished) {
 		if (!j->pool)
 			return -ESHUTDOWN;
+		if (rp__foreign(j->pool))
+			return -EPERM;
 		err = rp__wait_owned(j->pool, job_done, j, timeout_ns);
 		if (err)
 			return err;
 	}
-	return j->first_err;
+	return j->rep.failed > INT32_MAX ? INT32_MAX : (int)j->rep.failed;
+}
+
+int rp_job_report(const struct rp_job *j, struct rp_map_report *rep)
+{
+	if (!j || !rep)
+		return -EINVAL;
+	if (!j->finished)
+		return -EAGAIN;
+	*rep = j->rep;
+	return 0;
 }
 
 int rp_job_poll(struct rp_job *j)
 {
+	struct rp_pool *p;
+
 	if (!j)
 		return -EINVAL;
-	if (!j->finished && j->pool && rp__foreign(j->pool))
+	p = j->pool;
+	if (!j->finished && p && rp__foreign(p))
 		return -EPERM;
 	/* A poll loop never waits: publish what is pending, or nothing moves. */
-	if (!j->finished && j->pool && !j->pool->in_cb) {
-		rp__pump(j->pool);
-		rp__flush_all(j->pool);
+	if (!j->finished && p && !p->in_cb) {
+		rp__pump(p);
+		rp__flush_all(p);
 	}
 	return j->finished;
 }
@@ -304,19 +336,19 @@ size_t rp_job_total(const struct rp_job *j)
 
 void rp_job_free(struct rp_job *j)
 {
-	/* A finished job never touches its pool (which may be gone). */
-	if (!j || (!j->finished && j->pool && rp__foreign(j->pool)))
-		return;
-	if (!j->finished && j->pool) {
-		struct rp_pool *p = j->pool;
+	struct rp_pool *p;
 
+	if (!j)
+		return;
+	p = j->pool;
+	if (!j->finished && p) {
+		if (rp__foreign(p))
+			return;	/* a forked child leaves the owner's jobs alone */
 		/* Stop feeding; wait for what is in flight (bounded: workers
 		 * are liveness-checked), then free. */
-		if (j->active)
-			job_unlink(p, j);
-		while (j->next_in < j->n)
-			task_done(j, j->next_in++, RP_ECANCELED);
-		if (p->in_cb || rp__wait_owned(p, job_done, j, 0)) {
+		rp__feeder_remove(p, &j->feeder);
+		j_cancel(p, &j->feeder, RP_ECANCELED);
+		if (!j->finished && (p->in_cb || rp__wait_owned(p, job_done, j, 0))) {
 			j->freed = true;	/* freed when the last result lands */
 			return;
 		}
@@ -324,26 +356,8 @@ void rp_job_free(struct rp_job *j)
 	free(j);
 }
 
-/* The pool is going away. */
-void rp__job_detach(struct rp_pool *p, struct rp_job *j)
-{
-	(void)p;
-	if (j->freed) {
-		free(j);
-		return;
-	}
-	j->pool = NULL;
-	j->active = false;
-	j->next = NULL;
-	if (!j->finished) {
-		if (!j->first_err)
-			j->first_err = RP_ECANCELED;
-		j->finished = true;
-	}
-}
-
 int rp_map_ex(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, void *out,
-	      size_t out_size, size_t n, const struct rp_map_opts *opts)
+	      size_t out_size, size_t n, const struct rp_map_opts *opts, struct rp_map_report *rep)
 {
 	struct rp_job *j;
 	int err = rp_map_async(p, fn, in, in_size, out, out_size, n, opts, NULL, NULL, &j);
@@ -351,6 +365,8 @@ int rp_map_ex(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, 
 	if (err)
 		return err;
 	err = rp_job_wait(j, 0);
+	if (err >= 0 && rep)
+		rp_job_report(j, rep);
 	rp_job_free(j);
 	return err;
 }
@@ -358,235 +374,5 @@ int rp_map_ex(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, 
 int rp_map(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size, void *out,
 	   size_t out_size, size_t n)
 {
-	return rp_map_ex(p, fn, in, in_size, out, out_size, n, NULL);
-}
-
-/* The pool is going away: detach every job still feeding. */
-void rp__jobs_detach_all(struct rp_pool *p)
-{
-	while (p->jobs) {
-		struct rp_job *j = p->jobs;
-
-		p->jobs = j->next;
-		rp__job_detach(p, j);
-	}
-}
-
-/* ---- rp_imap ---- */
-
-/* The caller's source and sink run as callbacks: nested calls that wait or
- * submit get -EDEADLK (see the header's threads and callbacks rules). */
-static ssize_t call_src(struct rp_pool *p, rp_source_fn src, void *arg, void *buf, size_t cap)
-{
-	ssize_t n;
-
-	p->in_cb++;
-	n = src(arg, buf, cap);
-	p->in_cb--;
-	return n;
-}
-
-static int call_sink(struct rp_pool *p, rp_sink_fn sink, void *arg, const struct rp_result *r)
-{
-	int err;
-
-	p->in_cb++;
-	err = sink(arg, r);
-	p->in_cb--;
-	return err;
-}
-
-struct imap_meta {
-	uint64_t index;		/* stream index of the record's first task */
-	uint32_t count;		/* tasks in the record */
-	bool chunk;		/* a chunk record (its result is one too), even of 1 */
-};
-
-/*
- * Pull up to k inputs from the source into one chunk record at buf. Returns
- * the number pulled (0 at once if the source ended), the record length in
- * *len; *src_err gets RP_EOF or the source's error.
- */
-static uint32_t fill_chunk(struct rp_pool *p, unsigned char *buf, size_t *len, uint32_t k,
-			   size_t max_input, uint32_t out_cap, rp_source_fn src, void *arg,
-			   ssize_t *src_err)
-{
-	struct rp_chunk_enc e;
-
-	rp__chunk_begin(&e, buf, k, out_cap);
-	while (e.count < k) {
-		ssize_t n = call_src(p, src, arg, rp__chunk_space(&e), max_input);
-
-		if (n < 0 || (size_t)n > max_input) {
-			*src_err = n < 0 ? n : -EMSGSIZE;
-			break;
-		}
-		rp__chunk_commit(&e, (size_t)n);
-	}
-	*len = rp__chunk_end(&e);
-	return e.count;
-}
-
-struct imap_sink {
-	struct rp_pool *p;
-	struct rp_result r;
-	uint64_t index;
-	rp_sink_fn sink;
-	void *arg;
-};
-
-static int imap_sink_one(void *arg, uint32_t k, const void *data, uint32_t len, int status,
-			 unsigned flags)
-{
-	struct imap_sink *is = arg;
-
-	is->r.seq = is->index + k;
-	is->r.data = data;
-	is->r.len = len;
-	is->r.status = status;
-	is->r.flags = flags;
-	return call_sink(is->p, is->sink, is->arg, &is->r);
-}
-
-static int sink_chunk(struct rp_pool *p, const struct rp_result *res, const struct imap_meta *m,
-		      size_t out_cap, rp_sink_fn sink, void *arg)
-{
-	struct imap_sink is = { .p = p, .r = *res, .index = m->index, .sink = sink, .arg = arg };
-
-	return rp__chunk_each(res, m->count, out_cap, imap_sink_one, &is);
-}
-
-int rp_imap(struct rp_pool *p, rp_task_fn fn, rp_source_fn src, void *src_arg, rp_sink_fn sink,
-	    void *sink_arg, const struct rp_imap_opts *opts)
-{
-	size_t max_input = opts && opts->max_input ? opts->max_input : 4096;
-	size_t max_result = opts && opts->max_result ? opts->max_result : 4096;
-	unsigned chunk = opts ? opts->chunk : 1;
-	bool unordered = opts && (opts->flags & RP_UNORDERED);
-	uint64_t limit, index = 0;
-	struct imap_meta *meta;
-	bool eof = false, sink_failed = false;
-	int err = 0;
-
-	RP_POOL_CHECK(p);
-	if (!fn || !src || !sink)
-		return -EINVAL;
-	if (p->in_cb)
-		return -EDEADLK;
-	if (p->closed)
-		return -ESHUTDOWN;
-	if (p->raw_out || p->resv_worker >= 0)
-		return -EBUSY;
-	if (chunk > RP_CHUNK_MAX || max_input > p->max_payload)
-		return -EINVAL;
-	limit = p->mask + 1;
-	if (opts && opts->max_in_flight && opts->max_in_flight < limit)
-		limit = opts->max_in_flight;
-	meta = malloc((p->mask + 1) * sizeof(*meta));
-	if (!meta)
-		return -ENOMEM;
-
-	for (;;) {
-		struct rp_result res;
-		bool fed = false;
-		int r;
-
-		/* Feed while there is room, the source has more, and no error. */
-		while (!eof && !err && p->raw_out < limit) {
-			unsigned char *buf;
-			uint64_t seq;
-			size_t len;
-			uint32_t k = chunk == 1 ? 1 : chunk, got;
-
-			if (chunk == RP_CHUNK_AUTO)
-				k = !p->task_ewma_ns || p->completed < 64
-					    ? 1
-					    : (uint32_t)(AUTO_CHUNK_NS / p->task_ewma_ns + 1);
-			if (k > 1)
-				k = rp__chunk_fit(p->max_payload, max_input, max_result,
-						  k > RP_CHUNK_MAX ? RP_CHUNK_MAX : k);
-			if (k == 1) {
-				ssize_t n;
-
-				r = rp__reserve(p, fn, max_input, RP_NONBLOCK, (void **)&buf, 0);
-				if (r == -EAGAIN)
-					break;
-				if (r) {
-					err = r;
-					break;
-				}
-				n = call_src(p, src, src_arg, buf, max_input);
-				if (n < 0 || (size_t)n > max_input) {
-					rp_abort(p);
-					if (n == RP_EOF)
-						eof = true;
-					else
-						err = n < 0 ? (int)n : -EMSGSIZE;
-					break;
-				}
-				rp__commit(p, (size_t)n, &seq);
-				meta[seq & p->mask] = (struct imap_meta){ index++, 1, false };
-			} else {
-				ssize_t serr = 0;
-				size_t cap = rp__chunk_in_size(k, max_input);
-
-				r = rp__reserve(p, fn, cap, RP_NONBLOCK, (void **)&buf, RP_TAG_CHUNK);
-				if (r == -EAGAIN)
-					break;
-				if (r) {
-					err = r;
-					break;
-				}
-				got = fill_chunk(p, buf, &len, k, max_input, (uint32_t)max_result, src,
-						 src_arg, &serr);
-				if (serr == RP_EOF)
-					eof = true;
-				else if (serr)
-					err = (int)serr;
-				if (!got) {
-					rp_abort(p);
-					break;
-				}
-				p->own_count = (uint16_t)got;
-				rp__commit(p, len, &seq);
-				p->own_count = 1;
-				meta[seq & p->mask] = (struct imap_meta){ index, got, true };
-				index += got;
-			}
-			fed = true;
-		}
-		if (p->raw_out == 0)
-			break;
-		/* Collect: without waiting while we could still feed. */
-		r = rp_next(p, &res,
-			    (unordered ? RP_UNORDERED : RP_ORDERED) |
-				    (fed && !eof && !err && p->raw_out < limit ? RP_NONBLOCK : 0));
-		while (r == 0) {
-			struct imap_meta m = meta[res.seq & p->mask];
-			int serr = 0;
-
-			if (!sink_failed) {
-				if (!m.chunk) {
-					struct rp_result r1 = res;
-
-					r1.seq = m.index;
-					serr = call_sink(p, sink, sink_arg, &r1);
-				} else {
-					serr = sink_chunk(p, &res, &m, max_result, sink, sink_arg);
-				}
-				if (serr) {
-					sink_failed = true;
-					err = serr;
-				}
-			}
-			rp_release(p, &res);
-			r = rp_next(p, &res, (unordered ? RP_UNORDERED : RP_ORDERED) | RP_NONBLOCK);
-		}
-		if (r != -EAGAIN && r != -ENODATA) {
-			err = err ? err : r;
-			break;
-		}
-	}
-	free(meta);
-	return err;
+	return rp_map_ex(p, fn, in, in_size, out, out_size, n, NULL, NULL);
 }

@@ -30,11 +30,10 @@ enum {
 				 * OOM killer (workers volunteer as its victims) */
 };
 
-/* Why the parent killed a worker. */
-enum {
-	RP_KILL_NONE = 0,
-	RP_KILL_TIMEOUT,
-};
+/* Task and result records are published at least every this many, and
+ * task records as soon as this many bytes of them are unpublished. */
+#define RP_PUBLISH_BATCH 32u
+#define RP_PUBLISH_BYTES 16384u
 
 /* Task record tag: low 8 bits are the function index; bit 8 marks a chunk. */
 #define RP_TAG_FN_MASK	0xffu

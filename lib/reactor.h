@@ -91,6 +91,14 @@ int rp__reactor_wait(struct rp_reactor *r, _Atomic uint32_t *word, uint32_t val,
 		     uint64_t timeout_ns, unsigned *ids, unsigned cap, unsigned *nready);
 
 /*
+ * Look without sleeping: report the watched fds that are readable now, as
+ * rp__reactor_wait does (ids, cap, *nready), and arm what is not yet armed.
+ * One or two syscalls. Returns 0, or -EAGAIN (io_uring could not queue a
+ * poll; nothing is lost, call again).
+ */
+int rp__reactor_poll(struct rp_reactor *r, unsigned *ids, unsigned cap, unsigned *nready);
+
+/*
  * Syscalls made by waits (and queue flushes) so far: io_uring_enter calls,
  * or FUTEX_WAIT + poll(2) calls in fallback mode. create's probe is not
  * counted. A wait that finds its answer without sleeping makes none.

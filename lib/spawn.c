@@ -5,9 +5,7 @@
  * completion eventfd. A library constructor recognises worker mode from the
  * RINGPOOL_WORKER environment variable, maps the region and runs the worker
  * loop before main() is reached. Functions are found again by (module,
- * offset from its load bias): the parent places them with dladdr1(), the
- * worker finds the module (the main program, or a shared object by path,
- * dlopen'ed if needed) and adds the offset; never by raw address.
+ * offset from its load bias), never by raw address (fnaddr.c).
  *
  * The fork between fork() and execve() runs only async-signal-safe calls,
  * with argv and envp built beforehand, so spawning is safe from a
@@ -15,11 +13,12 @@
  * multi-threaded, whatever the start method.
  */
 #include "rp_internal.h"
+#include "fnaddr.h"
+#include "spawn.h"
+#include "worker.h"
 
 #include <dirent.h>
-#include <dlfcn.h>
 #include <fcntl.h>
-#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,85 +28,6 @@
 #define ENV_NAME "RINGPOOL_WORKER"
 
 extern char **environ;
-
-/* Set in an exec'd worker: raw addresses from the parent mean nothing here. */
-static bool exec_worker;
-
-static uintptr_t main_bias(void)
-{
-	void *h = dlopen(NULL, RTLD_NOW);
-	struct link_map *lm = NULL;
-
-	if (!h)
-		return 0;
-	if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
-		lm = NULL;
-	dlclose(h);
-	return lm ? lm->l_addr : 0;
-}
-
-int rp__fn_resolve(struct rp_pool *p, void *fn, struct rp_fn_entry *e)
-{
-	struct link_map *lm = NULL;
-	Dl_info info;
-	uint32_t m;
-
-	e->addr = (uint64_t)(uintptr_t)fn;
-	e->module = RP_MOD_NONE;
-	e->offset = 0;
-	if (!fn || !dladdr1(fn, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
-		return -ENOENT;
-	e->offset = (uint64_t)((uintptr_t)fn - lm->l_addr);
-	/* The main program's link map has an empty name. */
-	if (!lm->l_name || !lm->l_name[0] || lm->l_addr == main_bias()) {
-		e->module = 0;
-		return 0;
-	}
-	if (strlen(lm->l_name) >= RP_MOD_PATH || lm->l_name[0] != '/')
-		return -ENOENT;
-	/* Looked up in our own table; the region's copy is only for workers. */
-	for (m = 1; m < p->nmodules; m++)
-		if (!strcmp(p->modules[m], lm->l_name))
-			break;
-	if (m == p->nmodules) {
-		if (m == RP_MAX_MODULES)
-			return -ENOENT;
-		strcpy(p->modules[m], lm->l_name);
-		memcpy(p->sh->modules[m], p->modules[m], RP_MOD_PATH);
-		p->nmodules = m + 1;
-		p->sh->nmodules = p->nmodules;
-	}
-	e->module = m;
-	return 0;
-}
-
-void *rp__fn_locate(const struct rp_shared *sh, const struct rp_fn_entry *e)
-{
-	struct link_map *lm = NULL;
-	uint32_t m = e->module;
-	void *h;
-	uintptr_t bias;
-
-	if (!exec_worker)
-		return (void *)(uintptr_t)e->addr;	/* forked: the same image */
-	if (m == RP_MOD_NONE || (m && m >= sh->nmodules))
-		return NULL;
-	if (m == 0)
-		return (void *)(main_bias() + (uintptr_t)e->offset);
-	/* Read the path once into our memory, bounded, then use it. */
-	char path[RP_MOD_PATH];
-
-	memcpy(path, sh->modules[m], sizeof(path));
-	path[sizeof(path) - 1] = 0;
-	h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-	if (!h)
-		h = dlopen(path, RTLD_NOW);	/* a plugin the parent dlopen'ed */
-	if (!h || dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
-		return NULL;
-	bias = lm->l_addr;
-	/* Keep it loaded: the worker calls into it from now on. */
-	return (void *)(bias + (uintptr_t)e->offset);
-}
 
 bool rp__multithreaded(void)
 {
@@ -134,8 +54,8 @@ pid_t rp__spawn_exec(struct rp_pool *p, unsigned i)
 	pid_t pid;
 
 	snprintf(name, sizeof(name), "ringpool-worker-%u", i);
-	snprintf(var, sizeof(var), ENV_NAME "=%d:%u:%d:%d:%016llx", p->region.fd, i, p->efd,
-		 (int)getpid(), (unsigned long long)p->token);
+	snprintf(var, sizeof(var), ENV_NAME "=%d:%u:%d:%d:%016llx", p->procs.region.fd, i, p->procs.efd,
+		 (int)getpid(), (unsigned long long)p->procs.token);
 	while (environ && environ[n])
 		n++;
 	envp = malloc((n + 2) * sizeof(*envp));
@@ -154,7 +74,7 @@ pid_t rp__spawn_exec(struct rp_pool *p, unsigned i)
 	}
 	if (pid == 0) {
 		/* Async-signal-safe calls only from here to execve. */
-		int fl, a = p->region.fd, b = p->efd >= 0 ? p->efd : p->region.fd;
+		int fl, a = p->procs.region.fd, b = p->procs.efd >= 0 ? p->procs.efd : p->procs.region.fd;
 		int lo = a < b ? a : b, hi = a < b ? b : a;
 
 		rp__worker_stdio();
@@ -165,11 +85,11 @@ pid_t rp__spawn_exec(struct rp_pool *p, unsigned i)
 			syscall(SYS_close_range, lo + 1, hi - 1, 0);
 		syscall(SYS_close_range, hi + 1, ~0u, 0);
 
-		fl = fcntl(p->region.fd, F_GETFD);
-		fcntl(p->region.fd, F_SETFD, fl & ~FD_CLOEXEC);
-		if (p->efd >= 0) {
-			fl = fcntl(p->efd, F_GETFD);
-			fcntl(p->efd, F_SETFD, fl & ~FD_CLOEXEC);
+		fl = fcntl(p->procs.region.fd, F_GETFD);
+		fcntl(p->procs.region.fd, F_SETFD, fl & ~FD_CLOEXEC);
+		if (p->procs.efd >= 0) {
+			fl = fcntl(p->procs.efd, F_GETFD);
+			fcntl(p->procs.efd, F_SETFD, fl & ~FD_CLOEXEC);
 		}
 		execve(exe, argv, envp);
 		_exit(127);
@@ -232,7 +152,7 @@ __attribute__((constructor)) static void rp__spawn_entry(void)
 	unsetenv(ENV_NAME);
 	if (getppid() != ppid)
 		_exit(3);	/* a real worker whose parent has gone */
-	exec_worker = true;
+	rp__fn_exec_worker();
 	/* The fds stay open in the worker; mark them close-on-exec again. */
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	if (efd >= 0)

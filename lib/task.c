@@ -158,32 +158,10 @@ static int run_chunk(rp_task_fn fn, struct rp_task *t, const void *in, size_t le
 	return 0;
 }
 
-void rp__run_record(rp_task_fn fn, struct rp_task *t, bool chunk, const void *in, size_t len,
-		    struct rp_run *out)
+int rp__run_chunk(rp_task_fn fn, struct rp_task *t, const void *in, size_t len)
 {
-	struct rp_task_priv *tp = t->priv_;
-	int status;
+	uint64_t need = rp__chunk_result_size(in, len);
+	unsigned char *res = need ? rp_task_result(t, need) : NULL;
 
-	out->flags = 0;
-	if (rp_unlikely(!fn)) {
-		status = -ENOSYS;
-		out->flags = RP_RES_POOL;
-	} else if (rp_unlikely(chunk)) {
-		uint64_t need = rp__chunk_result_size(in, len);
-		unsigned char *res = need ? rp_task_result(t, need) : NULL;
-
-		status = res ? run_chunk(fn, t, in, len, res) : RP_EPROTO;
-		if (status)
-			out->flags = RP_RES_POOL;
-	} else {
-		status = fn(t, in, len);
-	}
-	if (rp_unlikely(tp->err)) {
-		status = tp->err;
-		out->flags = RP_RES_POOL;
-	}
-	out->status = status;
-	out->reserved = tp->reserved;
-	out->data = tp->resv;
-	out->len = tp->reserved && !(status && out->flags) ? tp->len : 0;
+	return res ? run_chunk(fn, t, in, len, res) : RP_EPROTO;
 }

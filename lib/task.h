@@ -52,13 +52,42 @@ struct rp_run {
 	bool reserved;		/* a result was reserved (data valid) */
 };
 
+/* A chunk record: run each of its tasks into its fixed slot. Returns the
+ * record's status (0, or a pool status). */
+int rp__run_chunk(rp_task_fn fn, struct rp_task *t, const void *in, size_t len);
+
 /*
  * Run fn on the record (in, len) as task t, whose priv_ is set up by the
  * caller: a chunk (chunk true) runs each of its tasks into its fixed slot.
  * A result call that failed (result too big, ring gone) turns the status
- * into that pool status, flagged, with an empty result.
+ * into that pool status, flagged, with an empty result. Inline: the worker
+ * and the inline path share it on their hot paths.
  */
-void rp__run_record(rp_task_fn fn, struct rp_task *t, bool chunk, const void *in, size_t len,
-		    struct rp_run *out);
+static inline void rp__run_record(rp_task_fn fn, struct rp_task *t, bool chunk, const void *in,
+				  size_t len, struct rp_run *out)
+{
+	struct rp_task_priv *tp = (struct rp_task_priv *)t->priv_;
+	int status;
+
+	out->flags = 0;
+	if (rp_unlikely(!fn)) {
+		status = -ENOSYS;
+		out->flags = RP_RES_POOL;
+	} else if (rp_unlikely(chunk)) {
+		status = rp__run_chunk(fn, t, in, len);
+		if (status)
+			out->flags = RP_RES_POOL;
+	} else {
+		status = fn(t, in, len);
+	}
+	if (rp_unlikely(tp->err)) {
+		status = tp->err;
+		out->flags = RP_RES_POOL;
+	}
+	out->status = status;
+	out->reserved = tp->reserved;
+	out->data = tp->resv;
+	out->len = tp->reserved && !(status && out->flags) ? tp->len : 0;
+}
 
 #endif

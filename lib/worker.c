@@ -10,7 +10,9 @@
  * still read once and checked before use.
  */
 #include "rp_internal.h"
+#include "fnaddr.h"
 #include "task.h"
+#include "worker.h"
 #include "rp_clock.h"
 
 #include <fcntl.h>

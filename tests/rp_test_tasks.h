@@ -115,9 +115,53 @@ static __attribute__((unused)) int task_ctl(struct rp_task *t, const void *in, s
 	return 0;
 }
 
+/* rp_apply's call error, or else the task's status: the shorthand of tests
+ * that check statuses (test_api.c checks the call/outcome split itself). */
+static inline int apply_status(struct rp_pool *p, rp_task_fn fn, const void *in, size_t len,
+			       void *out, size_t cap, size_t *out_len)
+{
+	struct rp_outcome oc;
+	int r = rp_apply(p, fn, in, len, out, cap, out_len, &oc);
+
+	return r < 0 ? r : oc.status;
+}
+
+/* rp_map_ex's call error, or else the first failed task's status (0 if
+ * none failed), checking that the report agrees with the returned count. */
+static inline int map_status_ex(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size,
+				void *out, size_t out_size, size_t n,
+				const struct rp_map_opts *opts)
+{
+	struct rp_map_report rep;
+	int r = rp_map_ex(p, fn, in, in_size, out, out_size, n, opts, &rep);
+
+	if (r < 0)
+		return r;
+	if ((size_t)r != rep.failed || (r == 0) != (rep.first_failed == SIZE_MAX))
+		return -EILSEQ;	/* the count and the report disagree */
+	return r ? rep.first.status : 0;
+}
+
+static inline int map_status(struct rp_pool *p, rp_task_fn fn, const void *in, size_t in_size,
+			     void *out, size_t out_size, size_t n)
+{
+	return map_status_ex(p, fn, in, in_size, out, out_size, n, NULL);
+}
+
+/* rp_future_result's call error, or else the task's status. */
+static inline int future_status(const struct rp_future *f, const void **data, size_t *len)
+{
+	struct rp_outcome oc;
+	int r = rp_future_result(f, data, len, &oc);
+
+	return r ? r : oc.status;
+}
+
 /*
  * rp_config_init, plus the start method under test: the suites run once
  * with fork (default) and once with RP_TEST_START=spawn (meson runs both).
+ * Fork is asked for explicitly: a Criterion test process has a second,
+ * idle thread, so the library would otherwise exec the workers.
  */
 static inline void test_config_init(struct rp_config *c)
 {
@@ -126,6 +170,8 @@ static inline void test_config_init(struct rp_config *c)
 	rp_config_init(c);
 	if (m && !strcmp(m, "spawn"))
 		c->flags |= RP_CFG_SPAWN;
+	else
+		c->flags |= RP_CFG_FORK;	/* Criterion's runner has an idle thread */
 }
 
 static inline struct rp_pool *test_pool(unsigned workers, unsigned flags)
@@ -136,6 +182,8 @@ static inline struct rp_pool *test_pool(unsigned workers, unsigned flags)
 	test_config_init(&c);
 	c.workers = workers;
 	c.flags |= flags;
+	if (!workers)
+		c.flags |= RP_CFG_INLINE;	/* the tests' 0: no workers */
 	c.spin_ns = 20000;
 	if (rp_pool_create(&p, &c))
 		return NULL;

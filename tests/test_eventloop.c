@@ -27,7 +27,7 @@ static int loop(struct rp_pool *p, int n, int sleep_ms, int kill_after, int *cra
 			struct ctl_in in = { .value = (uint64_t)sub, .action = ACT_SLEEP_MS,
 					     .arg = sleep_ms };
 
-			if (rp_submit(p, task_ctl, &in, sizeof(in), RP_NONBLOCK, NULL))
+			if (rp_submit(p, task_ctl, &in, sizeof(in), RP_NONBLOCK, 0, NULL))
 				break;
 			sub++;
 		}

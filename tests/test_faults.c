@@ -38,7 +38,7 @@ static void submit_ctl(struct rp_pool *p, uint64_t v, int action, int arg)
 {
 	struct ctl_in in = { .value = v, .action = action, .arg = arg };
 
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 }
 
 Test(faults, crash_fails_one_task_and_the_rest_are_redispatched, .timeout = 30)
@@ -96,7 +96,7 @@ Test(faults, retries_rerun_a_crashed_task, .timeout = 30)
 
 	snprintf(path, sizeof(path), "/tmp/rp_crash_once.%d", getpid());
 	unlink(path);
-	cr_assert_eq(rp_submit(p, task_crash_once, path, strlen(path) + 1, 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_crash_once, path, strlen(path) + 1, 0, 0, NULL), 0);
 	cr_assert_eq(rp_next(p, &r, 0), 0);
 	cr_assert_eq(r.status, 0, "the retry succeeded");
 	cr_assert_eq(*(const uint64_t *)r.data, 42u);
@@ -168,7 +168,7 @@ Test(faults, restart_limit_stops_a_crash_storm, .timeout = 30)
 	cr_assert(st.restarts_exhausted);
 	cr_assert_eq(st.workers_alive, 0u);
 	uint64_t x = 1;
-	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), -ECHILD, "a clear error, no fork loop");
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, 0, NULL), -ECHILD, "a clear error, no fork loop");
 	rp_pool_destroy(p);
 }
 
@@ -182,7 +182,7 @@ Test(faults, recycling_by_task_count_loses_nothing, .timeout = 60)
 	struct rp_stats st;
 
 	while (got < n) {
-		while (sub < n && rp_submit(p, task_triple, &sub, 8, 0, NULL) == 0)
+		while (sub < n && rp_submit(p, task_triple, &sub, 8, 0, 0, NULL) == 0)
 			sub++;
 		cr_assert_eq(rp_next(p, &r, 0), 0);
 		cr_assert_eq(r.seq, got);
@@ -225,7 +225,7 @@ Test(faults, recycling_by_memory, .timeout = 60)
 
 	/* The worker checks every 64 tasks. */
 	for (int i = 0; i < 70; i++)
-		cr_assert_eq(rp_apply(p, task_hog, NULL, 0, &pids[i], 8, NULL), 0);
+		cr_assert_eq(apply_status(p, task_hog, NULL, 0, &pids[i], 8, NULL), 0);
 	rp_pool_stats(p, &st);
 	cr_assert_geq(st.restarts, 1u);
 	cr_assert_neq(pids[0], pids[69], "a new worker process took over");
@@ -256,7 +256,7 @@ Test(faults, workers_inherit_no_fds, .timeout = 30)
 	uint64_t n = 0;
 
 	cr_assert_geq(extra, 0);
-	cr_assert_eq(rp_apply(p, task_count_fds, NULL, 0, &n, 8, NULL), 0);
+	cr_assert_eq(apply_status(p, task_count_fds, NULL, 0, &n, 8, NULL), 0);
 	cr_assert_eq(n, 5u, "stdin, stdout, stderr, the region and the completion eventfd only (%lu)", n);
 	rp_pool_destroy(p);
 	close(extra);
@@ -271,7 +271,7 @@ Test(faults, workers_ignore_sigint, .timeout = 30)
 	cr_assert_eq(rp_worker_stats(p, 0, &ws), 0);
 	cr_assert_eq(kill(ws.pid, SIGINT), 0);
 	usleep(50000);
-	cr_assert_eq(rp_apply(p, task_triple, &x, 8, &y, 8, NULL), 0);
+	cr_assert_eq(apply_status(p, task_triple, &x, 8, &y, 8, NULL), 0);
 	cr_assert_eq(y, 7u);
 	struct rp_stats st;
 	rp_pool_stats(p, &st);

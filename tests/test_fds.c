@@ -36,7 +36,7 @@ Test(fds, destroy_leaves_nothing, .timeout = 60)
 
 		cr_assert_not_null(p);
 		cr_assert_gt(count_fds(), before, "the pool holds a memfd and pidfds");
-		cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), 0);
+		cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, 0, NULL), 0);
 		if (round % 2) {
 			cr_assert_eq(rp_next(p, &res, 0), 0);
 			rp_release(p, &res);

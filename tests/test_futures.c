@@ -17,15 +17,15 @@ Test(futures, apply_blocking, .timeout = 30)
 	size_t len = 0;
 
 	cr_assert_not_null(p);
-	cr_assert_eq(rp_apply(p, task_triple, &x, 8, &y, 8, &len), 0);
+	cr_assert_eq(apply_status(p, task_triple, &x, 8, &y, 8, &len), 0);
 	cr_assert_eq(y, 16u);
 	cr_assert_eq(len, 8u);
 	/* A result larger than the caller's buffer. */
-	cr_assert_eq(rp_apply(p, task_triple, &x, 8, &y, 4, &len), RP_EMSGSIZE);
+	cr_assert_eq(apply_status(p, task_triple, &x, 8, &y, 4, &len), RP_EMSGSIZE);
 	cr_assert_eq(len, 8u, "the real length is reported");
 	/* The task's own error. */
 	struct ctl_in in = { .action = ACT_FAIL, .arg = -EDOM };
-	cr_assert_eq(rp_apply(p, task_ctl, &in, sizeof(in), NULL, 0, NULL), -EDOM);
+	cr_assert_eq(apply_status(p, task_ctl, &in, sizeof(in), NULL, 0, NULL), -EDOM);
 	rp_pool_destroy(p);
 }
 
@@ -44,11 +44,11 @@ Test(futures, many_collected_in_any_order, .timeout = 60)
 		size_t len;
 
 		cr_assert_eq(rp_future_wait(f[i], 0), 0);
-		cr_assert_eq(rp_future_result(f[i], &d, &len), 0);
+		cr_assert_eq(future_status(f[i], &d, &len), 0);
 		cr_assert_eq(len, 8u);
 		cr_assert_eq(*(const uint64_t *)d, (uint64_t)i * 3 + 1);
 		cr_assert_eq(rp_future_wait(f[i], 0), 0, "waiting twice is fine");
-		cr_assert_eq(rp_future_cancel(f[i]), -ECANCELED, "cancelling a finished future");
+		cr_assert_eq(rp_future_cancel(f[i]), -EALREADY, "cancelling a finished future");
 		rp_future_free(f[i]);
 	}
 	free(f);
@@ -66,11 +66,11 @@ Test(futures, test_and_timeout, .timeout = 30)
 	cr_assert_not_null(p);
 	cr_assert_eq(rp_apply_async(p, task_ctl, &in, sizeof(in), &f), 0);
 	cr_assert_eq(rp_future_test(f), 0, "not done yet");
-	cr_assert_eq(rp_future_result(f, &d, &len), -EAGAIN);
+	cr_assert_eq(future_status(f, &d, &len), -EAGAIN);
 	cr_assert_eq(rp_future_wait(f, 20000000), -ETIMEDOUT);
 	cr_assert_eq(rp_future_wait(f, 5000000000ull), 0);
 	cr_assert_eq(rp_future_test(f), 1);
-	cr_assert_eq(rp_future_result(f, &d, &len), 0);
+	cr_assert_eq(future_status(f, &d, &len), 0);
 	cr_assert_eq(*(const uint64_t *)d, 9u);
 	rp_future_free(f);
 	rp_pool_destroy(p);
@@ -99,7 +99,7 @@ Test(futures, cancel_before_dispatch, .timeout = 30)
 		if (r == 0)
 			cancelled++;
 		else {
-			cr_assert_eq(r, -ECANCELED);
+			cr_assert(r == -EBUSY || r == -EALREADY, "dispatched or done: %d", r);
 			refused++;
 		}
 	}
@@ -110,7 +110,7 @@ Test(futures, cancel_before_dispatch, .timeout = 30)
 		size_t len;
 
 		cr_assert_eq(rp_future_wait(f[i], 0), 0);
-		int st = rp_future_result(f[i], &d, &len);
+		int st = future_status(f[i], &d, &len);
 		if (st == 0)
 			cr_assert_eq(*(const uint64_t *)d, (uint64_t)i);
 		else
@@ -133,7 +133,7 @@ Test(futures, a_million_outstanding, .timeout = 120)
 		const void *d;
 
 		cr_assert_eq(rp_future_wait(f[i], 0), 0);
-		cr_assert_eq(rp_future_result(f[i], &d, NULL), 0);
+		cr_assert_eq(future_status(f[i], &d, NULL), 0);
 		cr_assert_eq(*(const uint64_t *)d, i * 3 + 1);
 		rp_future_free(f[i]);
 	}
@@ -149,7 +149,7 @@ Test(futures, beside_submitted_tasks, .timeout = 30)
 	uint64_t x = 1, y = 2;
 
 	cr_assert_not_null(p);
-	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, 0, NULL), 0);
 	cr_assert_eq(rp_apply_async(p, task_triple, &y, 8, &f), 0);
 	cr_assert_eq(rp_next(p, &res, 0), 0);
 	cr_assert_eq(*(const uint64_t *)res.data, 4u);
@@ -172,7 +172,7 @@ Test(futures, freed_before_done_and_destroy_with_outstanding, .timeout = 30)
 	rp_future_free(a);	/* dropped when it lands */
 	rp_pool_destroy(p);	/* b is finished as cancelled, still ours to free */
 	const void *d;
-	cr_assert_eq(rp_future_result(b, &d, NULL), RP_ECANCELED);
+	cr_assert_eq(future_status(b, &d, NULL), RP_ECANCELED);
 	rp_future_free(b);
 }
 
@@ -186,8 +186,8 @@ Test(futures, behind_uncollected_results_is_edeadlk, .timeout = 30)
 	uint64_t x = 1;
 
 	cr_assert_not_null(p);
-	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), 0);
-	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, 0, NULL), 0);
 	cr_assert_eq(rp_apply_async(p, task_triple, &x, 8, &f), 0);
 	cr_assert_eq(rp_future_wait(f, 0), -EDEADLK);
 	for (int i = 0; i < 2; i++) {

@@ -301,7 +301,7 @@ static struct rp_pool *h_pool(unsigned workers, unsigned flags)
 
 	rp_config_init(&c);
 	c.workers = workers;
-	c.flags = flags;
+	c.flags = flags | RP_CFG_FORK;	/* the hostile tasks need fork (ctl) */
 	c.ring_bytes = RING_BYTES;
 	c.max_in_flight = 256;
 	c.spin_ns = 20000;
@@ -313,7 +313,7 @@ static void submit_h(struct rp_pool *p, uint64_t v, int action, int arg)
 {
 	struct h_in in = { .value = v, .action = action, .arg = arg };
 
-	cr_assert_eq(rp_submit(p, task_hostile, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_hostile, &in, sizeof(in), 0, 0, NULL), 0);
 }
 
 static bool pool_failed(const struct rp_result *r)
@@ -337,8 +337,10 @@ static void collect_checked(struct rp_pool *p, uint64_t from, uint64_t to, uint6
 				  res.flags);
 		} else if (pool_failed(&res)) {
 			cr_assert(q > bad && (int32_t)res.worker == hw,
-				  "seq %llu on worker %u failed (%d) though worker %d misbehaved",
-				  (unsigned long long)q, res.worker, res.status, hw);
+				  "seq %llu on worker %u failed (%d, signal %d, exit %d) though "
+				  "worker %d misbehaved",
+				  (unsigned long long)q, res.worker, res.status, res.term_signal,
+				  res.term_exit, hw);
 		} else {
 			cr_assert_eq(res.status, 0, "seq %llu: status %d", (unsigned long long)q,
 				     res.status);
@@ -430,7 +432,7 @@ Test(hostile, doorbell_garbage, .timeout = 30)
 		struct h_in in = { .value = q, .action = q % 3 ? H_OK : H_DOORBELL_GARBAGE,
 				   .arg = (int32_t)q };
 
-		cr_assert_eq(rp_submit(p, task_hostile, &in, sizeof(in), 0, NULL), 0);
+		cr_assert_eq(rp_submit(p, task_hostile, &in, sizeof(in), 0, 0, NULL), 0);
 		if (q % 8 == 7)
 			collect_checked(p, q - 7, q + 1, UINT64_MAX);
 	}
@@ -457,7 +459,7 @@ Test(hostile, doorbell_wake_flood, .timeout = 60)
 	}
 	for (uint64_t q = 0; q < 40; q++) {
 		in.value = q * 7;
-		cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+		cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 	}
 	for (uint64_t q = 0; q < 40; q++) {
 		struct rp_result res;
@@ -545,14 +547,14 @@ Test(hostile, task_ring_head_while_result_held, .timeout = 30)
 	/* Nearly fill both task rings (the parent re-reads a worker's head
 	 * only when its ring looks full), and collect. */
 	for (int i = 0; i < 16; i++)
-		cr_assert_eq(rp_submit(p, task_echo, big, sizeof(big), 0, NULL), 0);
+		cr_assert_eq(rp_submit(p, task_echo, big, sizeof(big), 0, 0, NULL), 0);
 	for (int i = 0; i < 16; i++) {
 		cr_assert_eq(rp_next(p, &res, 0), 0);
 		cr_assert_eq(res.status, 0);
 		rp_release(p, &res);
 	}
 	/* seq 16 keeps one worker busy; seqs 17 and 18 go to the other. */
-	cr_assert_eq(rp_submit(p, task_ctl, &slow, sizeof(slow), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &slow, sizeof(slow), 0, 0, NULL), 0);
 	submit_h(p, 17, H_OK, 0);
 	submit_h(p, 18, H_TASK_HEAD, 0);
 	cr_assert_eq(rp_next(p, &held, RP_UNORDERED), 0);
@@ -565,7 +567,7 @@ Test(hostile, task_ring_head_while_result_held, .timeout = 30)
 	for (int i = 0; i < 200; i++) {
 		struct rp_worker_stats ws;
 
-		r = rp_submit(p, task_echo, big, sizeof(big), RP_NONBLOCK, NULL);
+		r = rp_submit(p, task_echo, big, sizeof(big), RP_NONBLOCK, 0, NULL);
 		fills += r == 0;
 		cr_assert_eq(rp_worker_stats(p, (unsigned)hw, &ws), 0);
 		if (!ws.alive || (r && r != -EAGAIN))
@@ -614,7 +616,7 @@ Test(hostile, function_table_count, .timeout = 30)
 	submit_h(p, 0, H_FN_TABLE, INT32_MAX);
 	collect_checked(p, 0, 1, 0);
 	/* A function the pool has not seen yet. */
-	cr_assert_eq(rp_submit(p, task_triple, &x, sizeof(x), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_triple, &x, sizeof(x), 0, 0, NULL), 0);
 	cr_assert_eq(rp_next(p, &res, 0), 0);
 	cr_assert_eq(res.status, 0);
 	cr_assert_eq(*(const uint64_t *)res.data, 16u);
@@ -660,7 +662,7 @@ static void chunk_case(int action)
 		in[i] = (struct h_in){ .value = (uint64_t)i, .action = i == BAD ? action : H_OK,
 				       .arg = BAD % 4 };
 	memset(out, 0xa5, sizeof(out));
-	err = rp_map_ex(p, task_hostile, in, sizeof(in[0]), out, sizeof(out[0]), N, &o);
+	err = map_status_ex(p, task_hostile, in, sizeof(in[0]), out, sizeof(out[0]), N, &o);
 	if (action == H_CHUNK_COUNT)
 		cr_assert_eq(err, RP_EPROTO, "first error: %d", err);
 	else

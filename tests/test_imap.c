@@ -98,7 +98,7 @@ Test(imap, sink_error_stops, .timeout = 30)
 	struct rp_result r;
 	cr_assert_eq(rp_next(p, &r, RP_NONBLOCK), -ENODATA);
 	uint64_t x = 1, y;
-	cr_assert_eq(rp_apply(p, task_triple, &x, 8, &y, 8, NULL), 0);
+	cr_assert_eq(apply_status(p, task_triple, &x, 8, &y, 8, NULL), 0);
 	free(s.seen);
 	rp_pool_destroy(p);
 }
@@ -140,7 +140,7 @@ Test(imap, bad_arguments, .timeout = 30)
 	cr_assert_eq(rp_imap(p, NULL, src_bad, &n, sink_count, &n, NULL), -EINVAL);
 	cr_assert_eq(rp_imap(p, task_triple, NULL, &n, sink_count, &n, NULL), -EINVAL);
 	cr_assert_eq(rp_imap(p, task_triple, src_bad, &n, NULL, &n, NULL), -EINVAL);
-	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, 0, NULL), 0);
 	cr_assert_eq(rp_imap(p, task_triple, src_bad, &n, sink_count, &n, NULL), -EBUSY);
 	rp_pool_destroy(p);
 }

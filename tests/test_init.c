@@ -80,7 +80,7 @@ Test(init, args_state_and_exit_hook, .timeout = 30)
 	cr_assert_eq(rp_pool_create(&p, &c), 0);
 	for (int i = 0; i < 100; i++)
 		in[i] = (uint64_t)i;
-	cr_assert_eq(rp_map(p, task_scaled, in, 8, out, 8, 100), 0);
+	cr_assert_eq(map_status(p, task_scaled, in, 8, out, 8, 100), 0);
 	for (int i = 0; i < 100; i++)
 		cr_assert_eq(out[i], (uint64_t)i * 6 + 1);
 	cr_assert_eq(rp_pool_destroy(p), 0);
@@ -120,6 +120,7 @@ Test(init, failing_initializer_fails_create, .timeout = 30)
 	cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1, "no worker left behind");
 	/* Inline mode: the same. */
 	c.workers = 0;
+	c.flags |= RP_CFG_INLINE;
 	c.init = init_fails_on_1;
 	cr_assert_eq(rp_pool_create(&p, &c), 0, "worker 0 initialises fine inline");
 	rp_pool_destroy(p);

@@ -31,11 +31,11 @@ Test(jobs, starmap_with_rp_args, .timeout = 30)
 	cr_assert_not_null(p);
 	for (int i = 0; i < 1000; i++)
 		args[i] = (struct add_args){ i, 0.5 };
-	cr_assert_eq(rp_map(p, add, args, sizeof(args[0]), out, sizeof(out[0]), 1000), 0);
+	cr_assert_eq(map_status(p, add, args, sizeof(args[0]), out, sizeof(out[0]), 1000), 0);
 	for (int i = 0; i < 1000; i++)
 		cr_assert_float_eq(out[i], i + 0.5, 1e-12);
 	/* The wrong record size is the task's -EINVAL. */
-	cr_assert_eq(rp_map(p, add, args, 8, out, sizeof(out[0]), 10), -EINVAL);
+	cr_assert_eq(map_status(p, add, args, 8, out, sizeof(out[0]), 10), -EINVAL);
 	rp_pool_destroy(p);
 }
 
@@ -46,15 +46,16 @@ struct cb_state {
 	int reentry;
 };
 
-static void on_done(struct rp_job *j, int status, void *arg)
+static void on_done(struct rp_job *j, void *arg)
 {
 	struct cb_state *s = arg;
+	struct rp_map_report rep;
 	uint64_t x = 1;
 
 	s->calls++;
-	s->status = status;
+	s->status = rp_job_report(j, &rep) == 0 ? (int)rep.failed : -1;
 	/* Calling back into the pool from a callback is refused, not a deadlock. */
-	s->reentry = rp_submit(s->pool, task_triple, &x, 8, 0, NULL);
+	s->reentry = rp_submit(s->pool, task_triple, &x, 8, 0, 0, NULL);
 	(void)j;
 }
 
@@ -128,14 +129,14 @@ static void check_chunked(unsigned chunk)
 		in[i] = (struct ctl_in){ .value = i * 2, .action = ACT_OK };
 	in[777] = (struct ctl_in){ .action = ACT_FAIL, .arg = -EDOM };
 	in[778] = (struct ctl_in){ .action = ACT_BIG, .arg = 100 }; /* > out_size */
-	cr_assert_eq(rp_map_ex(p, task_ctl, in, sizeof(*in), out, 8, n, &o), -EDOM,
+	cr_assert_eq(map_status_ex(p, task_ctl, in, sizeof(*in), out, 8, n, &o), -EDOM,
 		     "chunk %u: the first failure in input order", chunk);
 	for (size_t i = 0; i < n; i++)
 		if (i != 777 && i != 778)
 			cr_assert_eq(out[i], i * 2, "chunk %u, index %zu", chunk, i);
 	/* The oversize result alone fails with RP_EMSGSIZE. */
 	in[777].action = ACT_OK;
-	cr_assert_eq(rp_map_ex(p, task_ctl, in, sizeof(*in), out, 8, n, &o), RP_EMSGSIZE);
+	cr_assert_eq(map_status_ex(p, task_ctl, in, sizeof(*in), out, 8, n, &o), RP_EMSGSIZE);
 	struct rp_stats st;
 	rp_pool_stats(p, &st);
 	cr_assert_geq(st.completed, 2 * n, "statistics count tasks, not records");
@@ -165,7 +166,7 @@ Test(jobs, chunk_crash_fails_the_whole_chunk_only, .timeout = 60)
 	for (int i = 0; i < 256; i++)
 		in[i] = (struct ctl_in){ .value = (uint64_t)i, .action = ACT_OK };
 	in[200] = (struct ctl_in){ .action = ACT_KILL, .arg = SIGKILL };
-	int r = rp_map_ex(p, task_ctl, in, sizeof(in[0]), out, 8, 256, &o);
+	int r = map_status_ex(p, task_ctl, in, sizeof(in[0]), out, 8, 256, &o);
 	cr_assert_eq(r, RP_ECRASHED);
 	for (int i = 0; i < 192; i++)
 		cr_assert_eq(out[i], (uint64_t)i, "chunks before the crash are intact");

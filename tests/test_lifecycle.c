@@ -20,11 +20,11 @@ Test(lifecycle, close_join_keeps_every_result, .timeout = 30)
 	cr_assert_not_null(p);
 	for (int i = 0; i < 20; i++) {
 		in.value = (uint64_t)i;
-		cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+		cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 	}
 	cr_assert_eq(rp_apply_async(p, task_ctl, &in, sizeof(in), &f), 0);
 	cr_assert_eq(rp_pool_join(p, 0), 0);
-	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), -ESHUTDOWN, "join closes");
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, 0, NULL), -ESHUTDOWN, "join closes");
 	for (int i = 0; i < 20; i++) {
 		cr_assert_eq(rp_next(p, &r, RP_NONBLOCK), 0, "computed and kept: %d", i);
 		cr_assert_eq(*(const uint64_t *)r.data, (uint64_t)i);
@@ -42,7 +42,7 @@ Test(lifecycle, join_timeout, .timeout = 30)
 	struct ctl_in in = { .action = ACT_SLEEP_MS, .arg = 500 };
 
 	cr_assert_not_null(p);
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 	cr_assert_eq(rp_pool_join(p, 20000000), -ETIMEDOUT);
 	rp_pool_destroy(p);
 }
@@ -55,19 +55,19 @@ Test(lifecycle, terminate_cancels_the_rest, .timeout = 30)
 	struct rp_result r;
 
 	cr_assert_not_null(p);
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 	cr_assert_eq(rp_pool_join(p, 0), 0); /* the first is computed */
 	/* join closed the pool; a new one for the rest of the scenario */
 	rp_pool_destroy(p);
 	p = test_pool(1, 0);
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 	cr_assert_eq(rp_next(p, &r, 0), 0);	/* make sure the worker is running */
 	rp_release(p, &r);
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 	rp_flush(p);
 	usleep(100000);				/* computed, not collected */
 	in = (struct ctl_in){ .action = ACT_SLEEP_MS, .arg = 5000 };
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 	cr_assert_eq(rp_apply_async(p, task_ctl, &in, sizeof(in), &f), 0);
 	rp_flush(p);
 	usleep(50000);
@@ -80,8 +80,8 @@ Test(lifecycle, terminate_cancels_the_rest, .timeout = 30)
 	rp_release(p, &r);
 	cr_assert_eq(rp_next(p, &r, 0), -ENODATA);
 	cr_assert_eq(rp_future_wait(f, 0), 0);
-	cr_assert_eq(rp_future_result(f, NULL, NULL), RP_ECANCELED);
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), -ESHUTDOWN);
+	cr_assert_eq(future_status(f, NULL, NULL), RP_ECANCELED);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), -ESHUTDOWN);
 	rp_future_free(f);
 	rp_pool_destroy(p);
 }
@@ -123,7 +123,7 @@ Test(lifecycle, progress_and_stats, .timeout = 60)
 	for (int k = 6000; k < 6004; k++)
 		in[k] = (struct ctl_in){ .action = ACT_SLEEP_MS, .arg = 250 };
 	cr_assert_eq(rp_pool_set_progress(p, on_progress, &pr, n, 50000000), 0);
-	cr_assert_eq(rp_map(p, task_ctl, in, sizeof(*in), out, 8, n), -EDOM);
+	cr_assert_eq(map_status(p, task_ctl, in, sizeof(*in), out, 8, n), -EDOM);
 	cr_assert_geq(pr.calls, 2, "called while running and at the end");
 	cr_assert_eq(pr.last_done, n, "the last call reports every task");
 	cr_assert_eq(pr.last_total, n);

@@ -17,7 +17,7 @@ Test(pool, ordered_million_random_durations, .timeout = 120)
 
 	cr_assert_not_null(p);
 	while (got < n) {
-		while (sub < n && rp_submit(p, task_triple_jitter, &sub, 8, 0, NULL) == 0)
+		while (sub < n && rp_submit(p, task_triple_jitter, &sub, 8, 0, 0, NULL) == 0)
 			sub++;
 		cr_assert_eq(rp_next(p, &res, 0), 0);
 		cr_assert_eq(res.seq, got, "results in submit order");
@@ -45,7 +45,7 @@ Test(pool, unordered_every_result_exactly_once, .timeout = 120)
 
 	cr_assert_not_null(p);
 	while (got < n) {
-		while (sub < n && rp_submit(p, task_triple_jitter, &sub, 8, 0, NULL) == 0)
+		while (sub < n && rp_submit(p, task_triple_jitter, &sub, 8, 0, 0, NULL) == 0)
 			sub++;
 		cr_assert_eq(rp_next(p, &res, 0), 0);
 		cr_assert_lt(res.seq, n);
@@ -78,7 +78,7 @@ Test(pool, zero_copy_both_ways, .timeout = 30)
 
 		cr_assert_eq(rp_reserve(p, task_echo, len, 0, &buf), 0);
 		memset(buf, (int)(i & 0xff), len);
-		cr_assert_eq(rp_commit(p, len, &seq), 0);
+		cr_assert_eq(rp_commit(p, len, 0, &seq), 0);
 		cr_assert_eq(seq, i);
 		cr_assert_eq(rp_next(p, &res, 0), 0);
 		cr_assert_eq(res.len, len);
@@ -89,7 +89,7 @@ Test(pool, zero_copy_both_ways, .timeout = 30)
 	/* A commit may shrink the reservation. */
 	cr_assert_eq(rp_reserve(p, task_echo, 100, 0, &buf), 0);
 	memcpy(buf, "abc", 3);
-	cr_assert_eq(rp_commit(p, 3, NULL), 0);
+	cr_assert_eq(rp_commit(p, 3, 0, NULL), 0);
 	cr_assert_eq(rp_next(p, &res, 0), 0);
 	cr_assert_eq(res.len, 3u);
 	cr_assert_eq(memcmp(res.data, "abc", 3), 0);
@@ -108,12 +108,12 @@ Test(pool, map_ordered_results, .timeout = 60)
 	cr_assert_not_null(p);
 	for (size_t i = 0; i < n; i++)
 		in[i] = i ^ 0x5555;
-	cr_assert_eq(rp_map(p, task_triple, in, 8, out, 8, n), 0);
+	cr_assert_eq(map_status(p, task_triple, in, 8, out, 8, n), 0);
 	for (size_t i = 0; i < n; i++)
 		cr_assert_eq(out[i], in[i] * 3 + 1, "out[%zu]", i);
 	/* Twice on the same pool, and an empty map. */
-	cr_assert_eq(rp_map(p, task_triple, in, 8, out, 8, n), 0);
-	cr_assert_eq(rp_map(p, task_triple, in, 8, out, 8, 0), 0);
+	cr_assert_eq(map_status(p, task_triple, in, 8, out, 8, n), 0);
+	cr_assert_eq(map_status(p, task_triple, in, 8, out, 8, 0), 0);
 	free(in);
 	free(out);
 	rp_pool_destroy(p);
@@ -128,7 +128,7 @@ Test(pool, map_unordered_pool_still_places_results, .timeout = 60)
 	cr_assert_not_null(p);
 	for (size_t i = 0; i < n; i++)
 		in[i] = i;
-	cr_assert_eq(rp_map(p, task_triple_jitter, in, 8, out, 8, n), 0);
+	cr_assert_eq(map_status(p, task_triple_jitter, in, 8, out, 8, n), 0);
 	for (size_t i = 0; i < n; i++)
 		cr_assert_eq(out[i], i * 3 + 1);
 	free(in);
@@ -147,14 +147,14 @@ Test(pool, map_reports_first_failure_in_input_order, .timeout = 30)
 		in[i] = (struct ctl_in){ .value = (uint64_t)i, .action = ACT_OK };
 	in[70] = (struct ctl_in){ .action = ACT_FAIL, .arg = -EDOM };
 	in[40] = (struct ctl_in){ .action = ACT_FAIL, .arg = -ERANGE };
-	cr_assert_eq(rp_map(p, task_ctl, in, sizeof(in[0]), out, 8, 100), -ERANGE);
+	cr_assert_eq(map_status(p, task_ctl, in, sizeof(in[0]), out, 8, 100), -ERANGE);
 	for (int i = 0; i < 100; i++)
 		if (i != 40 && i != 70)
 			cr_assert_eq(out[i], (uint64_t)i, "every other task finished");
 	cr_assert_eq(out[40], 0u, "a failed task's slot is zeroed");
 	/* A result longer than out_size fails that task with RP_EMSGSIZE. */
 	uint32_t small[100];
-	cr_assert_eq(rp_map(p, task_triple, in, 8, small, 4, 1), RP_EMSGSIZE);
+	cr_assert_eq(map_status(p, task_triple, in, 8, small, 4, 1), RP_EMSGSIZE);
 	rp_pool_destroy(p);
 }
 
@@ -165,9 +165,9 @@ Test(pool, several_functions_and_empty_records, .timeout = 30)
 	uint64_t x = 5;
 
 	cr_assert_not_null(p);
-	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), 0);
-	cr_assert_eq(rp_submit(p, task_echo, NULL, 0, 0, NULL), 0);
-	cr_assert_eq(rp_submit(p, task_echo, "xyz", 3, 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_echo, NULL, 0, 0, 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_echo, "xyz", 3, 0, 0, NULL), 0);
 	cr_assert_eq(rp_next(p, &res, 0), 0);
 	cr_assert_eq(*(const uint64_t *)res.data, 16u);
 	rp_release(p, &res);
@@ -191,11 +191,11 @@ Test(pool, result_too_large_is_a_task_error, .timeout = 30)
 	cr_assert_not_null(p);
 	rp_pool_stats(p, &st);
 	in.arg = (int32_t)st.max_payload + 1;
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 	in = (struct ctl_in){ .action = ACT_OVERLEN, .arg = 9 };
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 	in = (struct ctl_in){ .value = 77, .action = ACT_OK };
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 
 	cr_assert_eq(rp_next(p, &res, 0), 0);
 	cr_assert_eq(res.status, RP_EMSGSIZE);
@@ -231,7 +231,7 @@ Test(pool, backpressure_through_small_rings, .timeout = 60)
 
 		while (sub < n) {
 			memset(buf, (int)(sub & 0xff), sizeof(buf));
-			r = rp_submit(p, task_echo, buf, sizeof(buf), 0, NULL);
+			r = rp_submit(p, task_echo, buf, sizeof(buf), 0, 0, NULL);
 			if (r == -EAGAIN)
 				break;
 			cr_assert_eq(r, 0);
@@ -262,7 +262,7 @@ Test(pool, sleeping_sides_are_woken, .timeout = 30)
 	cr_assert_eq(rp_pool_create(&p, &c), 0);
 	for (int i = 0; i < 50; i++) {
 		in.value = (uint64_t)i;
-		cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+		cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 		cr_assert_eq(rp_next(p, &res, 0), 0);
 		cr_assert_eq(*(const uint64_t *)res.data, (uint64_t)i);
 		rp_release(p, &res);

@@ -79,7 +79,7 @@ static uint64_t run_u64(struct rp_pool *p, rp_task_fn fn, uint64_t x, int *statu
 	uint64_t out = 0;
 	size_t len = 0;
 
-	*status = rp_apply(p, fn, &x, 8, &out, 8, &len);
+	*status = apply_status(p, fn, &x, 8, &out, 8, &len);
 	return out;
 }
 
@@ -107,7 +107,7 @@ Test(promises, recycled_workers_finish_every_task_after_close, .timeout = 60)
 		size_t n;
 
 		cr_assert_eq(rp_future_test(f[i]), 1, "task %d finished", i);
-		cr_assert_eq(rp_future_result(f[i], &d, &n), 0, "task %d: no crash", i);
+		cr_assert_eq(future_status(f[i], &d, &n), 0, "task %d: no crash", i);
 		cr_assert_eq(n, 8);
 		cr_assert_eq(*(const uint64_t *)d, (uint64_t)i);
 		rp_future_free(f[i]);
@@ -207,15 +207,15 @@ static int nested_call(struct cb_probe *c)
 
 	switch (c->which) {
 	case NEST_APPLY:
-		return rp_apply(c->p, task_triple, &x, 8, &y, 8, NULL);
+		return apply_status(c->p, task_triple, &x, 8, &y, 8, NULL);
 	case NEST_SUBMIT:
-		return rp_submit(c->p, task_triple, &x, 8, 0, NULL);
+		return rp_submit(c->p, task_triple, &x, 8, 0, 0, NULL);
 	case NEST_NEXT:
 		return rp_next(c->p, &r, 0);
 	case NEST_DESTROY:
 		return rp_pool_destroy(c->p);
 	case NEST_MAP:
-		return rp_map(c->p, task_triple, &x, 8, y, 8, 1);
+		return map_status(c->p, task_triple, &x, 8, y, 8, 1);
 	case NEST_JOIN:
 		return rp_pool_join(c->p, 0);
 	case NEST_IMAP:
@@ -303,12 +303,11 @@ Test(promises, calls_from_imap_source_are_edeadlk, .timeout = 30)
 	}
 }
 
-static void job_cb_probe(struct rp_job *j, int status, void *arg)
+static void job_cb_probe(struct rp_job *j, void *arg)
 {
 	struct cb_probe *c = arg;
 
 	(void)j;
-	(void)status;
 	c->calls++;
 	c->got = nested_call(c);
 }
@@ -332,7 +331,7 @@ Test(promises, destroy_and_join_from_job_callback_are_edeadlk, .timeout = 30)
 			     c.got);
 		rp_job_free(j);
 		/* Still usable: the nested destroy did nothing. */
-		cr_assert_eq(rp_map(p, task_triple, in, 8, out, 8, 4), 0);
+		cr_assert_eq(map_status(p, task_triple, in, 8, out, 8, 4), 0);
 		rp_pool_destroy(p);
 	}
 }
@@ -356,7 +355,7 @@ Test(promises, map_from_progress_callback_is_edeadlk, .timeout = 30)
 
 	cr_assert_not_null(p);
 	cr_assert_eq(rp_pool_set_progress(p, progress_probe, &c, 8, 1), 0);
-	cr_assert_eq(rp_map(p, task_triple, in, 8, out, 8, 8), 0);
+	cr_assert_eq(map_status(p, task_triple, in, 8, out, 8, 8), 0);
 	cr_assert_geq(c.calls, 1);
 	cr_assert_eq(c.got, -EDEADLK);
 	rp_pool_destroy(p);
@@ -370,12 +369,12 @@ Test(promises, waiting_while_holding_a_blocking_result_is_edeadlk, .timeout = 30
 	uint64_t x = 1, y, in[1] = { 1 }, out[1];
 
 	cr_assert_not_null(p);
-	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, 0, NULL), 0);
 	cr_assert_eq(rp_next(p, &r, 0), 0);
 	/* The held result sits at the head of the only result ring: anything
 	 * dispatched now comes back behind it. */
-	cr_assert_eq(rp_apply(p, task_triple, &x, 8, &y, 8, NULL), -EDEADLK);
-	cr_assert_eq(rp_map(p, task_triple, in, 8, out, 8, 1), -EBUSY);
+	cr_assert_eq(apply_status(p, task_triple, &x, 8, &y, 8, NULL), -EDEADLK);
+	cr_assert_eq(map_status(p, task_triple, in, 8, out, 8, 1), -EBUSY);
 	cr_assert_eq(rp_apply_async(p, task_triple, &x, 8, &f), 0);
 	cr_assert_eq(rp_future_wait(f, 0), -EDEADLK);
 	rp_release(p, &r);
@@ -398,7 +397,7 @@ static int task_calls_pool(struct rp_task *t, const void *in, size_t len)
 	if (!out)
 		return -ENOMEM;
 	/* Every entry point must refuse, never crash. */
-	int a = rp_submit(g_pool, task_triple, &x, 8, RP_NONBLOCK, NULL);
+	int a = rp_submit(g_pool, task_triple, &x, 8, RP_NONBLOCK, 0, NULL);
 	int b = rp_next(g_pool, &r, RP_NONBLOCK);
 	int c = rp_pool_destroy(g_pool);
 
@@ -416,7 +415,7 @@ Test(promises, forked_child_gets_eperm_and_parent_pool_survives, .timeout = 30)
 	cr_assert_not_null(p);
 	for (int i = 0; i < 16; i++)
 		in[i] = (uint64_t)i;
-	cr_assert_eq(rp_map(p, task_triple, in, 8, out, 8, 16), 0);
+	cr_assert_eq(map_status(p, task_triple, in, 8, out, 8, 16), 0);
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -425,9 +424,9 @@ Test(promises, forked_child_gets_eperm_and_parent_pool_survives, .timeout = 30)
 		struct rp_stats s;
 		int bad = 0;
 
-		bad |= rp_submit(p, task_triple, in, 8, 0, NULL) != -EPERM;
+		bad |= rp_submit(p, task_triple, in, 8, 0, 0, NULL) != -EPERM;
 		bad |= (rp_next(p, &r, 0) != -EPERM) << 1;
-		bad |= (rp_map(p, task_triple, in, 8, out, 8, 16) != -EPERM) << 2;
+		bad |= (map_status(p, task_triple, in, 8, out, 8, 16) != -EPERM) << 2;
 		bad |= (rp_apply_async(p, task_triple, in, 8, &f) != -EPERM) << 3;
 		bad |= (rp_pool_join(p, 0) != -EPERM) << 4;
 		bad |= (rp_pool_terminate(p) != -EPERM) << 5;
@@ -440,7 +439,7 @@ Test(promises, forked_child_gets_eperm_and_parent_pool_survives, .timeout = 30)
 	cr_assert_eq(WEXITSTATUS(st), 0, "calls that did not return -EPERM: mask %#x",
 		     WEXITSTATUS(st));
 	memset(out, 0, sizeof(out));
-	cr_assert_eq(rp_map(p, task_triple, in, 8, out, 8, 16), 0, "the parent's pool works");
+	cr_assert_eq(map_status(p, task_triple, in, 8, out, 8, 16), 0, "the parent's pool works");
 	for (int i = 0; i < 16; i++)
 		cr_assert_eq(out[i], in[i] * 3 + 1);
 	rp_pool_destroy(p);
@@ -456,12 +455,12 @@ Test(promises, task_calling_into_its_pool_gets_an_error, .timeout = 30)
 	cr_assert_not_null(p);
 	g_pool = p;	/* forked workers see it; exec'd ones see NULL */
 	for (int round = 0; round < 2; round++) {
-		st = rp_apply(p, task_calls_pool, &out, 8, &out, 8, NULL);
+		st = apply_status(p, task_calls_pool, &out, 8, &out, 8, NULL);
 		cr_assert_eq(st, 0, "round %d: status %d", round, st);
 		cr_assert(out == EPERM || out == EINVAL, "round %d: got %lu", round,
 			  (unsigned long)out);
 		/* Round 2 runs in a replacement worker. */
-		rp_apply(p, task_ctl, &die, sizeof(die), NULL, 0, NULL);
+		apply_status(p, task_ctl, &die, sizeof(die), NULL, 0, NULL);
 	}
 	g_pool = NULL;
 	rp_pool_destroy(p);
@@ -514,7 +513,7 @@ Test(promises, workers_do_not_share_stdin_or_stdout, .timeout = 30)
 
 	cr_assert_not_null(p);
 	for (int i = 0; i < 4; i++) {
-		cr_assert_eq(rp_apply(p, task_stdio, &got, 8, &got, 8, NULL), 0);
+		cr_assert_eq(apply_status(p, task_stdio, &got, 8, &got, 8, NULL), 0);
 		cr_assert_eq(got, 0, "a task read %ld bytes of the caller's stdin", (long)got);
 	}
 	rp_pool_destroy(p);
@@ -659,7 +658,7 @@ Test(promises, stray_write_to_module_table_cannot_crash_parent, .timeout = 30)
 	cr_assert_not_null(h, "%s", dlerror());
 	square = (rp_task_fn)dlsym(h, "plugin_square");
 	cr_assert_not_null(square);
-	rp_apply(p, task_scribble, &what, 8, NULL, 0, NULL);
+	apply_status(p, task_scribble, &what, 8, NULL, 0, NULL);
 	/* A function in a shared object makes the parent look it up in the
 	 * module table; a new one in the main program, in the function table. */
 	cr_assert_eq(run_u64(p, square, 3, &st), 10);
@@ -678,8 +677,8 @@ Test(promises, stray_tasks_done_cannot_hang_join, .timeout = 30)
 	uint64_t x = 1;
 
 	cr_assert_not_null(p);
-	rp_apply(p, task_scribble, &what, 8, NULL, 0, NULL);
-	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), 0);
+	apply_status(p, task_scribble, &what, 8, NULL, 0, NULL);
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, 0, NULL), 0);
 	cr_assert_eq(rp_pool_join(p, 0), 0);
 	cr_assert_eq(rp_next(p, &r, RP_NONBLOCK), 0);
 	cr_assert_eq(*(const uint64_t *)r.data, 4);
@@ -701,10 +700,10 @@ Test(promises, stray_header_writes_cannot_stop_replacements, .timeout = 60)
 	c.init_args = "args";
 	c.init_args_len = 4;
 	cr_assert_eq(rp_pool_create(&p, &c), 0);
-	rp_apply(p, task_scribble, &what, 8, NULL, 0, NULL);
+	apply_status(p, task_scribble, &what, 8, NULL, 0, NULL);
 	for (int round = 0; round < 3; round++) {
 		/* Kill the worker; its replacement must start and run tasks. */
-		rp_apply(p, task_ctl, &die, sizeof(die), NULL, 0, NULL);
+		apply_status(p, task_ctl, &die, sizeof(die), NULL, 0, NULL);
 		cr_assert_eq(run_u64(p, task_state, 0, &st), 0x5eed, "round %d", round);
 		cr_assert_eq(st, 0);
 	}
@@ -812,7 +811,7 @@ Test(promises, pool_too_big_for_its_cgroup_fails_with_enomem, .timeout = 60)
 		if (rp_pool_create(&p, &c))
 			_exit(11);
 		uint64_t x = 1, y = 0;
-		if (rp_apply(p, task_triple, &x, 8, &y, 8, NULL) || y != 4)
+		if (apply_status(p, task_triple, &x, 8, &y, 8, NULL) || y != 4)
 			_exit(12);
 		rp_pool_destroy(p);
 		_exit(0);

@@ -36,10 +36,10 @@ Test(spawn, workers_are_execd_and_find_functions, .timeout = 30)
 	cr_assert_eq(rp_pool_create(&p, &c), 0);
 	for (int i = 0; i < 100; i++)
 		in[i] = (uint64_t)i;
-	cr_assert_eq(rp_map(p, task_triple, in, 8, out, 8, 100), 0);
+	cr_assert_eq(map_status(p, task_triple, in, 8, out, 8, 100), 0);
 	for (int i = 0; i < 100; i++)
 		cr_assert_eq(out[i], (uint64_t)i * 3 + 1);
-	cr_assert_eq(rp_apply(p, task_pid, NULL, 0, &pid, 8, NULL), 0);
+	cr_assert_eq(apply_status(p, task_pid, NULL, 0, &pid, 8, NULL), 0);
 	char path[64], exe[256] = "", self[256] = "";
 	snprintf(path, sizeof(path), "/proc/%lu/exe", (unsigned long)pid);
 	cr_assert_gt(readlink(path, exe, sizeof(exe) - 1), 0);
@@ -72,7 +72,7 @@ Test(spawn, plugin_loaded_by_path, .timeout = 30)
 	c.workers = 1;
 	c.flags = RP_CFG_SPAWN;
 	cr_assert_eq(rp_pool_create(&p, &c), 0);
-	cr_assert_eq(rp_apply(p, fn, &x, 8, &y, 8, NULL), 0);
+	cr_assert_eq(apply_status(p, fn, &x, 8, &y, 8, NULL), 0);
 	cr_assert_eq(y, 145);
 	rp_pool_destroy(p);
 	dlclose(h);
@@ -91,9 +91,9 @@ Test(spawn, unplaceable_function_is_refused_at_submit, .timeout = 30)
 	c.workers = 1;
 	c.flags = RP_CFG_SPAWN;
 	cr_assert_eq(rp_pool_create(&p, &c), 0);
-	cr_assert_eq(rp_submit(p, (rp_task_fn)anon, &x, 8, 0, NULL), -ENOENT);
+	cr_assert_eq(rp_submit(p, (rp_task_fn)anon, &x, 8, 0, 0, NULL), -ENOENT);
 	/* The pool is fine. */
-	cr_assert_eq(rp_apply(p, task_triple, &x, 8, &x, 8, NULL), 0);
+	cr_assert_eq(apply_status(p, task_triple, &x, 8, &x, 8, NULL), 0);
 	cr_assert_eq(x, 4u);
 	rp_pool_destroy(p);
 	munmap(anon, 4096);
@@ -152,12 +152,12 @@ static void replace_under_held_locks(unsigned flags)
 		struct ctl_in k = { .action = ACT_KILL, .arg = SIGKILL };
 		struct rp_result r;
 
-		cr_assert_eq(rp_submit(p, task_ctl, &k, sizeof(k), 0, NULL), 0);
+		cr_assert_eq(rp_submit(p, task_ctl, &k, sizeof(k), 0, 0, NULL), 0);
 		cr_assert_eq(rp_next(p, &r, 0), 0);
 		cr_assert_eq(r.status, RP_ECRASHED);
 		rp_release(p, &r);
 		for (int i = 0; i < 4; i++) {
-			cr_assert_eq(rp_apply(p, task_uses_locks, NULL, 0, &one, 8, NULL), 0,
+			cr_assert_eq(apply_status(p, task_uses_locks, NULL, 0, &one, 8, NULL), 0,
 				     "a replacement deadlocked on a lock held at its start");
 			cr_assert_eq(one, 1u);
 		}
@@ -173,7 +173,7 @@ static void replace_under_held_locks(unsigned flags)
 
 Test(spawn, threaded_parent_replacements_fork_mode, .timeout = 60)
 {
-	replace_under_held_locks(0);
+	replace_under_held_locks(RP_CFG_FORK);
 }
 
 Test(spawn, threaded_parent_replacements_spawn_mode, .timeout = 60)

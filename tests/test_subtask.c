@@ -56,7 +56,7 @@ static struct rp_pool *pool_with_timeout(uint64_t timeout_ns)
 static void run_batch(struct rp_pool *p, const struct ctl_in *recs, size_t n,
 		      struct rp_result *res)
 {
-	cr_assert_eq(rp_submit(p, task_batch, recs, n * sizeof(*recs), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_batch, recs, n * sizeof(*recs), 0, 0, NULL), 0);
 	cr_assert_eq(rp_next(p, res, 0), 0);
 }
 
@@ -115,7 +115,7 @@ Test(subtask, bad_arguments_are_call_errors, .timeout = 30)
 	uint64_t mask = 99, x = 0;
 
 	cr_assert_not_null(p);
-	cr_assert_eq(rp_apply(p, task_bad_calls, &x, 8, &mask, 8, NULL), 0);
+	cr_assert_eq(apply_status(p, task_bad_calls, &x, 8, &mask, 8, NULL), 0);
 	cr_assert_eq(mask, 0, "calls that did not return -EINVAL: %#lx", (unsigned long)mask);
 	rp_pool_destroy(p);
 }
@@ -136,7 +136,7 @@ Test(subtask, a_crash_names_the_record, .timeout = 30)
 	/* Unmarked tasks report 0. */
 	struct ctl_in die = { .action = ACT_KILL, .arg = SIGKILL };
 
-	cr_assert_eq(rp_submit(p, task_ctl, &die, sizeof(die), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &die, sizeof(die), 0, 0, NULL), 0);
 	cr_assert_eq(rp_next(p, &r, 0), 0);
 	cr_assert_eq(r.status, RP_ECRASHED);
 	cr_assert_eq(r.mark, 0);
@@ -171,12 +171,12 @@ Test(subtask, an_unmarked_task_is_bounded_as_a_whole, .timeout = 30)
 	struct ctl_in in = { .action = ACT_SLEEP_MS, .arg = 60 };
 	struct rp_result r;
 
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 	cr_assert_eq(rp_next(p, &r, 0), 0);
 	cr_assert_eq(r.status, 0, "a single 60 ms record is fine");
 	rp_release(p, &r);
 	in.arg = 400;
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 	cr_assert_eq(rp_next(p, &r, 0), 0);
 	cr_assert_eq(r.status, RP_ETIMEDOUT);
 	cr_assert_eq(r.mark, 0);

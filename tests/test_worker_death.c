@@ -16,7 +16,7 @@ static void submit_ctl(struct rp_pool *p, uint64_t v, int action, int arg)
 {
 	struct ctl_in in = { .value = v, .action = action, .arg = arg };
 
-	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_ctl, &in, sizeof(in), 0, 0, NULL), 0);
 }
 
 Test(worker_death, task_kills_its_worker, .timeout = 30)
@@ -42,7 +42,7 @@ Test(worker_death, task_kills_its_worker, .timeout = 30)
 	cr_assert_eq(res.status, RP_ECRASHED, "queued behind the crash, no respawn");
 	rp_release(p, &res);
 	cr_assert_eq(rp_next(p, &res, 0), -ENODATA);
-	cr_assert_eq(rp_submit(p, task_ctl, &res, 16, 0, NULL), -ECHILD, "no worker left");
+	cr_assert_eq(rp_submit(p, task_ctl, &res, 16, 0, 0, NULL), -ECHILD, "no worker left");
 	rp_pool_destroy(p);
 }
 
@@ -119,7 +119,7 @@ Test(worker_death, external_kill_while_parent_waits, .timeout = 30)
 	cr_assert_eq(st.workers_alive, 1u);
 	/* The pool goes on with the survivor. */
 	uint64_t x = 4;
-	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, NULL), 0);
+	cr_assert_eq(rp_submit(p, task_triple, &x, 8, 0, 0, NULL), 0);
 	cr_assert_eq(rp_next(p, &res, 0), 0);
 	cr_assert_eq(*(const uint64_t *)res.data, 13u);
 	rp_release(p, &res);

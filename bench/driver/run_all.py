@@ -3,18 +3,22 @@
 """Run every ringpool benchmark and its peers in one go (issue 6).
 
 Runs bench/rp_bench, bench/peers/rp_workloads, the C peers (limits, fork+pipe
-pool, ZeroMQ, pthread pool, OpenMP) from the meson build dir and the Python
-peers (bench/peers/pypool.py), one after another, each with a time limit. Every
-program prints JSON lines, one object per measurement:
+pool, ZeroMQ, pthread pool, OpenMP; issue 17: the in-process SPSC-ring pool,
+libuv's thread pool, oneTBB) from the meson build dir, the service workload
+(bench/peers/svcbench.py: examples/service against a libuv server) and the
+Python peers (bench/peers/pypool.py), one after another, each with a time
+limit. Every program prints JSON lines, one object per measurement:
 
   {"workload", "impl", "workers", "payload_bytes", "tasks", "tasks_per_s",
    "p50_ns", "p99_ns", "p999_ns", "cpu_s", "syscalls_per_task", "extra"}
 
 The driver collects them into OUT/results.jsonl (each row gains "source", the
 program it came from), prints a Markdown table per workload and a table of the
-project's targets (met / MISSED / n/a), and writes OUT/summary.md and
-OUT/chart.png (gnuplot). A program that fails, is missing or times out is
-reported and the rest still run; a missing measurement is "n/a", never guessed.
+project's targets (met / MISSED / n/a), a table of ringpool's ratio to each
+issue-17 peer per workload, and writes OUT/summary.md and OUT/chart.png
+(gnuplot). A program that fails, is missing (an optional peer whose package
+is absent is not built) or times out is reported and the rest still run; a
+missing measurement is "n/a", never guessed.
 
 Stdlib only. Usage:
   bench/driver/run_all.py --quick [--build build] [--out bench/results]
@@ -45,22 +49,33 @@ PROGRAMS = [
     ("peer_pthreadpool", "build", "bench/peers/peer_pthreadpool"),
     ("peer_omp", "build", "bench/peers/peer_omp"),
     ("peer_zmq", "build", "bench/peers/peer_zmq"),
+    ("peer_spscpool", "build", "bench/peers/peer_spscpool"),
+    ("peer_uvpool", "build", "bench/peers/peer_uvpool"),
+    ("peer_tbbpool", "build", "bench/peers/peer_tbbpool"),
+    ("svcbench", "src", "bench/peers/svcbench.py"),
     ("pypool", "src", "bench/peers/pypool.py"),
 ]
 # Programs that take --workers (ours); others get only --quick.
 TAKES_WORKERS = {"rp_workloads", "peer_limits", "peer_forkpipe", "peer_pthreadpool",
-                 "peer_omp", "peer_zmq", "pypool"}
+                 "peer_omp", "peer_zmq", "peer_spscpool", "peer_uvpool", "peer_tbbpool",
+                 "svcbench", "pypool"}
+# Programs that run binaries of the build dir themselves: they get --build.
+TAKES_BUILD = {"svcbench"}
+# Optional peers: built only when their package is there (bench/peers/meson.build).
+OPTIONAL = {"peer_zmq": "libzmq3-dev", "peer_omp": "OpenMP",
+            "peer_uvpool": "libuv1-dev", "peer_tbbpool": "g++ and libtbb-dev"}
 
 WORKLOAD_ORDER = ["tiny_ordered", "tiny_unordered", "rtt_awake", "rtt_asleep", "payload",
-                  "cpu_scaling", "seed_count", "skewed", "idle_cpu", "cacheline_pingpong",
+                  "cpu_scaling", "seed_count", "skewed", "service", "service_tiny",
+                  "idle_cpu", "cacheline_pingpong",
                   "raw_ring", "futex_pingpong", "pipe_pingpong"]
 LATENCY_WORKLOADS = {"rtt_awake", "rtt_asleep", "cacheline_pingpong", "futex_pingpong",
                      "pipe_pingpong", "futex_pingpong_gap"}
 REQUIRED = ("workload", "impl", "workers", "payload_bytes", "tasks", "tasks_per_s")
 
 # Time limits, seconds: per program, and for all programs together.
-QUICK_CAP, QUICK_TOTAL = 30, 55
-FULL_CAP, FULL_TOTAL = 300, 14 * 60
+QUICK_CAP, QUICK_TOTAL = 30, 75
+FULL_CAP, FULL_TOTAL = 300, 20 * 60
 
 
 # ---------------------------------------------------------------- running --
@@ -85,6 +100,8 @@ def find_programs(args):
 def run_program(name, path, args, timeout, logdir):
     """Run one program; returns (rows, status, seconds)."""
     if not path.exists():
+        if name in OPTIONAL:
+            return [], "skipped: not built (needs %s)" % OPTIONAL[name], 0.0
         return [], "missing (%s)" % path, 0.0
     if path.suffix == ".py":
         cmd = [sys.executable, str(path)]
@@ -94,6 +111,8 @@ def run_program(name, path, args, timeout, logdir):
         cmd.append("--quick")
     if args.workers and name in TAKES_WORKERS:
         cmd += ["--workers", str(args.workers)]
+    if name in TAKES_BUILD:
+        cmd += ["--build", str(args.build)]
     t0 = time.monotonic()
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -426,6 +445,86 @@ def targets(rows):
     return out
 
 
+# ------------------------------------------- ringpool vs the issue-17 peers --
+
+# (column, impls of that peer): the best of its impls is compared.
+PEER_FAMILIES = [("libuv", ("libuv",)),
+                 ("oneTBB", ("tbb", "tbb_task_group", "tbb_pipeline")),
+                 ("spscpool (in-process limit)", ("spscpool",))]
+
+
+def ratio_lines(rows):
+    """[(workload label, ringpool row, [(peer row, advantage) or None per
+    family])] for every workload the issue-17 peers run; advantage > 1 means
+    ringpool is ahead (tasks/s over the peer's; round trips: p50 under)."""
+    cores = os.cpu_count() or 1
+    wls = [(w, None) for w in ("tiny_ordered", "tiny_unordered", "rtt_awake", "rtt_asleep")]
+    wls += [("payload", b) for b in sorted({r["payload_bytes"] for r in rows
+                                            if r["workload"] == "payload"})]
+    wls += [(w, None) for w in ("cpu_scaling", "skewed", "seed_count", "service",
+                                "service_tiny")]
+    out = []
+    for w, size in wls:
+        sel = [r for r in rows if r["workload"] == w and
+               (size is None or r["payload_bytes"] == size)]
+        rp = [r for r in sel if r["impl"] == "ringpool"]
+        if w == "payload":
+            rp = [r for r in rp if path_of(r) == "zerocopy"] or rp
+        if not rp:
+            continue
+        workers = cores if any(r["workers"] == cores for r in rp) else None
+        ref = pick(rp, w, "ringpool", workers)
+        cells = []
+        for _, impls in PEER_FAMILIES:
+            best = None
+            for r in sel:
+                if r["impl"] not in impls:
+                    continue
+                if ref["workers"] != r["workers"] and any(
+                        x["impl"] in impls and x["workers"] == ref["workers"] for x in sel):
+                    continue  # compare at ringpool's worker count where the peer has it
+                if best is None or better(w, r, best):
+                    best = r
+            adv = advantage(w, ref, best) if best else None
+            cells.append((best, adv) if num(adv) else None)
+        if any(cells):
+            label = w if size is None else "%s %s" % (w, f_bytes(size))
+            out.append((label, ref, cells))
+    return out
+
+
+def ratio_table(rows):
+    """Markdown: ringpool's ratio to each issue-17 peer per workload, and the
+    list of the cells where ringpool is behind."""
+    lines = ratio_lines(rows)
+    if not lines:
+        return "No rows of the issue-17 peers (libuv, oneTBB, spscpool)."
+
+    def fig(w, r):
+        if w.startswith("rtt"):
+            return "p50 " + f_ns(r.get("p50_ns"))
+        return f_rate(r.get("tasks_per_s")) + "/s"
+    body, losses = [], []
+    for label, ref, cells in lines:
+        w = label.split()[0]
+        row = [label, "%s (%d w)" % (fig(w, ref), ref["workers"])]
+        for (fam, _), c in zip(PEER_FAMILIES, cells):
+            if not c:
+                row.append("n/a")
+                continue
+            peer, adv = c
+            row.append("%s (%s: %s)" % (f_ratio(adv), peer["impl"], fig(w, peer)))
+            if adv < 1:
+                losses.append("%s vs %s (%s)" % (label, fam.split()[0], f_ratio(adv)))
+        body.append(row)
+    text = md_table(["workload", "ringpool"] + ["vs " + f for f, _ in PEER_FAMILIES], body)
+    text += ("\n\nRatio: ringpool's tasks/s over the peer's (round trips: the peer's p50 "
+             "over ringpool's); above 1 ringpool is ahead, below 1 behind. The peer's best "
+             "impl at ringpool's worker count. Behind on: %s." %
+             ("; ".join(losses) if losses else "none"))
+    return text
+
+
 # ------------------------------------------------------------------ chart --
 
 def gp_quote(s):
@@ -465,9 +564,14 @@ def chart(rows, outdir):
              and num(r.get("p50_ns"))]
         if c:
             rtt.append((label, min(c)))
+    ratios = []
+    for label, _, cells in ratio_lines(rows):
+        for (fam, _), c in zip(PEER_FAMILIES, cells):
+            if c:
+                ratios.append(("%s / %s" % (label, fam.split()[0]), c[1], fam))
     if not tiny and not rtt:
         return "not drawn: no tiny_ordered or round-trip rows"
-    d1, d2 = outdir / "chart_tiny.dat", outdir / "chart_rtt.dat"
+    d1, d2, d3 = outdir / "chart_tiny.dat", outdir / "chart_rtt.dat", outdir / "chart_ratio.dat"
     tl = sorted(tiny.values(), key=lambda r: -r["tasks_per_s"])
     # columns: label, value, colour (ringpool highlighted), value as text
     def colour(label):
@@ -478,11 +582,14 @@ def chart(rows, outdir):
         gp_quote(f_rate(r["tasks_per_s"]))) for r in tl) or '"none" 1 0 ""\n')
     d2.write_text("".join("%s %g %d %s\n" % (gp_quote(l), v, colour(l), gp_quote(f_ns(v)))
                           for l, v in rtt) or '"none" 1 0 ""\n')
+    fam_colour = {f: c for (f, _), c in zip(PEER_FAMILIES, (0x3465a4, 0x4e9a06, 0x888888))}
+    d3.write_text("".join("%s %g %d %s\n" % (gp_quote(l), v, fam_colour[f], gp_quote(f_ratio(v)))
+                          for l, v, f in ratios) or '"none" 1 0 ""\n')
     script = outdir / "chart.gp"
     script.write_text("""\
-set terminal pngcairo size 1600,700 font ",10" noenhanced
+set terminal pngcairo size 1600,1400 font ",10" noenhanced
 set output %(png)s
-set multiplot layout 1,2 title "ringpool vs peers (%(mode)s run, %(cores)d CPUs)"
+set multiplot title "ringpool vs peers (%(mode)s run, %(cores)d CPUs)"
 set style fill solid 0.8 border -1
 set boxwidth 0.7
 set logscale y
@@ -491,17 +598,30 @@ set xtics rotate by -40 left nomirror
 set bmargin 9
 set rmargin 8
 set key off
+set size 0.5,0.48
+set origin 0,0.5
 set title "tiny tasks, ordered: tasks/s (log; red: ringpool, grey: serial loop)"
 set yrange [1e3:*]
 plot %(d1)s using 0:2:3:xtic(1) with boxes lc rgb variable, \\
      '' using 0:2:4 with labels offset 0,0.7 font ",8"
+set origin 0.5,0.5
 set title "round trip p50, ns (log; lower is better; grey: physical limits)"
 set yrange [10:*]
 plot %(d2)s using 0:2:3:xtic(1) with boxes lc rgb variable, \\
      '' using 0:2:4 with labels offset 0,0.7 font ",8"
+set size 1,0.48
+set origin 0,0
+set title "ringpool's ratio to libuv (blue), oneTBB (green), spscpool (grey); above 1: ringpool ahead"
+set yrange [*:*]
+set xtics font ",8"
+plot %(d3)s using 0:2:($0-0.35):($0+0.35):(1):2:3:xtic(1) with boxxyerror \\
+       fs solid 0.8 border -1 lc rgb variable, \\
+     '' using 0:2:4 with labels offset 0,0.7 font ",7", \\
+     1 with lines lc rgb "black" dt 2
 unset multiplot
 """ % {"png": gp_quote(str(outdir / "chart.png")), "d1": gp_quote(str(d1)),
-       "d2": gp_quote(str(d2)), "mode": chart.mode, "cores": cores})
+       "d2": gp_quote(str(d2)), "d3": gp_quote(str(d3)), "mode": chart.mode,
+       "cores": cores})
     try:
         p = subprocess.run([gnuplot, str(script)], capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -530,15 +650,60 @@ def machine():
                                                 platform.python_version())
 
 
+def busy_s():
+    """(CPU seconds the whole machine spent busy, steal included; CPU seconds
+    of this driver and its reaped children), or None without /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    t = os.times()
+    return ((sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK"),
+            t.user + t.system + t.children_user + t.children_system)
+
+
+def others_cpus(before, after, secs):
+    """CPUs kept busy by everything but this run while one program ran: other
+    work on the machine shows in every figure, so each program records it."""
+    if not before or not after or secs <= 0:
+        return None
+    return max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / secs
+
+
+def commit():
+    """The checkout's commit ("+" if it has changes), or "?"."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, timeout=10, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, timeout=10,
+                               text=True).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return (head or "?") + ("+" if dirty else "")
+
+
 def render(rows, runs, mode, chart_status):
     lines = ["# ringpool vs peers (%s run)" % mode, "",
-             "%s; %s." % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), machine()), ""]
+             "%s; %s %s; %s." % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                                 "tabulated at commit" if mode.startswith("from ")
+                                 else "commit", commit(), machine()), ""]
     if runs:
         lines += ["## Programs", "",
                   md_table(["program", "status", "rows", "seconds"],
-                           [[n, s, k, "%.1f" % t] for n, s, k, t in runs]), ""]
+                           [[n, s, k, "%.1f" % t] for n, s, k, t, _ in runs]), ""]
+        other = [(n, x) for n, _, _, _, x in runs if x is not None]
+        if other:
+            lines += ["Other load: CPUs kept busy by processes outside this run (steal "
+                      "included) while each program ran, of %d: %s. Above ~0.1 the figures "
+                      "are slower and noisier than on an idle machine." % (
+                          os.cpu_count() or 1, ", ".join("%s %.2f" % (n, x) for n, x in other)),
+                      ""]
     lines += ["## Targets", "",
               md_table(["target", "measured", "detail", "status"], targets(rows)), "",
+              "## ringpool vs libuv, oneTBB and the in-process limit (issue 17)", "",
+              ratio_table(rows), "",
               "## Results by workload", "",
               "\"ringpool advantage\": ringpool's tasks/s over the row's (round trips: the "
               "row's p50 over ringpool's); above 1 means ringpool is ahead. The reference is "
@@ -598,12 +763,16 @@ def main():
                 continue
             left = total - (time.monotonic() - start)
             if left < 2:
-                runs.append((name, "not run: time budget used up", 0, 0.0))
+                runs.append((name, "not run: time budget used up", 0, 0.0, None))
                 continue
+            before = busy_s()
             print("running %-18s ..." % name, end=" ", file=sys.stderr, flush=True)
             r, status, secs = run_program(name, path, args, min(cap, left), logdir)
-            print("%s, %d rows, %.1f s" % (status, len(r), secs), file=sys.stderr, flush=True)
-            runs.append((name, status, len(r), secs))
+            other = others_cpus(before, busy_s(), secs)
+            print("%s, %d rows, %.1f s%s" % (status, len(r), secs, "" if other is None else
+                                             ", other load %.2f CPUs" % other),
+                  file=sys.stderr, flush=True)
+            runs.append((name, status, len(r), secs, other))
             rows += r
         with open(out / "results.jsonl", "w") as f:
             for r in rows:

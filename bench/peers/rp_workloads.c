@@ -175,14 +175,14 @@ static double stream_payload(struct rp_pool *p, size_t sz, uint64_t n, int zeroc
 				err = rp_reserve(p, sum_task, sz, 0, &buf);
 				if (!err) {
 					peer_payload_fill(buf, sz, sub);
-					err = rp_commit(p, sz, NULL);
+					err = rp_commit(p, sz, 0, NULL);
 				}
 			} else {
 				if (filled != sub) {	/* fill once even if submit must wait */
 					peer_payload_fill(ubuf, sz, sub);
 					filled = sub;
 				}
-				err = rp_submit(p, sum_task, ubuf, sz, 0, NULL);
+				err = rp_submit(p, sum_task, ubuf, sz, 0, 0, NULL);
 			}
 			if (!err) {
 				sub++;
@@ -284,7 +284,7 @@ static double timed_stream(struct rp_pool *p, rp_task_fn fn, const uint64_t *in,
 
 	while (got < n) {
 		if (sub < n) {
-			int err = rp_submit(p, fn, &in[sub], 8, 0, NULL);
+			int err = rp_submit(p, fn, &in[sub], 8, 0, 0, NULL);
 
 			if (!err) {
 				sub++;

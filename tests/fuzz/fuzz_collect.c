@@ -95,6 +95,7 @@ static struct ctx *make(const uint8_t *data, size_t size)
 	x->in = (struct fin){ data, size };
 	rp_config_init(&c);
 	c.workers = 0;
+	c.flags |= RP_CFG_INLINE;
 	c.ring_bytes = RB;
 	c.max_in_flight = WINDOW;
 #ifdef RP_CFG_NO_RESPAWN
@@ -110,10 +111,10 @@ static struct ctx *make(const uint8_t *data, size_t size)
 
 	/* One worker, as rp_pool_create would have set it up; reaped already,
 	 * so killing and reaping it are no-ops. */
-	x->p->inline_mode = false;
-	x->p->nw = 1;
-	x->p->alive = 1;
-	x->w = &x->p->w[0];
+	x->p->inl.on = false;
+	x->p->procs.nw = 1;
+	x->p->procs.alive = 1;
+	x->w = &x->p->procs.w[0];
 	FUZZ_CHECK(rp_ring_prod_attach(&x->w->tasks, x->tmem, RB) == 0);
 	FUZZ_CHECK(rp_ring_cons_attach(&x->w->results, x->rmem, RB) == 0);
 	x->w->ctl = x->wctl;
@@ -155,9 +156,9 @@ static bool worker_gone(struct ctx *x)
 static void books(struct ctx *x)
 {
 	FUZZ_CHECK(x->w->outstanding <= WINDOW);
-	FUZZ_CHECK(x->p->in_flight <= WINDOW);
-	FUZZ_CHECK(x->p->nfailed_owned <= x->p->nfailed);
-	FUZZ_CHECK(x->p->nfailed <= WINDOW);
+	FUZZ_CHECK(x->p->win.in_flight <= WINDOW);
+	FUZZ_CHECK(x->p->win.nfailed_owned <= x->p->win.nfailed);
+	FUZZ_CHECK(x->p->win.nfailed <= WINDOW);
 }
 
 static void submit_raw(struct ctx *x)
@@ -171,7 +172,7 @@ static void submit_raw(struct ctx *x)
 	if (rp_reserve(x->p, fn_raw, len, RP_NONBLOCK, &dst))
 		return;
 	memcpy(dst, buf, len);
-	FUZZ_CHECK(rp_commit(x->p, len, &seq) == 0);
+	FUZZ_CHECK(rp_commit(x->p, len, 0, &seq) == 0);
 	x->raw[seq % WINDOW] = (struct raw){ .seq = seq, .len = len, .live = true };
 	memcpy(x->raw[seq % WINDOW].in, buf, len);
 }
@@ -182,7 +183,7 @@ static void start_job(struct ctx *x)
 	struct rp_map_opts o = { .chunk = 1 + fin_u8(&x->in) % 4 };
 	size_t os = out_sizes[fin_u8(&x->in) % 4];
 
-	if (x->njobs == MAX_JOBS || x->holding || x->p->raw_out)
+	if (x->njobs == MAX_JOBS || x->holding || x->p->win.raw_out)
 		return;	/* rp_map_async refuses while raw results are out */
 	jb->n = 1 + fin_u8(&x->in) % 16;
 	jb->in = malloc(jb->n * sizeof(uint64_t));
@@ -219,7 +220,7 @@ static void check_result(struct ctx *x, const struct rp_result *r, bool ordered)
 
 	FUZZ_CHECK(t->live && t->seq == r->seq);
 	if (ordered)
-		for (uint64_t q = x->p->next_seq; q < r->seq; q++)
+		for (uint64_t q = x->p->win.next_seq; q < r->seq; q++)
 			FUZZ_CHECK(!(x->raw[q % WINDOW].live && x->raw[q % WINDOW].seq == q));
 	if (r->len) {
 		FUZZ_CHECK(d >= lo && d + r->len <= lo + RB);
@@ -354,7 +355,7 @@ static void forge(struct ctx *x)
 	memset(out, 0x3c, len);
 	x->tampered = true;
 	/* A seq near the ones in flight: old, current, future, or any. */
-	rp_ring_commit(&x->rp, len, tag, d == -128 ? fin_u64(&x->in) : x->p->next_seq + d,
+	rp_ring_commit(&x->rp, len, tag, d == -128 ? fin_u64(&x->in) : x->p->win.next_seq + d,
 		       (int8_t)fin_u8(&x->in), fin_u32(&x->in));
 	rp_ring_publish(&x->rp);
 }
@@ -391,7 +392,7 @@ static void scribble(struct ctx *x, uint8_t what)
 				      memory_order_relaxed);
 		break;
 	case 6:		/* the doorbell */
-		atomic_store_explicit(&x->p->bell->word, (uint32_t)v, memory_order_relaxed);
+		atomic_store_explicit(&x->p->procs.bell->word, (uint32_t)v, memory_order_relaxed);
 		break;
 	}
 }
@@ -429,8 +430,8 @@ static void finish(struct ctx *x)
 		FUZZ_CHECK(rp_job_poll(x->jobs[i].j) == 1);
 	for (unsigned i = 0; i < x->nfuts; i++)
 		FUZZ_CHECK(rp_future_test(x->futs[i]) == 1);
-	FUZZ_CHECK(x->p->in_flight == 0);
-	FUZZ_CHECK(x->p->nfailed == 0 && x->p->nfailed_owned == 0);
+	FUZZ_CHECK(x->p->win.in_flight == 0);
+	FUZZ_CHECK(x->p->win.nfailed == 0 && x->p->win.nfailed_owned == 0);
 	FUZZ_CHECK(x->w->outstanding == 0);
 }
 

@@ -8,7 +8,7 @@
  * pads, tails moving forwards, backwards or anywhere, bytes and record
  * lengths rewritten under the consumer. The consumer side is the real code:
  * rp_ring_cons_attach, rp_ring_peek/rp_ring_release, and for every record
- * the parent's chunk-result parse in rp__job_deliver (lib/job.c, on real map
+ * the parent's chunk-result parse in the job owner's deliver (lib/job.c, on real map
  * jobs of an inline pool) and rp__chunk_each, which rp_imap's sink uses too,
  * in place and on an exact-size copy.
  *
@@ -17,7 +17,7 @@
  * leaves the ring, a head that passes the tail, and a consumer that makes no
  * progress. -EPROTO ends an input (the parent would kill the worker).
  */
-#include "rp_internal.h"
+#include "owner.h"
 #include "fuzz_input.h"
 
 #include <stdio.h>
@@ -46,6 +46,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc, (void)argv;
 	rp_config_init(&c);
 	c.workers = 0;
+	c.flags |= RP_CFG_INLINE;
 	c.ring_bytes = 1u << 16;
 	if (rp_pool_create(&pool, &c)) {
 		fprintf(stderr, "fuzz_results: cannot create the inline pool\n");
@@ -112,7 +113,7 @@ static void parse(struct ctx *x, const struct rp_rec_view *v)
 		.data = v->data, .len = v->len, .seq = v->seq, .status = v->status,
 		.flags = v->tag & RP_RES_POOL, .worker = 0, .term_exit = -1,
 	};
-	struct rp_slot s = { .seq = v->seq, .kind = RP_OWN_JOB, .owner = jobs[ji] };
+	struct rp_slot s = { .seq = v->seq, .owner = (struct rp_owner *)jobs[ji] };
 	struct span sp = { .lo = v->data, .hi = (const unsigned char *)v->data + v->len };
 	uint32_t count = 1 + x->count_sel % 64;
 	unsigned char *copy;
@@ -124,7 +125,7 @@ static void parse(struct ctx *x, const struct rp_rec_view *v)
 			count = 1 + count % RP_CHUNK_MAX;
 	}
 	s.count = (uint16_t)count;
-	rp__job_deliver(pool, jobs[ji], &s, &res);
+	rp__owner_deliver(pool, &s, s.owner, &res);
 	rp__chunk_each(&res, count, out_sizes[ji], touch_one, &sp);
 	/* The same on an exact-size copy: nothing may be read past len. */
 	copy = malloc(v->len ? v->len : 1);
@@ -133,7 +134,7 @@ static void parse(struct ctx *x, const struct rp_rec_view *v)
 	res.data = copy;
 	sp.lo = copy;
 	sp.hi = copy + v->len;
-	rp__job_deliver(pool, jobs[ji], &s, &res);
+	rp__owner_deliver(pool, &s, s.owner, &res);
 	rp__chunk_each(&res, count, out_sizes[ji], touch_one, &sp);
 	free(copy);
 }

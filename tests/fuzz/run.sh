@@ -29,8 +29,15 @@ files_of() { # files_of MESON_FILE VAR: the quoted .c names in VAR = files(...)
 srcs="$(files_of "$src/meson.build" shm_src) $(files_of "$src/lib/meson.build" lib_src | sed 's|^|lib/|')"
 [ -n "${srcs// /}" ] || { echo "run.sh: no sources found in $src" >&2; exit 2; }
 
+# The version header meson generates, from the version in project().
+ver=$(sed -n "s/^  version : '\([0-9.]*\)',/\1/p" "$src/meson.build")
+IFS=. read -r vmaj vmin vpat <<<"$ver"
+mkdir -p "$out/include"
+sed -e "s/@MAJOR@/$vmaj/g; s/@MINOR@/$vmin/g; s/@PATCH@/$vpat/g; s/@VERSION@/$ver/g" \
+  "$src/lib/include/ringpool_version.h.in" > "$out/include/ringpool_version.h"
+
 common=(-std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
-        -I"$src/shm" -I"$src/lib" -I"$src/lib/include" -I"$here")
+        -I"$src/shm" -I"$src/lib" -I"$src/lib/include" -I"$out/include" -I"$here")
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 
 build() { # build OUTDIR EXTRA_FLAGS...  -> OUTDIR/<target>
@@ -93,8 +100,9 @@ if [ "$rc" -eq 0 ] && command -v llvm-profdata >/dev/null && command -v llvm-cov
       echo "=== $t: coverage of the parent's reader: function, regions, lines, branches"
       llvm-cov report -show-functions "$out/cov/$t" -instr-profile="$out/cov/$t.profdata" \
         "$src/shm/rp_ring.h" "$src/shm/ring.c" "$src/lib/collect.c" "$src/lib/job.c" \
-        "$src/lib/pool.c" "$src/lib/chunk.c" 2>/dev/null |
-        grep -E "^(($t|collect|ring|job|pool)\.c:)?(rp_ring_peek|rp_ring_cons_attach|head|take|pump_ring|try_next|rp_next|rp_release|rp__job_deliver|put_result|fail_worker|rp__worker_broke_protocol|rp__worker_died) " |
+        "$src/lib/pool.c" "$src/lib/chunk.c" "$src/lib/fault.c" "$src/lib/owner.c" \
+        "$src/lib/stream.c" 2>/dev/null |
+        grep -E "^(($t|collect|ring|job|pool|fault|owner|stream)\.c:)?(rp_ring_peek|rp_ring_cons_attach|rp__head|take|pump_ring|next_ordered|next_any|rp_next|rp_release|j_deliver|put_result|fail_held|rp__worker_broke_protocol|rp__worker_died|rp__chunk_each) " |
         awk '$2 > 1 && $4 != "0.00%" { printf "    %-36s %8s %8s %8s\n", $1, $4, $7, $10 }'
     done
   fi

@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 				rng ^= rng << 17;
 				if (rng % 10 == 0)
 					in.sleep_us = 1000 + (uint32_t)(rng >> 40) % 4000;
-				if (rp_submit(pool, task, &in, sizeof(in), 0, NULL))
+				if (rp_submit(pool, task, &in, sizeof(in), 0, 0, NULL))
 					break;
 				sub++;
 			}

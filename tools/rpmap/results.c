@@ -185,5 +185,5 @@ int rpmap_submit(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint32_
 	th->board_mask = ph->board_mask;
 	if (!mapped)
 		memcpy(th + 1, p, len);
-	return rp_commit(ph->pool, sizeof(*th) + (mapped ? 0 : len), seq);
+	return rp_commit(ph->pool, sizeof(*th) + (mapped ? 0 : len), 0, seq);
 }
