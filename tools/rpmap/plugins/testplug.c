@@ -201,7 +201,7 @@ int expand(struct rp_task *t, const void *in, size_t len)
 	size_t k = len ? b[0] % (len > 65536 ? 3 : 40) : 0;
 	char *out = rp_task_result(t, k * len);
 
-	if (!out && k * len)
+	if (!out && k && len)
 		return -ENOMEM;
 	for (size_t i = 0; i < k; i++)
 		memcpy(out + i * len, in, len);
