@@ -9,7 +9,7 @@ for j in 2 0; do
   [ "$out" = "$want" ] || { echo "seed_pool -j $j printed: $out" >&2; exit 1; }
   echo "seed_pool -j $j: ok"
 done
-"$b/map_example" | grep -q 'sum of squared distances 33611700000 (status 0)'
+"$b/map_example" | grep -q 'sum of squared distances 33611700000 (0 failed)'
 echo "map_example: ok"
 "$b/async_example" | grep -q 'fib(90) = 2880067194370816120'
 echo "async_example: ok"

@@ -34,14 +34,15 @@ load() { timeout 120 "$b/service_load" --port "$port" --quiet "$@"; }
 start_service() {	# ARGS...: start it, read the port it prints
 	"$b/service" --port 0 --workers 2 "$@" >"$tmp/out" 2>"$tmp/err" &
 	svc=$!
-	for _ in $(seq 100); do
+	# Up to 30 s: an AddressSanitizer build on a loaded machine starts slowly.
+	for _ in $(seq 600); do
 		[ -s "$tmp/out" ] && break
 		alive "$svc" || fail "service did not start"
 		sleep 0.05
 	done
 	port=$(head -1 "$tmp/out")
 	[[ "$port" =~ ^[0-9]+$ ]] || fail "no port on the first line of stdout: '$port'"
-	for _ in $(seq 100); do	# both workers up
+	for _ in $(seq 600); do	# both workers up
 		[ "$(children | wc -w)" -eq 2 ] && return
 		sleep 0.05
 	done

@@ -13,10 +13,12 @@ struct rp_slot *rp__head_slow(struct rp_pool *p, unsigned i, struct rp_rec_view 
 	struct rp_worker *w = &p->procs.w[i];
 	struct rp_slot *s;
 	int r;
-	/* Our consumed space goes back before we look for more. */
-	if (rp_ring_cons_cached_empty(&w->results) && rp_ring_cons_publish(&w->results) &&
-	    rp_evc_notify(&w->ctl->wake))
-		p->st.futex_wakes++;
+	/* Our consumed space goes back before we look for more, and at least
+	 * every eighth of the ring: a worker that sees its ring full reloads
+	 * our index on every result (twice its cost per task) and then sleeps. */
+	if (rp_ring_cons_cached_empty(&w->results) ||
+	    w->results.head - w->results.head_pub >= w->results.cap / 8)
+		rp__publish_results(p, w);
 	r = rp_ring_peek(&w->results, v);
 	if (r == -EAGAIN)
 		return NULL;
@@ -71,7 +73,7 @@ static inline bool has_result(const struct rp_worker *w)
 
 bool rp__head_is_raw(const struct rp_pool *p, unsigned i)
 {
-	return p->procs.w[i].raw_head || p->coll.held_worker == (int)i;
+	return p->procs.w[i].raw_head;
 }
 
 bool rp__owned_ready(struct rp_pool *p)

@@ -85,8 +85,9 @@ bool rp__raw_ready(struct rp_pool *p, bool unordered);
 /* A result for a future or job is ready (no side effects). */
 bool rp__owned_ready(struct rp_pool *p);
 
-/* Worker i's ring head is (or will be) a result of the caller's: held, or
- * waiting for rp_next; nothing owned behind it moves until then. */
+/* Worker i's ring head is a result of the caller's waiting for rp_next:
+ * nothing owned behind it moves until then. (Results the caller holds are
+ * read already: owned ones behind them are delivered.) */
 bool rp__head_is_raw(const struct rp_pool *p, unsigned i);
 
 #endif

@@ -18,16 +18,6 @@
 #define AUTO_CHUNK_NS	20000u	/* RP_CHUNK_AUTO: this much work per chunk */
 
 
-/* Return consumed result space to worker w, waking it if it waits for room. */
-static int publish_head(struct rp_pool *p, struct rp_worker *w)
-{
-	if (rp_ring_cons_publish(&w->results) && rp_evc_notify(&w->ctl->wake)) {
-		p->st.futex_wakes++;
-		return 1;
-	}
-	return 0;
-}
-
 int rp__flush_all(struct rp_pool *p)
 {
 	int woken = 0;
@@ -38,7 +28,7 @@ int rp__flush_all(struct rp_pool *p)
 		if (w->dead)
 			continue;
 		woken += rp__publish_tasks(p, w);
-		woken += publish_head(p, w);
+		woken += rp__publish_results(p, w);
 	}
 	return woken;
 }

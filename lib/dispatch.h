@@ -24,6 +24,8 @@
 #include "inline.h"
 #include "rp_clock.h"
 
+#include <string.h>
+
 struct rp_pool;
 struct rp_owner;
 struct rp_worker;
@@ -61,6 +63,19 @@ static inline void rp__dispatch_learn(struct rp_pool *p, struct rp_worker *w,
 
 int rp__fn_index_slow(struct rp_pool *p, rp_task_fn fn, uint32_t *idx);
 int rp__reserve_slow(struct rp_pool *p, uint32_t tag, size_t len, void **buf);
+
+/* Give result space back to worker w, up to what the caller still holds,
+ * waking it if it waits for room. Returns 1 if it was woken. */
+static inline int rp__publish_results(struct rp_pool *p, struct rp_worker *w)
+{
+	uint64_t pos = w->holding ? w->hold_from : w->results.head;
+
+	if (rp_ring_cons_publish_to(&w->results, pos) && rp_evc_notify(&w->ctl->wake)) {
+		p->st.futex_wakes++;
+		return 1;
+	}
+	return 0;
+}
 
 /* Publish committed tasks to w. Returns 1 if w was asleep and got woken. */
 static inline int rp__publish_tasks(struct rp_pool *p, struct rp_worker *w)
@@ -207,6 +222,61 @@ static inline void rp__commit(struct rp_pool *p, size_t len, struct rp_owner *ow
 	if (++w->unpub >= RP_PUBLISH_BATCH ||
 	    rp_ring_unpublished(&w->tasks) >= RP_PUBLISH_BYTES)
 		rp__publish_tasks(p, w);
+}
+
+/* Records of len bytes worker w can take now: its ring's free space (as
+ * last seen; reloaded if it looks too small) and, unless ignore_limit, its
+ * queue limit. */
+static inline unsigned rp__room(struct rp_worker *w, size_t len, bool ignore_limit)
+{
+	struct rp_ring_prod *t = &w->tasks;
+	uint64_t rec = RP_REC_SIZE(len), free_b, by_ring, by_limit;
+
+	if (w->dead)
+		return 0;
+	/* acquire: pairs with the worker's C2 release of its head. */
+	free_b = t->cap - (t->tail - atomic_load_explicit(&t->ring->head, memory_order_acquire));
+	/* A wrap can cost a pad of up to one record: keep one in reserve. */
+	by_ring = free_b > rec ? free_b / rec - 1 : 0;
+	by_limit = w->outstanding < w->limit ? w->limit - w->outstanding : 0;
+	if (ignore_limit || by_limit > by_ring)
+		by_limit = by_ring;
+	return by_limit > UINT32_MAX ? UINT32_MAX : (unsigned)by_limit;
+}
+
+/*
+ * Commit up to k records of len bytes (task j's input at in + j * len) to
+ * worker i for the caller's stream, user_data ud + j: the burst's inner
+ * loop, one slot and one ring record each, no publish. Returns how many.
+ */
+static inline unsigned rp__commit_run(struct rp_pool *p, unsigned i, uint32_t tag,
+				      const unsigned char *in, size_t len, unsigned k, uint64_t ud)
+{
+	struct rp_worker *w = &p->procs.w[i];
+	unsigned j;
+
+	for (j = 0; j < k; j++) {
+		int err;
+		void *buf = rp_ring_reserve(&w->tasks, len, &err);
+		struct rp_slot *s;
+
+		if (rp_unlikely(!buf))
+			break;
+		if (len == 8)	/* tiny tasks: a constant-size copy is one move */
+			memcpy(buf, in + (size_t)j * 8, 8);
+		else if (len)
+			memcpy(buf, in + (size_t)j * len, len);
+		s = rp__window_open(&p->win, NULL, ud + j, 1);
+		s->worker = (uint16_t)i;
+		s->t_submit = (s->seq & (RP_LAT_SAMPLE - 1)) ? 0 : rp_ticks();
+		s->state = RP_SLOT_PENDING;
+		rp_ring_commit(&w->tasks, len, tag, s->seq, 0, 0);
+	}
+	w->outstanding += j;
+	w->dispatched += j;
+	w->unpub += j;
+	p->disp.cursor = i;
+	return j;
 }
 
 #endif

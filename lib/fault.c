@@ -93,8 +93,9 @@ static void mark_dead(struct rp_pool *p, unsigned i)
 	rp__proc_forget(p, i);
 }
 
-/* Results worker i published (complete, valid records after the one the
- * caller holds), counted on a copy of our consumer handle. */
+/* Results worker i published that we have not read yet (complete, valid
+ * records; those the caller holds are read already), counted on a copy of
+ * our consumer handle. */
 static uint64_t published(struct rp_pool *p, unsigned i)
 {
 	struct rp_worker *w = &p->procs.w[i];
@@ -102,8 +103,6 @@ static uint64_t published(struct rp_pool *p, unsigned i)
 	struct rp_rec_view v;
 	uint64_t n = 0;
 
-	if (p->coll.held_worker == (int)i)
-		c.head += p->coll.held_size;
 	while (rp_ring_peek(&c, &v) == 0) {
 		rp_ring_release(&c, &v);
 		n++;
@@ -111,21 +110,17 @@ static uint64_t published(struct rp_pool *p, unsigned i)
 	return n;
 }
 
-/* Worker i's outstanding slots in seq order, skipping the one the caller
- * holds: calls fn for each (with its seq). */
+/* Worker i's outstanding slots in seq order (not those the caller holds:
+ * in place and validated, rp_release settles them): calls fn for each. */
 static void each_outstanding(struct rp_pool *p, unsigned i,
 			     void (*fn)(struct rp_pool *, unsigned, struct rp_slot *, void *),
 			     void *arg)
 {
-	bool held = p->coll.held_worker == (int)i;
-
 	for (uint64_t q = p->win.next_seq; q != p->win.submit_seq; q++) {
 		struct rp_slot *sl = rp__slot(&p->win, q);
 
 		if (sl->state != RP_SLOT_PENDING || sl->worker != i || sl->seq != q)
 			continue;
-		if (held && q == p->coll.held_seq)
-			continue;	/* in place and validated: rp_release settles it */
 		fn(p, i, sl, arg);
 	}
 }

@@ -69,7 +69,7 @@ static void pump_ring(struct rp_pool *p, unsigned i)
 {
 	struct rp_worker *w = &p->procs.w[i];
 
-	while (w->outstanding && p->coll.held_worker != (int)i) {
+	while (w->outstanding > w->held) {
 		struct rp_rec_view v;
 		struct rp_result res;
 		bool bad = false;
@@ -150,7 +150,7 @@ static bool blocked_by_raw(struct rp_pool *p)
 	if (rp__owned_ready(p) || p->own.feeders)
 		return false;
 	for (unsigned i = 0; i < p->procs.nw; i++) {
-		if (!p->procs.w[i].outstanding || p->procs.w[i].dead)
+		if (p->procs.w[i].outstanding <= p->procs.w[i].held || p->procs.w[i].dead)
 			continue;
 		if (!rp__head_is_raw(p, i))
 			return false;

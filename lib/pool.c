@@ -78,7 +78,6 @@ static struct rp_pool *pool_alloc(const struct rp_config *cfg)
 	p->procs.epfd = -1;
 	p->procs.nmodules = 1;
 	p->disp.resv_worker = -1;
-	p->coll.held_worker = -1;
 	p->inl.on = !!(cfg->flags & RP_CFG_INLINE);
 	p->st.t_start_ns = rp_clock_ns();
 	rp__futq_init(p);
@@ -192,7 +191,9 @@ static int region_setup(struct rp_pool *p)
 	pr->sh = pr->region.base;
 	pr->bell = rp__bell(pr->sh, &pr->lay);
 	rp_evc_init(pr->bell);
-	p->wait.light_notify = rp_membarrier_available();
+	/* RINGPOOL_NO_MEMBARRIER=1 (benchmarks): workers fence every notify
+	 * instead, and the parent sleeps without a membarrier. */
+	p->wait.light_notify = rp_membarrier_available() && !env_set("RINGPOOL_NO_MEMBARRIER");
 	p->wait.spin_ns = spin_ns_for(p);
 	p->wait.spin_ticks = rp_ns_to_ticks(p->wait.spin_ns); /* calibrates before fork */
 	p->disp.max_payload = rp_ring_max_payload(p->cfg.ring_bytes);
@@ -439,9 +440,9 @@ static bool worker_computed(struct rp_pool *p, unsigned i)
 	uint32_t n = 0;
 	int r = 0;
 
-	if (w->dead || !w->outstanding)
+	if (w->dead || w->outstanding <= w->held)
 		return true;
-	while (n < w->outstanding && (r = rp_ring_peek(&c, &v)) == 0) {
+	while (n < w->outstanding - w->held && (r = rp_ring_peek(&c, &v)) == 0) {
 		rp_ring_release(&c, &v);
 		n++;
 	}
@@ -449,7 +450,7 @@ static bool worker_computed(struct rp_pool *p, unsigned i)
 		rp__worker_broke_protocol(p, i);
 		return true;
 	}
-	return n >= w->outstanding;
+	return n >= w->outstanding - w->held;
 }
 
 static bool all_computed(struct rp_pool *p)

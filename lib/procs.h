@@ -46,6 +46,9 @@ struct rp_worker {
 	int kill_reason;	/* RP_KILL_* */
 	uint64_t dispatched;	/* records committed to it, ever */
 	bool raw_head;		/* its ring head is a result waiting for rp_next */
+	bool holding;		/* the caller holds results read from its ring: */
+	uint64_t hold_from;	/* the ring space from here is not given back */
+	uint32_t held;		/* how many (counted in outstanding) */
 	bool hvalid;		/* hview/hslot hold the validated ring head */
 	struct rp_rec_view hview;
 	struct rp_slot *hslot;

@@ -64,9 +64,8 @@ struct rp_dispatch {
 
 /* ---- collect.c and stream.c: the caller's results ---- */
 struct rp_collect {
-	int held_worker;	/* whose result the caller holds; -1 none, -2 synthetic */
-	uint64_t held_size;
-	uint64_t held_seq;
+	unsigned held;		/* results the caller holds (one rp_next* batch) */
+	uint64_t batch;		/* id of the batch held, in each rp_result */
 	unsigned cursor;	/* unordered: worker to look at first */
 };
 

@@ -111,3 +111,160 @@ int rp_flush(struct rp_pool *p)
 	rp__flush_all(p);
 	return 0;
 }
+
+/* Window slots free now. */
+static inline uint64_t window_room(const struct rp_pool *p)
+{
+	return p->win.mask + 1 - (p->win.submit_seq - p->win.next_seq);
+}
+
+/* Fill workers' rings in runs with tasks [done, n). Returns the new done. */
+static unsigned burst_runs(struct rp_pool *p, uint32_t tag, const unsigned char *in, size_t len,
+			   unsigned done, unsigned n, uint64_t ud, bool ignore_limit)
+{
+	bool progress = true;
+
+	while (done < n && progress) {
+		progress = false;
+		for (unsigned k = 0; k < p->procs.nw && done < n; k++) {
+			unsigned i = (p->disp.cursor + k) % p->procs.nw;
+			uint64_t want = n - done, room = rp__room(&p->procs.w[i], len, ignore_limit);
+			unsigned got;
+
+			if (want > window_room(p))
+				want = window_room(p);
+			if (room < want)
+				want = room;
+			if (!want)
+				continue;
+			got = rp__commit_run(p, i, tag, in + (size_t)done * len, len, (unsigned)want,
+					     ud + done);
+			done += got;
+			progress |= got > 0;
+		}
+	}
+	return done;
+}
+
+/* RP_BULK: can all n go now? 1 yes, 0 not now, -EMSGSIZE never at once. */
+static int bulk_fits(struct rp_pool *p, size_t len, unsigned n)
+{
+	uint64_t room = 0, ever = 0, rec = RP_REC_SIZE(len);
+
+	if (n > p->win.mask + 1)
+		return -EMSGSIZE;
+	for (unsigned i = 0; i < p->procs.nw; i++) {
+		if (p->procs.w[i].dead)
+			continue;
+		room += rp__room(&p->procs.w[i], len, true);
+		ever += p->procs.w[i].tasks.cap / rec - 1;
+	}
+	if (ever < n)
+		return -EMSGSIZE;
+	return room >= n && window_room(p) >= n;
+}
+
+static bool bulk_can_progress(struct rp_pool *p, void *arg)
+{
+	const unsigned *need = arg;
+
+	return p->procs.alive == 0 || rp__raw_ready(p, true) || rp__owned_ready(p) ||
+	       bulk_fits(p, need[0], need[1]) != 0;
+}
+
+/* RP_BULK: wait (unless RP_NONBLOCK) until all n fit. 0, or -errno. */
+static int bulk_wait(struct rp_pool *p, size_t len, unsigned n, unsigned flags)
+{
+	unsigned need[2] = { (unsigned)len, n };
+	int r;
+
+	for (;;) {
+		if (p->procs.alive == 0)
+			return -ECHILD;
+		r = bulk_fits(p, len, n);
+		if (r)
+			return r < 0 ? r : 0;
+		rp__pump(p);
+		if (flags & RP_NONBLOCK || rp__raw_ready(p, true) || rp__owned_ready(p)) {
+			rp__flush_all(p);
+			return -EAGAIN;	/* only collecting can make room now */
+		}
+		rp__wait(p, bulk_can_progress, need, 0);
+	}
+}
+
+/* The inline pool: one at a time (each runs at commit anyway). */
+static int burst_inline(struct rp_pool *p, rp_task_fn fn, const unsigned char *in, size_t len,
+			unsigned n, unsigned flags, uint64_t ud, uint64_t *seq)
+{
+	unsigned done = 0;
+
+	if ((flags & RP_BULK) && n > window_room(p))
+		return n > p->win.mask + 1 ? -EMSGSIZE : -EAGAIN;
+	while (done < n) {
+		int err = rp_submit(p, fn, in + (size_t)done * len, len, flags, ud + done,
+				    done ? NULL : seq);
+
+		if (err)
+			return done ? (int)done : err;
+		done++;
+	}
+	return (int)done;
+}
+
+/* RP_BULK: wait until all n fit, then put them in rings regardless of the
+ * workers' adaptive limits (the window and the rings bound them). */
+static int burst_bulk(struct rp_pool *p, uint32_t tag, const unsigned char *in, size_t len,
+		      unsigned n, unsigned flags, uint64_t ud, uint64_t *first)
+{
+	int err = bulk_wait(p, len, n, flags);
+	unsigned done;
+
+	if (err)
+		return err;
+	*first = p->win.submit_seq;
+	done = burst_runs(p, tag, in, len, 0, n, ud, true);
+	return (int)done;	/* n: it fitted, and nothing ran in between */
+}
+
+int rp_submit_burst(struct rp_pool *p, rp_task_fn fn, const void *in, size_t len, unsigned n,
+		    unsigned flags, uint64_t user_data, uint64_t *seq)
+{
+	uint64_t first = 0;
+	uint32_t tag;
+	int err, done;
+	void *buf;
+
+	RP_POOL_CHECK(p);
+	if ((len && !in) || n > INT32_MAX)
+		return -EINVAL;
+	if ((err = submit_check(p)))
+		return err;
+	if (!n)
+		return 0;
+	if (p->inl.on)
+		return burst_inline(p, fn, in, len, n, flags, user_data, seq);
+	if (flags & RP_BULK) {
+		if ((err = rp__fn_index(p, fn ? fn : p->cfg.fn, &tag)))
+			return err;
+		if (len > p->disp.max_payload)
+			return -EMSGSIZE;
+		done = burst_bulk(p, tag, in, len, n, flags, user_data, &first);
+	} else {
+		/* The first task as rp_submit does it (waiting, checks, errors). */
+		err = reserve_waiting(p, fn, len, flags, &buf);
+		if (err)
+			return err;
+		if (len)
+			memcpy(buf, in, len);
+		tag = p->disp.resv_tag;
+		rp__commit(p, len, NULL, user_data, 1, &first);
+		done = (int)burst_runs(p, tag, in, len, 1, n, user_data, false);
+	}
+	if (done < 0)
+		return done;
+	rp__flush_all(p);
+	if (seq)
+		*seq = first;
+	return done;
+}

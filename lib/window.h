@@ -20,7 +20,8 @@ enum {
 	RP_SLOT_FREE = 0,
 	RP_SLOT_PENDING,	/* dispatched; the result will come from its worker's ring */
 	RP_SLOT_FAILED,		/* the pool decided the status (worker died, terminate) */
-	RP_SLOT_INLINE,		/* workers = 0: ran at commit, result in ibuf */
+	RP_SLOT_INLINE,		/* RP_CFG_INLINE: ran at commit, result in ibuf */
+	RP_SLOT_HELD,		/* handed to the caller by rp_next*, not released */
 };
 
 struct rp_slot {
@@ -114,7 +115,8 @@ static inline struct rp_slot *rp__window_raw_head(struct rp_window *w)
 	while (w->raw_low < w->submit_seq) {
 		struct rp_slot *s = rp__slot(w, w->raw_low);
 
-		if (s->seq == w->raw_low && s->state != RP_SLOT_FREE && !s->owner)
+		if (s->seq == w->raw_low && s->state != RP_SLOT_FREE && s->state != RP_SLOT_HELD &&
+		    !s->owner)
 			return s;
 		w->raw_low++;
 	}

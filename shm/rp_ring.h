@@ -236,6 +236,21 @@ static inline int rp_ring_cons_publish(struct rp_ring_cons *c)
 }
 
 /*
+ * Give consumed space back up to pos only (head_pub <= pos <= head): the
+ * records between pos and head were read but are still in use (a caller
+ * holds them in place). Returns 1 if anything changed.
+ */
+static inline int rp_ring_cons_publish_to(struct rp_ring_cons *c, uint64_t pos)
+{
+	if (pos == c->head_pub)
+		return 0;
+	/* C2 release: pairs with P2, as in rp_ring_cons_publish. */
+	atomic_store_explicit(&c->ring->head, pos, memory_order_release);
+	c->head_pub = pos;
+	return 1;
+}
+
+/*
  * Look at the next record without consuming it. Returns 0 and fills *v;
  * -EAGAIN if the ring is empty; -EPROTO if the producer wrote an impossible
  * index or header. The payload stays valid until rp_ring_release. Writes

@@ -8,7 +8,9 @@
 #   3. the protocol model check and its must-fail variants, the
 #      ThreadSanitizer ring test, the short ring stress run, the short fault
 #      soak and a short libFuzzer run over the parent's readers,
-#   4. the examples and the benchmark smoke run.
+#   4. the examples and the benchmark smoke run,
+#   5. the install and four outside consumer builds (pkg-config shared and
+#      static, meson subproject, CMake: tests/consumer/run.sh).
 # Every step is bounded in time. Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +55,7 @@ step "fault soak (short)" 180 bash tests/soak/run.sh build 30
 [ -f tests/fuzz/run.sh ] && step "fuzz the parent's readers (short)" 300 bash tests/fuzz/run.sh 20
 [ -f examples/run.sh ] && step "examples" 300 bash examples/run.sh build
 [ -f bench/smoke.sh ] && step "benchmark smoke run" 300 bash bench/smoke.sh build
+step "install, and consumer builds outside the tree" 300 bash tests/consumer/run.sh
 
 echo
 for f in "${failures[@]}"; do echo "failed: $f"; done

@@ -23,8 +23,10 @@
  *                                  rp_task_result_len, rp_task_run, rp_task_mark,
  *                                  rp_init_fn, rp_exit_fn
  *   submitting ................... rp_reserve + rp_commit (zero-copy),
- *                                  rp_submit (one copy), rp_abort, rp_flush
- *   collecting ................... rp_next, rp_release
+ *                                  rp_submit (one copy), rp_submit_burst,
+ *                                  rp_abort, rp_flush
+ *   collecting ................... rp_next, rp_release, rp_next_burst,
+ *                                  rp_release_burst
  *   whole arrays ................. rp_map, rp_map_ex, rp_map_async + rp_job_*
  *   single calls ................. rp_apply, rp_apply_async + rp_future_*
  *   streams ...................... rp_imap (a source callback, bounded in flight)
@@ -344,7 +346,8 @@ RP_API void rp_config_init(struct rp_config *cfg);
  * ring_bytes not a power of two in RP_MIN_RING_BYTES..RP_MAX_RING_BYTES,
  * max_in_flight not a power of two up to 2^20, max_queue above it, spin_ns
  * above 1 s, liveness_ns below 100 us, retries above 1000, task_timeout_ns
- * below 1 ms, an unknown flag, a reserved field not zero), -ENOMEM (also
+ * below 1 ms, an unknown flag, RP_CFG_INLINE with workers not 0,
+ * RP_CFG_FORK with RP_CFG_SPAWN, a reserved field not zero), -ENOMEM (also
  * when the rings do not fit the memory the process may use: workers make
  * themselves the OOM killer's first choice, so a memory cgroup that is too
  * small costs a worker, not the caller), -EAGAIN (fork failed), -ECHILD (a
@@ -367,7 +370,8 @@ RP_API int rp_pool_close(struct rp_pool *pool);
  * tasks are computed and kept for rp_next, so close + join + destroy never
  * loses a computed result unless you choose not to collect it. Implies
  * rp_pool_close. Returns 0, -ETIMEDOUT, -EINVAL, -EPERM, -EDEADLK (from a
- * callback).
+ * callback; with RP_CFG_INLINE also when only results the caller has not
+ * collected hold up queued work).
  */
 RP_API int rp_pool_join(struct rp_pool *pool, uint64_t timeout_ns);
 
@@ -447,6 +451,22 @@ RP_API int rp_submit(struct rp_pool *pool, rp_task_fn fn, const void *data, size
 /* Publish committed tasks to the workers now. Returns 0, -EINVAL, -EPERM. */
 RP_API int rp_flush(struct rp_pool *pool);
 
+#define RP_BULK		(1u << 3)	/* rp_submit_burst: all n tasks, or none */
+
+/*
+ * Submit n tasks of fn in one call: task k's input is the len bytes at
+ * in + k * len (copied), its user_data is user_data + k, and their sequence
+ * numbers are consecutive from *seq (if not NULL). As many as fit now are
+ * submitted ("burst"), filling each worker's ring in runs, with one publish
+ * at the end; with RP_BULK all n or none. Without RP_NONBLOCK it waits, as
+ * rp_submit does, until the first task (RP_BULK: all of them) can go.
+ * Returns how many were submitted (1..n; 0 only for n == 0), or rp_submit's
+ * errors (-EAGAIN: none could go; with RP_BULK also when n exceed what the
+ * window or the rings can ever hold at once: -EMSGSIZE).
+ */
+RP_API int rp_submit_burst(struct rp_pool *pool, rp_task_fn fn, const void *in, size_t len,
+			   unsigned n, unsigned flags, uint64_t user_data, uint64_t *seq);
+
 /* ---------------------------------------------------------------------- */
 /* Collecting (owner thread).                                              */
 /* ---------------------------------------------------------------------- */
@@ -476,7 +496,7 @@ struct rp_result {
  * a dead worker turns into RP_ECRASHED results, never a hang. Returns 0 and
  * fills *res (the task's outcome is in it); -EAGAIN (RP_NONBLOCK, nothing
  * ready); -ENODATA (nothing is outstanding: every submitted task's result has
- * been collected); -EBUSY (the previous result has not been released);
+ * been collected); -EBUSY (results taken before have not all been released);
  * -EINVAL; -EPERM; -EDEADLK (from a callback).
  * Call rp_release(pool, res) when done with res->data.
  */
@@ -484,6 +504,21 @@ RP_API int rp_next(struct rp_pool *pool, struct rp_result *res, unsigned flags);
 
 /* Give the result's space back to its worker. Releasing twice is a no-op. */
 RP_API void rp_release(struct rp_pool *pool, struct rp_result *res);
+
+/*
+ * Up to n results at once, as rp_next would give them one by one (in order,
+ * or as finished), each in place: waits (unless RP_NONBLOCK) for the first,
+ * then takes whatever else is ready without waiting. Returns how many
+ * (1..n), or rp_next's errors. They stay valid until released: release them
+ * all (rp_release_burst, or rp_release each) before the next rp_next*
+ * (-EBUSY until then). Results the caller holds do not block the pool:
+ * futures and jobs behind them are still delivered.
+ */
+RP_API int rp_next_burst(struct rp_pool *pool, struct rp_result *res, unsigned n,
+			 unsigned flags);
+
+/* Release res[0..n-1] from rp_next_burst (each once; any order). */
+RP_API void rp_release_burst(struct rp_pool *pool, struct rp_result *res, unsigned n);
 
 /* ---------------------------------------------------------------------- */
 /* Whole arrays: map.                                                      */
@@ -521,7 +556,8 @@ struct rp_map_report {
  * order. Blocks until every task has finished. Returns how many tasks
  * failed (0 if every task returned 0; a result longer than out_size is that
  * task's failure, RP_EMSGSIZE), or a call error: -EINVAL (NULL pool or fn,
- * n > 0 with NULL in, or NULL out with out_size > 0), -EMSGSIZE (in_size or
+ * n > 0 with NULL in, or NULL out with out_size > 0, a chunk above
+ * RP_CHUNK_MAX that is not RP_CHUNK_AUTO), -EMSGSIZE (in_size or
  * out_size above max_payload), -EBUSY (rp_submit results not yet
  * collected, or a reservation open), -ESHUTDOWN, -EDEADLK, -EPERM. If no
  * worker is left, tasks not yet submitted fail with -ECHILD (an outcome).
@@ -585,9 +621,10 @@ RP_API void rp_job_free(struct rp_job *job);
 struct rp_future;
 
 /*
- * Submit one task and return a future for it. The input is copied (into the
- * ring, or, when the window or rings are full, into a queue that the pool
- * drains as room appears: any number of futures may be outstanding).
+ * Submit one task (fn NULL: cfg.fn) and return a future for it. The input
+ * is copied (into the ring, or, when the window or rings are full, into a
+ * queue that the pool drains as room appears: any number of futures may be
+ * outstanding).
  * Returns 0 and sets *f, or -EINVAL, -ENOMEM, -ESHUTDOWN, -ECHILD,
  * -EMSGSIZE, -EDEADLK, -EPERM.
  */
@@ -670,9 +707,9 @@ struct rp_imap_opts {
  * finished). Input is pulled only as room appears, so memory stays flat on
  * an endless source. Failed tasks reach the sink with their outcome: none is
  * dropped. Returns 0 at RP_EOF once every result reached the sink, the
- * source's or sink's error, or a call error (-EINVAL, -EBUSY: rp_submit
- * tasks of the caller outstanding, -ESHUTDOWN, -EDEADLK, -EPERM, -ECHILD,
- * -ENOMEM).
+ * source's or sink's error (-EMSGSIZE when the source returned more than
+ * max_input), or a call error (-EINVAL, -EBUSY: rp_submit tasks of the
+ * caller outstanding, -ESHUTDOWN, -EDEADLK, -EPERM, -ECHILD, -ENOMEM).
  */
 RP_API int rp_imap(struct rp_pool *pool, rp_task_fn fn, rp_source_fn src, void *src_arg,
 		   rp_sink_fn sink, void *sink_arg, const struct rp_imap_opts *opts);
