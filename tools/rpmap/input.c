@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Input: large reads into segments, and batches of whole records cut from
- * them. A batch points into its segment (no copy) and holds a reference
+ * them (a mapped regular file is one segment: inmap.c). A batch points into its segment (no copy) and holds a reference
  * until its results are written, so a failed batch can be run again; a
  * record that straddles the end of a segment is carried (copied) to the
  * start of the next one. Memory is the segments pinned by batches in
@@ -27,36 +27,10 @@
 #define MAX_FREE_SEGS	4
 #define MIN_READ	(256u << 10)	/* start a new segment below this much room */
 
-/* Map a regular file whole, as one segment that is never freed. Returns
- * 0, or -errno (the input is then read instead). */
-static int map_input(struct rpmap_input *in)
-{
-	struct rpmap_seg *s = calloc(1, sizeof(*s));
-	void *m;
-
-	if (!s)
-		return -ENOMEM;
-	m = mmap(NULL, (size_t)in->size, PROT_READ, MAP_PRIVATE, in->fd, 0);
-	if (m == MAP_FAILED) {
-		free(s);
-		return -errno;
-	}
-	madvise(m, (size_t)in->size, MADV_SEQUENTIAL);
-	s->buf = m;
-	s->cap = s->fill = (size_t)in->size;
-	s->refs = 1;
-	s->mapped = true;
-	in->cur = s;
-	in->mapped = true;
-	in->eof = true;
-	rpmap_fn.map = m;
-	rpmap_fn.map_size = in->size;
-	return 0;
-}
-
 int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record)
 {
 	struct stat st;
+	off_t at;
 
 	memset(in, 0, sizeof(*in));
 	in->read_size = 1u << 20;
@@ -70,36 +44,23 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
 		if (in->fd < 0)
 			return -errno;
 	}
-	if (fstat(in->fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		in->regular = true;
-		in->size = (uint64_t)st.st_size;
-		posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-		if (in->size && in->size == (size_t)in->size && map_input(in) == 0)
-			return 0;
-	}
+	if (fstat(in->fd, &st) < 0)
+		return 0;	/* read() will say what is wrong */
+	in->id = (struct rpmap_file_id){ .known = true, .dev = (uint64_t)st.st_dev,
+					 .ino = (uint64_t)st.st_ino, .left = true };
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	/* Like cat, start where the file's offset is (`{ head -n 1 >/dev/null;
+	 * rpmap f; } < F`): the records are the bytes from there. */
+	at = lseek(in->fd, 0, SEEK_CUR);
+	in->start = at > 0 && at < st.st_size ? (uint64_t)at : at > 0 ? (uint64_t)st.st_size : 0;
+	in->regular = true;
+	in->size = (uint64_t)st.st_size - in->start;
+	in->id.left = in->size > 0;
+	posix_fadvise(in->fd, (off_t)in->start, 0, POSIX_FADV_SEQUENTIAL);
+	if (in->size && in->size == (size_t)in->size)
+		rpmap_map_input(in);	/* failing that, the file is read() */
 	return 0;
-}
-
-/*
- * Drop the pages around [p, p + n) from the input mapping: the mapping is
- * private, read-only and never written, so a page dropped while another
- * batch still needs it only faults in again from the page cache. The range
- * is widened to 64 KiB boundaries because a page fault also maps the
- * cached pages around it (fault-around, 64 KiB): without that, pages of
- * other workers' batches would pile up. Keeps the resident size flat on
- * files larger than memory.
- */
-void rpmap_map_drop(const char *p, size_t n)
-{
-	uintptr_t g = 65536, a = (uintptr_t)p & ~(g - 1), e = ((uintptr_t)p + n + g - 1) & ~(g - 1);
-	uintptr_t lo = (uintptr_t)rpmap_fn.map, hi = lo + rpmap_fn.map_size;
-
-	if (a < lo)
-		a = lo;
-	if (e > hi)
-		e = (hi + 4095) & ~(uintptr_t)4095;
-	if (e > a)
-		madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
 static void seg_put(struct rpmap_input *in, struct rpmap_seg *s)
@@ -107,7 +68,7 @@ static void seg_put(struct rpmap_input *in, struct rpmap_seg *s)
 	if (--s->refs)
 		return;
 	if (s->mapped) {
-		munmap(s->buf, s->cap);
+		munmap(s->map_base, s->map_len);
 		free(s);
 		return;
 	}
@@ -132,6 +93,10 @@ static struct rpmap_seg *seg_get(struct rpmap_input *in, size_t need)
 		in->free_segs = s->next;
 		in->nfree--;
 	} else {
+		/* A record that keeps growing doubles its segment: check the
+		 * memory left first, or the OOM killer would, once it is touched. */
+		if (need > std && need > rpmap_mem_available())
+			return NULL;
 		s = calloc(1, sizeof(*s));
 		if (!s)
 			return NULL;
@@ -199,93 +164,132 @@ ssize_t rpmap_input_fill(struct rpmap_input *in, bool may_block)
 	return r;
 }
 
-int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
-		    struct rpmap_batch **out)
+/* Whether `bytes` of input in `nrec` records fit one task of the pool:
+ * the input within max_in, the built-in's result bound within max_res. */
+static bool task_fits(const struct rpmap_limits *lim, uint64_t bytes, uint64_t nrec)
+{
+	return bytes <= lim->max_in &&
+	       (!lim->max_res || rpmap_result_bound(bytes, nrec) <= lim->max_res);
+}
+
+/*
+ * The most records of `bs` bytes, at most k, that fit one task (at least
+ * 1: a record that does not fit alone is the large-record path's). The
+ * result bound grows with the records as well as with the bytes (crc32
+ * writes 9 bytes per record, gzip a member header), so a batch of tiny
+ * records is cut by its results, not by its input. Binary search: O(log k).
+ */
+static size_t blocks_that_fit(const struct rpmap_limits *lim, size_t bs, size_t k)
+{
+	size_t lo = 1, hi = k;
+
+	if (task_fits(lim, (uint64_t)k * bs, k))
+		return k;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo + 1) / 2;
+
+		if (task_fits(lim, (uint64_t)mid * bs, mid))
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* Where the next batch of fixed-size records from base ends (*pp) and
+ * how many it has. Returns 1, or 0 if no whole record is buffered yet. */
+static int end_blocks(const struct rpmap_input *in, const struct rpmap_limits *lim,
+		      const char *base, const char *end, const char **pp, uint32_t *nrec)
+{
+	size_t bs = rpmap_fn.block, avail = (size_t)(end - base), k;
+
+	if (avail < bs && !in->eof)
+		return 0;
+	k = lim->bytes / bs ? lim->bytes / bs : 1;
+	if (lim->recs && k > lim->recs)
+		k = lim->recs;
+	k = blocks_that_fit(lim, bs, k);
+	if (k * bs > avail)
+		k = in->eof ? (avail + bs - 1) / bs : avail / bs;
+	*pp = base + (k * bs < avail ? k * bs : avail);
+	*nrec = (uint32_t)k;
+	return 1;
+}
+
+/* Cheap functions (identity, upper in order): no per-record work here,
+ * just the last separator before the target; the worker counts. Returns 1
+ * and sets *pp, 0 if no whole record is buffered, or -E2BIG. */
+static int end_uncounted(struct rpmap_input *in, const struct rpmap_limits *lim,
+			 const char *base, const char *end, const char **pp)
+{
+	size_t want = (size_t)(end - base) < lim->bytes ? (size_t)(end - base) : lim->bytes;
+	size_t from;
+	const char *sep, *e;
+
+	if (want > lim->max_in)
+		want = lim->max_in;
+	sep = memrchr(base, rpmap_fn.sep, want);
+	if (sep) {
+		*pp = sep + 1;
+		return 1;
+	}
+	/* One record longer than the target (or incomplete). */
+	from = in->scanned > in->cut ? in->scanned - in->cut : 0;
+	e = memchr(base + from, rpmap_fn.sep, (size_t)(end - base) - from);
+	if (e || in->eof) {
+		*pp = e ? e + 1 : end;
+		return 1;
+	}
+	in->scanned = in->cur->fill;
+	return in->cur->fill - in->cut > in->max_record ? -E2BIG : 0;
+}
+
+/* Counted: walk record by record, within the record limit, the target and
+ * what a task takes (input and result bound); the first record is taken
+ * whatever its size. Returns 1 (*pp, *nrec), 0, or -E2BIG. */
+static int end_counted(struct rpmap_input *in, const struct rpmap_limits *lim, const char *base,
+		       const char *end, const char **pp, uint32_t *nrec)
+{
+	uint64_t recs = lim->recs ? lim->recs : UINT32_MAX;
+	const char *p = base;
+	uint32_t n = 0;
+
+	while (p < end && n < recs) {
+		size_t from = n == 0 && in->scanned > in->cut ? in->scanned - in->cut : 0;
+		const char *e = memchr(p + from, rpmap_fn.sep, (size_t)(end - p) - from);
+		const char *q = e ? e + 1 : in->eof ? end : NULL;
+
+		if (!q) {
+			if (n == 0) {
+				in->scanned = in->cur->fill;
+				if (in->cur->fill - in->cut > in->max_record)
+					return -E2BIG;
+			}
+			break;
+		}
+		if (n && ((size_t)(q - base) > lim->bytes ||
+			  !task_fits(lim, (uint64_t)(q - base), n + 1)))
+			break;
+		p = q;
+		n++;
+	}
+	*pp = p;
+	*nrec = n;
+	return n ? 1 : 0;
+}
+
+/* Make [cut, p) of the current segment a batch of nrec records (0: not
+ * counted). Returns 1 (*out set) or -ENOMEM. */
+static int take_batch(struct rpmap_input *in, const struct rpmap_limits *lim, const char *p,
+		      uint32_t nrec, struct rpmap_batch **out)
 {
 	struct rpmap_seg *s = in->cur;
-	const char *base, *p, *end;
-	size_t target = lim->bytes;
-	uint32_t nrec = 0;
-	struct rpmap_batch *b;
+	const char *base = s->buf + in->cut;
+	/* The last read of the data: nothing below changes the input's state
+	 * before it (a fault of the mapping leaves the input as it was). */
+	bool unterminated = rpmap_fn.mode != RPMAP_BLOCK && p > base && p[-1] != rpmap_fn.sep;
+	struct rpmap_batch *b = in->free_batches;
 
-	*out = NULL;
-	if (!s || in->cut == s->fill)
-		return 0;
-	base = s->buf + in->cut;
-	end = s->buf + s->fill;
-	p = base;
-	if (rpmap_fn.mode == RPMAP_BLOCK) {
-		size_t bs = rpmap_fn.block, avail = (size_t)(end - base), k;
-
-		if (avail < bs && !in->eof)
-			return 0;
-		k = target / bs ? target / bs : 1;
-		if (lim->recs && k > lim->recs)
-			k = lim->recs;
-		if (k > 1 && k * bs > lim->max_in)
-			k = lim->max_in / bs ? lim->max_in / bs : 1;
-		if (k * bs > avail)
-			k = in->eof ? (avail + bs - 1) / bs : avail / bs;
-		p = base + (k * bs < avail ? k * bs : avail);
-		nrec = (uint32_t)k;
-	} else if (!lim->count) {
-		/* Cheap functions: no per-record work here, just the last
-		 * separator before the target. The worker counts. */
-		size_t want = (size_t)(end - base) < target ? (size_t)(end - base) : target;
-		const char *sep;
-
-		if (want > lim->max_in)
-			want = lim->max_in;
-		sep = memrchr(base, rpmap_fn.sep, want);
-		if (sep) {
-			p = sep + 1;
-		} else {
-			/* One record longer than the target (or incomplete). */
-			size_t from = in->scanned > in->cut ? in->scanned - in->cut : 0;
-			const char *e = memchr(base + from, rpmap_fn.sep, (size_t)(end - base) - from);
-
-			if (e)
-				p = e + 1;
-			else if (in->eof)
-				p = end;
-			else {
-				in->scanned = s->fill;
-				if (s->fill - in->cut > in->max_record)
-					return -E2BIG;
-				return 0;
-			}
-		}
-	} else {
-		/* Counted: walk record by record, honouring the record limit and
-		 * the result bound. */
-		uint64_t recs = lim->recs ? lim->recs : UINT32_MAX;
-
-		while (p < end && nrec < recs) {
-			size_t from = nrec == 0 && in->scanned > in->cut ? in->scanned - in->cut : 0;
-			const char *e = memchr(p + from, rpmap_fn.sep, (size_t)(end - p) - from);
-			const char *q = e ? e + 1 : in->eof ? end : NULL;
-
-			if (!q) {
-				if (nrec == 0) {
-					in->scanned = s->fill;
-					if (s->fill - in->cut > in->max_record)
-						return -E2BIG;
-				}
-				break;
-			}
-			if (nrec && ((size_t)(q - base) > target || (size_t)(q - base) > lim->max_in ||
-				     (lim->max_res &&
-				      rpmap_result_bound((uint64_t)(q - base), nrec + 1) > lim->max_res)))
-				break;
-			p = q;
-			nrec++;
-		}
-		if (!nrec)
-			return 0;
-	}
-	if ((size_t)(p - base) > in->max_record && (rpmap_fn.mode != RPMAP_BLOCK))
-		return -E2BIG;
-	b = in->free_batches;
 	if (b)
 		in->free_batches = b->next;
 	else if (!(b = malloc(sizeof(*b))))
@@ -298,9 +302,10 @@ int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 	b->off = in->cut_off;
 	b->nrec = nrec;
 	b->counted = nrec != 0;
-	b->unterminated = rpmap_fn.mode != RPMAP_BLOCK && b->len && base[b->len - 1] != rpmap_fn.sep;
-	b->large = b->len > lim->max_in ||
-		   (lim->max_res && rpmap_result_bound(b->len, nrec ? nrec : 1) > lim->max_res);
+	b->unterminated = unterminated;
+	/* Only ever one record: every path above stops before a second
+	 * record that would not fit (the one-record path is for it alone). */
+	b->large = !task_fits(lim, b->len, nrec ? nrec : 1);
 	b->first = in->next_index;
 	if (b->counted)
 		in->next_index += nrec;
@@ -312,7 +317,33 @@ int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 	return 1;
 }
 
-bool rpmap_batch_record(const struct rpmap_batch *b, uint32_t i, const char **pp, size_t *len)
+/* rpmap_input_cut without the guard. */
+static int cut(struct rpmap_input *in, const struct rpmap_limits *lim, struct rpmap_batch **out)
+{
+	struct rpmap_seg *s = in->cur;
+	const char *base, *end, *p = NULL;
+	uint32_t nrec = 0;
+	int r;
+
+	*out = NULL;
+	if (!s || in->cut == s->fill)
+		return 0;
+	base = s->buf + in->cut;
+	end = s->buf + s->fill;
+	if (rpmap_fn.mode == RPMAP_BLOCK)
+		r = end_blocks(in, lim, base, end, &p, &nrec);
+	else if (!lim->count)
+		r = end_uncounted(in, lim, base, end, &p);
+	else
+		r = end_counted(in, lim, base, end, &p, &nrec);
+	if (r <= 0)
+		return r;
+	if ((size_t)(p - base) > in->max_record && rpmap_fn.mode != RPMAP_BLOCK)
+		return -E2BIG;
+	return take_batch(in, lim, p, nrec, out);
+}
+
+static bool batch_record(const struct rpmap_batch *b, uint32_t i, const char **pp, size_t *len)
 {
 	const char *p = b->data, *end = b->data + b->len;
 
@@ -341,20 +372,83 @@ bool rpmap_batch_record(const struct rpmap_batch *b, uint32_t i, const char **pp
 	}
 }
 
-uint32_t rpmap_batch_count(const struct rpmap_batch *b)
+static uint32_t batch_count(const struct rpmap_batch *b, size_t bytes)
 {
-	const char *p = b->data, *end = b->data + b->len;
+	const char *p = b->data, *end = b->data + (bytes < b->len ? bytes : b->len);
 	uint32_t n = 0;
 
 	if (rpmap_fn.mode == RPMAP_BLOCK)
-		return (uint32_t)((b->len + rpmap_fn.block - 1) / rpmap_fn.block);
+		return (uint32_t)(bytes >= b->len ? (b->len + rpmap_fn.block - 1) / rpmap_fn.block
+						  : bytes / rpmap_fn.block);
 	while (p < end) {
 		const char *e = memchr(p, rpmap_fn.sep, (size_t)(end - p));
 
+		if (!e && bytes < b->len)
+			break;	/* runs past `bytes` */
 		n++;
 		p = e ? e + 1 : end;
 	}
 	return n;
+}
+
+/* The parent's reads of the mapping run under rpmap_map_guarded (inmap.c):
+ * a file truncated under them fails the read instead of killing rpmap. */
+struct call {
+	struct rpmap_input *in;
+	const struct rpmap_limits *lim;
+	struct rpmap_batch **out;
+	const struct rpmap_batch *b;
+	uint32_t i;
+	size_t bytes, *len;
+	const char **p;
+};
+
+static int cut_call(void *a)
+{
+	struct call *c = a;
+
+	return cut(c->in, c->lim, c->out);
+}
+
+static int record_call(void *a)
+{
+	struct call *c = a;
+
+	return batch_record(c->b, c->i, c->p, c->len);
+}
+
+static int count_call(void *a)
+{
+	struct call *c = a;
+
+	return (int)batch_count(c->b, c->bytes);	/* records of a batch: < 2^31 */
+}
+
+int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
+		    struct rpmap_batch **out)
+{
+	struct call c = { .in = in, .lim = lim, .out = out };
+
+	*out = NULL;
+	return in->mapped ? rpmap_map_guarded(cut_call, &c) : cut(in, lim, out);
+}
+
+bool rpmap_batch_record(const struct rpmap_batch *b, uint32_t i, const char **pp, size_t *len)
+{
+	struct call c = { .b = b, .i = i, .p = pp, .len = len };
+
+	return b->seg->mapped ? rpmap_map_guarded(record_call, &c) > 0 : batch_record(b, i, pp, len);
+}
+
+uint32_t rpmap_batch_count(const struct rpmap_batch *b, size_t bytes)
+{
+	struct call c = { .b = b, .bytes = bytes };
+	int n;
+
+	if (!b->seg->mapped)
+		return batch_count(b, bytes);
+	n = rpmap_map_guarded(count_call, &c);
+	return n > 0 ? (uint32_t)n : 0;
 }
 
 void rpmap_batch_free(struct rpmap_input *in, struct rpmap_batch *b)
@@ -385,6 +479,9 @@ void rpmap_input_close(struct rpmap_input *in)
 		in->free_batches = b->next;
 		free(b);
 	}
+	/* A mapped stdin is left where rpmap stopped reading, as read() would. */
+	if (in->mapped && in->fd == 0)
+		lseek(in->fd, (off_t)(in->start + in->cut_off), SEEK_SET);
 	if (in->fd > 0)
 		close(in->fd);
 }

@@ -10,6 +10,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -38,14 +39,15 @@ static const char usage_text[] =
 "  PLUGIN.so:SYMBOL  a ringpool task function (rp_task_fn) exported by a shared\n"
 "                    object; it gets each record without its separator, and\n"
 "                    rpmap writes its result followed by the separator\n"
+"A record's result is at most 256 MiB (more fails: \"result too large\").\n"
 "\n"
 "Records (default: lines):\n"
 "      --lines            records end with a newline; a last line without one is\n"
 "                         a record, and the output keeps the missing newline\n"
 "  -0, --null             records end with a NUL byte\n"
-"  -b, --block SIZE       records are SIZE bytes (k, M suffixes); the last may be\n"
-"                         shorter\n"
-"      --max-record SIZE  refuse longer records (default 64M)\n"
+"  -b, --block SIZE       records are SIZE bytes (k, M suffixes; 1 to 64M, and\n"
+"                         at most --max-record); the last may be shorter\n"
+"      --max-record SIZE  refuse longer records (default 64M, at most 256M)\n"
 "\n"
 "Input and output:\n"
 "  -i, --input FILE       read FILE (default: standard input)\n"
@@ -55,9 +57,9 @@ static const char usage_text[] =
 "  -j, --jobs N           worker processes (default: online CPUs)\n"
 "  -u, --unordered        write results as they finish (records inside a task\n"
 "                         keep their order)\n"
-"      --chunk N          at most N records per task (default: adaptive, about\n"
-"                         2 ms of work or --batch bytes per task)\n"
-"      --batch SIZE       input bytes per task (default 64k)\n"
+"      --chunk N          at most N records per task, 1 to 1048576 (default:\n"
+"                         adaptive, about 2 ms of work or --batch bytes per task)\n"
+"      --batch SIZE       input bytes per task, 1k to 16M (default 64k)\n"
 "\n"
 "Failures:\n"
 "  -k, --keep-going       report failed records on stderr (index, input byte,\n"
@@ -72,6 +74,13 @@ static const char usage_text[] =
 "Workers:\n"
 "      --spawn            start each worker by exec of rpmap itself instead of\n"
 "                         fork; plugins are loaded again in each worker\n"
+"      --max-tasks-per-worker N\n"
+"                         replace each worker after it has run N tasks (a task\n"
+"                         is a batch of records: see --chunk); bounds a plugin\n"
+"                         that leaks\n"
+"      --max-rss SIZE     replace a worker once its peak resident size is over\n"
+"                         SIZE (checked every 64 tasks; it counts the shared\n"
+"                         rings the worker touched, 4M with the default rings)\n"
 "\n"
 "Reporting:\n"
 "      --stats            print the pool's statistics on stderr at the end\n"
@@ -81,9 +90,10 @@ static const char usage_text[] =
 "  -V, --version          version\n"
 "\n"
 "Exit status: 0 all records done; 1 some records failed; 2 usage, plugin or\n"
-"I/O error; after Ctrl-C, rpmap writes every result in flight and dies by\n"
-"SIGINT (130); when the reader of its output goes away (EPIPE), it stops\n"
-"quietly and dies by SIGPIPE (141), like cat.\n"
+"I/O error, or an input file that shrank while read; after Ctrl-C, rpmap\n"
+"writes every result in flight and dies by SIGINT (130); when the reader of\n"
+"its output goes away (EPIPE), it stops quietly and dies by SIGPIPE (141),\n"
+"like cat.\n"
 "\n"
 "Examples:\n"
 "  rpmap gzip < big.log > big.log.gz        # parallel gzip, one member per 128k\n"
@@ -212,6 +222,48 @@ static void parse_function(const char *f, struct rpmap_opts *o)
 	}
 }
 
+/*
+ * Standard streams closed when rpmap started (e.g. `rpmap f <&-`): hold
+ * each one's number with /dev/null, so that no fd rpmap or the library
+ * opens later (the board, -i, -o, the pool's) takes it and is then read
+ * or written as if it were stdin or stdout. Call first, before anything
+ * opens an fd. Returns a mask of the closed ones (bit n: fd n); the caller
+ * refuses to use a closed one for data.
+ */
+static unsigned hold_closed_std_fds(void)
+{
+	unsigned closed = 0;
+
+	for (int fd = 0; fd <= 2; fd++) {
+		int n;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		closed |= 1u << fd;
+		/* The lowest free number: fd itself, as the lower ones are open. */
+		n = open("/dev/null", fd ? O_WRONLY : O_RDONLY);
+		if (n >= 0 && n != fd) {
+			dup2(n, fd);
+			close(n);
+		}
+		if (n < 0)
+			exit(2);	/* no /dev/null: nothing sane left to do */
+	}
+	return closed;
+}
+
+/* After --help or --version: 0, or 2 if the text could not be written
+ * (stdout closed, full disk), like any other output error. */
+static int print_done(unsigned closed)
+{
+	int err = (closed & 2) ? EBADF : fflush(stdout) ? errno : ferror(stdout) ? EIO : 0;
+
+	if (!err)
+		return 0;
+	fprintf(stderr, "rpmap: standard output: %s\n", strerror(err));
+	return 2;
+}
+
 static void on_sigint(int sig)
 {
 	(void)sig;
@@ -220,7 +272,7 @@ static void on_sigint(int sig)
 
 enum {
 	OPT_LINES = 256, OPT_MAXREC, OPT_CHUNK, OPT_BATCH, OPT_TIMEOUT, OPT_RETRIES, OPT_SPAWN,
-	OPT_STATS, OPT_PROGRESS, OPT_NOPROGRESS,
+	OPT_STATS, OPT_PROGRESS, OPT_NOPROGRESS, OPT_MAXTASKS, OPT_MAXRSS,
 };
 
 static const struct option longopts[] = {
@@ -238,6 +290,8 @@ static const struct option longopts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "retries", required_argument, NULL, OPT_RETRIES },
 	{ "spawn", no_argument, NULL, OPT_SPAWN },
+	{ "max-tasks-per-worker", required_argument, NULL, OPT_MAXTASKS },
+	{ "max-rss", required_argument, NULL, OPT_MAXRSS },
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "no-progress", no_argument, NULL, OPT_NOPROGRESS },
@@ -246,138 +300,197 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-int main(int argc, char **argv)
-{
-	struct rpmap_opts o = { .progress = -1, .batch_bytes = 64u << 10 };
-	const char *inpath = NULL, *outpath = NULL;
-	uint64_t v, max_record = 64ull << 20;
-	bool mode_set = false;
-	struct rpmap_input in;
-	struct rpmap_output out;
-	struct sigaction sa;
-	struct rp_config cfg;
-	int c, r;
+/* What the command line asks for, besides the run's settings (rpmap_fn). */
+struct args {
+	struct rpmap_opts o;
+	const char *inpath, *outpath;
+	uint64_t max_record;
+	bool mode_set;		/* a record option was given */
+	unsigned closed;	/* standard fds closed at start (bit n: fd n) */
+};
 
-	rp_config_init(&cfg);
-	o.workers = cfg.workers;
-	rpmap_fn.mode = RPMAP_LINES;
-	rpmap_fn.sep = '\n';
+/* Record and file options. Returns false if c is not one of them. */
+static bool record_option(int c, struct args *a)
+{
+	uint64_t v;
+
+	switch (c) {
+	case '0':
+		rpmap_fn.mode = RPMAP_NUL;
+		rpmap_fn.sep = '\0';
+		break;
+	case OPT_LINES:
+		rpmap_fn.mode = RPMAP_LINES;
+		rpmap_fn.sep = '\n';
+		break;
+	case 'b':
+		if (!parse_size(optarg, &v) || v < 1 || v > (64u << 20))
+			die_usage("--block: size must be 1 to 64M, not '%s'", optarg);
+		rpmap_fn.mode = RPMAP_BLOCK;
+		rpmap_fn.block = (size_t)v;
+		break;
+	case OPT_MAXREC:
+		if (!parse_size(optarg, &v) || v < (1u << 20) || v > (256u << 20))
+			die_usage("--max-record: size must be 1M to 256M, not '%s'", optarg);
+		a->max_record = v;
+		return true;
+	case 'i':
+		a->inpath = optarg;
+		return true;
+	case 'o':
+		a->outpath = optarg;
+		return true;
+	default:
+		return false;
+	}
+	a->mode_set = true;
+	return true;
+}
+
+/* Parallelism and failure options. Returns false if c is not one of them. */
+static bool work_option(int c, struct rpmap_opts *o)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'j':
+		if (!parse_uint(optarg, 1, RP_MAX_WORKERS, &v))
+			die_usage("-j: workers must be 1-256, not '%s'", optarg);
+		o->workers = (unsigned)v;
+		o->workers_set = true;
+		break;
+	case 'u':
+		o->unordered = true;
+		break;
+	case OPT_CHUNK:
+		if (!parse_uint(optarg, 1, 1u << 20, &v))
+			die_usage("--chunk: must be 1 to 1048576, not '%s'", optarg);
+		o->chunk = (unsigned)v;
+		break;
+	case OPT_BATCH:
+		if (!parse_size(optarg, &v) || v < 1024 || v > (16u << 20))
+			die_usage("--batch: size must be 1k to 16M, not '%s'", optarg);
+		o->batch_bytes = (size_t)v;
+		break;
+	case 'k':
+		o->keep_going = true;
+		break;
+	case OPT_TIMEOUT:
+		/* The library's task deadlines are at least 1 ms. */
+		if (!parse_uint(optarg, 1, UINT32_MAX, &v))
+			die_usage("--timeout: milliseconds (1 or more) expected, not '%s'", optarg);
+		o->timeout_ms = v;
+		rpmap_fn.timeout_ns = v * 1000000ull;
+		break;
+	case OPT_RETRIES:
+		if (!parse_uint(optarg, 0, 1000, &v))
+			die_usage("--retries: a count from 0 to 1000 expected, not '%s'", optarg);
+		o->retries = (unsigned)v;
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* Worker and reporting options. Returns false if c is not one of them. */
+static bool worker_option(int c, struct rpmap_opts *o)
+{
+	uint64_t v;
+
+	switch (c) {
+	case OPT_SPAWN:
+		o->spawn = true;
+		break;
+	case OPT_MAXTASKS:
+		if (!parse_uint(optarg, 1, UINT64_MAX, &v))
+			die_usage("--max-tasks-per-worker: a count of 1 or more expected, not '%s'",
+				  optarg);
+		o->max_tasks = v;
+		break;
+	case OPT_MAXRSS:
+		if (!parse_size(optarg, &v) || v < 1)
+			die_usage("--max-rss: a size (k, M, G suffixes) expected, not '%s'", optarg);
+		o->max_rss = v;
+		break;
+	case OPT_STATS:
+		o->stats = true;
+		break;
+	case OPT_PROGRESS:
+		o->progress = 1;
+		break;
+	case OPT_NOPROGRESS:
+		o->progress = 0;
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Parse the command line into a and rpmap_fn, and load the function.
+ * Returns -1 to go on, or the exit status (--help, --version, an error:
+ * reported). Usage errors exit 2 at once.
+ */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	int c;
+
 	while ((c = getopt_long(argc, argv, "j:0b:i:o:ukhV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			if (!parse_uint(optarg, 1, RP_MAX_WORKERS, &v))
-				die_usage("-j: workers must be 1-256, not '%s'", optarg);
-			o.workers = (unsigned)v;
-			break;
-		case '0':
-			rpmap_fn.mode = RPMAP_NUL;
-			rpmap_fn.sep = '\0';
-			mode_set = true;
-			break;
-		case OPT_LINES:
-			rpmap_fn.mode = RPMAP_LINES;
-			rpmap_fn.sep = '\n';
-			mode_set = true;
-			break;
-		case 'b':
-			if (!parse_size(optarg, &v) || v < 1 || v > (64u << 20))
-				die_usage("--block: size must be 1 to 64M, not '%s'", optarg);
-			rpmap_fn.mode = RPMAP_BLOCK;
-			rpmap_fn.block = (size_t)v;
-			mode_set = true;
-			break;
-		case OPT_MAXREC:
-			if (!parse_size(optarg, &v) || v < (1u << 20) || v > (256u << 20))
-				die_usage("--max-record: size must be 1M to 256M, not '%s'", optarg);
-			max_record = v;
-			break;
-		case 'i':
-			inpath = optarg;
-			break;
-		case 'o':
-			outpath = optarg;
-			break;
-		case 'u':
-			o.unordered = true;
-			break;
-		case OPT_CHUNK:
-			if (!parse_uint(optarg, 1, 1u << 20, &v))
-				die_usage("--chunk: must be 1 to 1048576, not '%s'", optarg);
-			o.chunk = (unsigned)v;
-			break;
-		case OPT_BATCH:
-			if (!parse_size(optarg, &v) || v < 1024 || v > (16u << 20))
-				die_usage("--batch: size must be 1k to 16M, not '%s'", optarg);
-			o.batch_bytes = (size_t)v;
-			break;
-		case 'k':
-			o.keep_going = true;
-			break;
-		case OPT_TIMEOUT:
-			/* The library's task deadlines are at least 1 ms. */
-			if (!parse_uint(optarg, 1, UINT32_MAX, &v))
-				die_usage("--timeout: milliseconds (1 or more) expected, not '%s'",
-					  optarg);
-			o.timeout_ms = v;
-			rpmap_fn.timeout_ns = v * 1000000ull;
-			break;
-		case OPT_RETRIES:
-			if (!parse_uint(optarg, 0, 1000, &v))
-				die_usage("--retries: a count from 0 to 1000 expected, not '%s'", optarg);
-			o.retries = (unsigned)v;
-			break;
-		case OPT_SPAWN:
-			o.spawn = true;
-			break;
-		case OPT_STATS:
-			o.stats = true;
-			break;
-		case OPT_PROGRESS:
-			o.progress = 1;
-			break;
-		case OPT_NOPROGRESS:
-			o.progress = 0;
-			break;
-		case 'h':
+		if (record_option(c, a) || work_option(c, &a->o) || worker_option(c, &a->o))
+			continue;
+		if (c == 'h') {
 			fputs(usage_text, stdout);
-			return 0;
-		case 'V':
+			return print_done(a->closed);
+		}
+		if (c == 'V') {
 			printf("rpmap %s (ringpool %d.%d)\n", RPMAP_VERSION, RINGPOOL_VERSION_MAJOR,
 			       RINGPOOL_VERSION_MINOR);
-			return 0;
-		default:
-			fprintf(stderr, "Try 'rpmap --help' for more information.\n");
-			return 2;
+			return print_done(a->closed);
 		}
+		fprintf(stderr, "Try 'rpmap --help' for more information.\n");
+		return 2;
 	}
 	if (optind != argc - 1)
 		die_usage("%s", optind >= argc ? "missing FUNCTION" : "one FUNCTION expected");
+	/* Like cat: a closed stream rpmap would read or write is an error. */
+	if ((a->closed & 1) && (!a->inpath || !strcmp(a->inpath, "-"))) {
+		fprintf(stderr, "rpmap: standard input: %s\n", strerror(EBADF));
+		return 2;
+	}
+	if ((a->closed & 2) && (!a->outpath || !strcmp(a->outpath, "-"))) {
+		fprintf(stderr, "rpmap: standard output: %s\n", strerror(EBADF));
+		return 2;
+	}
 	if (rpmap_task_setup()) {
 		fprintf(stderr, "rpmap: cannot find the ringpool library's task functions\n");
 		return 2;
 	}
-	parse_function(argv[optind], &o);
-	if (rpmap_fn.kind == RPMAP_GZIP && !mode_set) {
+	parse_function(argv[optind], &a->o);
+	if (rpmap_fn.mode == RPMAP_BLOCK && rpmap_fn.block > a->max_record) {
+		char b1[32], b2[32];
+
+		fprintf(stderr, "rpmap: --block %s is longer than --max-record %s\n",
+			rpmap_size_str(b1, sizeof(b1), rpmap_fn.block),
+			rpmap_size_str(b2, sizeof(b2), a->max_record));
+		return 2;
+	}
+	if (rpmap_fn.kind == RPMAP_GZIP && !a->mode_set) {
 		rpmap_fn.mode = RPMAP_BLOCK;
 		rpmap_fn.block = 128u << 10;
 	}
-	if (o.progress < 0)
-		o.progress = isatty(2);
+	if (a->o.progress < 0)
+		a->o.progress = isatty(2);
+	return -1;
+}
 
-	r = rpmap_input_open(&in, inpath, (size_t)max_record);
-	if (r) {
-		fprintf(stderr, "rpmap: %s: %s\n", inpath, strerror(-r));
-		return 2;
-	}
-	r = rpmap_output_open(&out, outpath);
-	if (r) {
-		fprintf(stderr, "rpmap: %s: %s\n", outpath ? outpath : "standard output",
-			strerror(-r));
-		return 2;
-	}
+/* EPIPE comes back from write(); Ctrl-C sets a flag the loop checks (no
+ * SA_RESTART, so a blocked read() returns). */
+static void set_signals(void)
+{
+	struct sigaction sa;
 
-	/* EPIPE comes back from write(); Ctrl-C sets a flag the loop checks
-	 * (no SA_RESTART, so a blocked read() returns). */
 	signal(SIGPIPE, SIG_IGN);
 	memset(&sa, 0, sizeof(sa));
 	sigaction(SIGINT, NULL, &sa);
@@ -388,8 +501,43 @@ int main(int argc, char **argv)
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);
 	}
+}
 
-	r = rpmap_run(&o, &in, &out);
+int main(int argc, char **argv)
+{
+	struct args a = { .o = { .progress = -1, .batch_bytes = 64u << 10 },
+			  .max_record = 64ull << 20 };
+	struct rpmap_input in;
+	struct rpmap_output out;
+	struct rp_config cfg;
+	int r;
+
+	a.closed = hold_closed_std_fds();	/* first: before anything opens an fd */
+	rp_config_init(&cfg);
+	a.o.workers = cfg.workers;
+	rpmap_fn.mode = RPMAP_LINES;
+	rpmap_fn.sep = '\n';
+	r = parse_args(argc, argv, &a);
+	if (r >= 0)
+		return r;
+	r = rpmap_input_open(&in, a.inpath, (size_t)a.max_record);
+	if (r) {
+		fprintf(stderr, "rpmap: %s: %s\n", a.inpath, strerror(-r));
+		return 2;
+	}
+	r = rpmap_output_open(&out, a.outpath, &in.id);
+	if (r == -EEXIST)
+		fprintf(stderr, "rpmap: %s: input file is output file\n",
+			a.outpath ? a.outpath : "standard output");
+	else if (r)
+		fprintf(stderr, "rpmap: %s: %s\n", a.outpath ? a.outpath : "standard output",
+			strerror(-r));
+	if (r) {
+		rpmap_input_close(&in);
+		return 2;
+	}
+	set_signals();
+	r = rpmap_run(&a.o, &in, &out);
 	rpmap_input_close(&in);
 	if (r == -EPIPE) {
 		/* End like any filter whose reader left: quietly, by SIGPIPE. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,16 +24,41 @@
 #define OUT_BUF		(1u << 20)
 #define DIRECT_MIN	(32u << 10)	/* results this large skip the buffer */
 
-int rpmap_output_open(struct rpmap_output *o, const char *path)
+/* Whether fd, opened by name (by_name) or stdout, is the input. */
+static bool is_input(int fd, bool by_name, const struct rpmap_file_id *in)
 {
+	struct stat st;
+
+	if (!in || !in->known || fstat(fd, &st) < 0 || (uint64_t)st.st_dev != in->dev ||
+	    (uint64_t)st.st_ino != in->ino)
+		return false;
+	if (S_ISFIFO(st.st_mode))
+		return true;	/* rpmap would feed itself and never see the end */
+	return S_ISREG(st.st_mode) && (by_name || in->left);
+}
+
+int rpmap_output_open(struct rpmap_output *o, const char *path, const struct rpmap_file_id *in)
+{
+	struct stat st;
+
 	memset(o, 0, sizeof(*o));
 	if (!path || !strcmp(path, "-")) {
 		o->fd = 1;
 		o->name = "standard output";
+		if (is_input(o->fd, false, in))
+			return -EEXIST;
 	} else {
-		o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		/* Not O_TRUNC: truncate only once it is known not to be the input. */
+		o->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
 		o->name = path;
 		if (o->fd < 0)
+			return -errno;
+		if (is_input(o->fd, true, in)) {
+			close(o->fd);
+			o->fd = -1;
+			return -EEXIST;
+		}
+		if (fstat(o->fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(o->fd, 0) < 0)
 			return -errno;
 	}
 	o->cap = OUT_BUF;

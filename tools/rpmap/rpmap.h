@@ -55,8 +55,10 @@ struct rpmap_fn {
 	int level;		/* GZIP: 0..9 */
 	uint64_t count;		/* COUNT: increments per record */
 	rp_task_fn plugin;	/* PLUGIN: the shared object's task function */
-	const char *map;	/* a regular input file, mapped before the fork */
-	uint64_t map_size;
+	const char *map;	/* a regular input file, mapped before the fork:
+				 * its first record (file offset map_start) */
+	uint64_t map_size;	/* bytes from there */
+	uint64_t map_start;
 	uint64_t timeout_ns;	/* --timeout: a record running longer fails; 0 = none */
 	struct rpmap_slot *board;	/* see "the board" below; NULL = none */
 	uint32_t board_slots;
@@ -96,7 +98,19 @@ struct rpmap_res_hdr {
 	uint32_t magic;
 	uint64_t out_len;
 	uint64_t run_ns;	/* time spent in the batch */
+	uint64_t need;		/* ndone < nrec: the result bytes record ndone
+				 * asked for (separator not counted), 0 if not
+				 * known */
 };
+
+/*
+ * The largest result of one record, in bytes, its separator not counted:
+ * rpmap offers a record no more (a plugin's rp_task_result asking more
+ * gets NULL, and the record fails with "result too large"). It is also
+ * the most --max-record allows, so identity and upper always have room.
+ * --help, rpmap.1 and README state this number.
+ */
+#define RPMAP_MAX_RESULT	(256u << 20)
 
 #define RPMAP_RES_MAGIC 0x72706d31u	/* "rpm1" */
 
@@ -180,6 +194,8 @@ struct rpmap_seg {
 	size_t cap, fill;
 	unsigned refs;		/* batches pointing into it, +1 while current */
 	bool mapped;		/* the whole input file, mapped: never freed */
+	void *map_base;		/* mapped: the mapping (buf is in its first page) */
+	size_t map_len;
 	struct rpmap_seg *next;	/* free list */
 };
 
@@ -205,13 +221,23 @@ struct rpmap_limits {
 	bool count;		/* the parent must count records */
 };
 
+/* Which file the input is, for the output's same-file check. */
+struct rpmap_file_id {
+	bool known;		/* fstat worked */
+	bool left;		/* bytes are left to read (not a regular file: always) */
+	uint64_t dev, ino;
+};
+
 struct rpmap_input {
 	int fd;
+	struct rpmap_file_id id;
 	const char *name;
 	bool regular;		/* a regular file: reads never block long */
 	bool mapped;		/* a regular file, mapped whole (rpmap_fn.map) */
 	bool eof;
-	uint64_t size;		/* regular files: total bytes, else 0 */
+	uint64_t start;		/* regular files: the offset read from (stdin's
+				 * offset when rpmap started) */
+	uint64_t size;		/* regular files: bytes from there, else 0 */
 	size_t read_size;	/* bytes per read() */
 	size_t max_record;	/* longest record accepted */
 	struct rpmap_seg *cur;
@@ -235,8 +261,9 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
  * Cut the next batch out of the buffered input, whole records only. Returns
  * 1 and fills *out (which holds a reference on its segment until
  * rpmap_batch_free), 0 if no complete record is buffered (call
- * rpmap_input_fill, or the input is done if in->eof), or -E2BIG if a record
- * exceeds max_record (nothing is cut).
+ * rpmap_input_fill, or the input is done if in->eof), -E2BIG if a record
+ * exceeds max_record (nothing is cut), or -ENODATA if the mapped input
+ * file shrank under the read (nothing is cut; see rpmap_input_faulted).
  */
 int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 		    struct rpmap_batch **out);
@@ -252,15 +279,46 @@ ssize_t rpmap_input_fill(struct rpmap_input *in, bool may_block);
 bool rpmap_input_done(const struct rpmap_input *in);
 
 /* Locate record i (0-based within the batch): pointer and length with its
- * separator. O(i) for lines. Returns false if the batch has fewer records. */
+ * separator. O(i) for lines. Returns false if the batch has fewer records,
+ * or if the mapped input shrank under the read (rpmap_input_faulted). */
 bool rpmap_batch_record(const struct rpmap_batch *b, uint32_t i, const char **p, size_t *len);
+
+/* True once a read of the input mapping in this process failed because the
+ * file shrank (SIGBUS, caught): every later result is suspect. Sticky. */
+bool rpmap_input_faulted(void);
+
+/* Bytes of the input (from in->start, at most in->size) that the file
+ * still holds: in->size unless a mapped input file shrank. One fstat. */
+uint64_t rpmap_input_avail(const struct rpmap_input *in);
+
+/*
+ * The mapped input file shrank: end the input at the last whole record the
+ * file still holds, so that nothing past its end is cut again (what was cut
+ * already, the engine checks as its results come). Returns that end, an
+ * input offset (from in->start).
+ */
+uint64_t rpmap_input_clip(struct rpmap_input *in);
+
+/* ---- the input mapping (inmap.c) ---- */
+
+/* Map the regular input file whole from in->start as its one segment, and
+ * arm the SIGBUS guard for it. Call before the pool forks. Returns 0, or
+ * -errno (nothing changed: the file is then read()). */
+int rpmap_map_input(struct rpmap_input *in);
+
+/* Run fn(arg) with the guard armed: a read of the input mapping past the
+ * file's end (it shrank) jumps back out. Returns fn's value, or -ENODATA
+ * if a read faulted (rpmap_input_faulted is then true). Parent only. */
+int rpmap_map_guarded(int (*fn)(void *arg), void *arg);
 
 /* Drop the pages holding [p, p + n) of the input mapping (a worker or the
  * parent is done with them; they fault in again if needed). */
 void rpmap_map_drop(const char *p, size_t n);
 
-/* Count the batch's records (O(len)). */
-uint32_t rpmap_batch_count(const struct rpmap_batch *b);
+/* Count the batch's records that end within its first `bytes` bytes
+ * (b->len: all of them; O(bytes)); 0 if the mapped input shrank under the
+ * read (rpmap_input_faulted). */
+uint32_t rpmap_batch_count(const struct rpmap_batch *b, size_t bytes);
 
 void rpmap_batch_free(struct rpmap_input *in, struct rpmap_batch *b);
 void rpmap_input_close(struct rpmap_input *in);
@@ -276,7 +334,15 @@ struct rpmap_output {
 	int err;		/* first write error (-errno), sticky */
 };
 
-int rpmap_output_open(struct rpmap_output *o, const char *path);
+/*
+ * Open (path NULL or "-": stdout). Refuses, before anything is truncated,
+ * an output that is the input (same device and inode): a regular file or
+ * a pipe named by path, or stdout when it is the input pipe or the input
+ * regular file with bytes left to read (as cat does: `< F > F` has already
+ * been emptied by the shell). Returns 0, -EEXIST for "is the input", or
+ * another -errno.
+ */
+int rpmap_output_open(struct rpmap_output *o, const char *path, const struct rpmap_file_id *in);
 
 /* Append n bytes; large pieces go straight to the kernel with writev.
  * Returns 0 or the sticky -errno (-EPIPE when the reader went away). */
@@ -290,13 +356,23 @@ struct rpmap_progress *rpmap_progress_new(uint64_t total_bytes);
 void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t failed, bool last);
 void rpmap_progress_free(struct rpmap_progress *pg);
 
+/* ---- memory (mem.c) ---- */
+
+/* Bytes of memory rpmap may still take (MemAvailable plus free swap, and
+ * what its memory cgroup and their ancestors leave); UINT64_MAX if none of
+ * it can be read. An estimate: re-read on each call. */
+uint64_t rpmap_mem_available(void);
+
 /* ---- engine (engine.c) ---- */
 
 struct rpmap_opts {
 	unsigned workers;
+	bool workers_set;	/* -j given: never fewer workers to fit in memory */
 	unsigned retries;	/* --retries: re-runs of a record whose worker died */
 	uint64_t timeout_ms;	/* --timeout (also in rpmap_fn.timeout_ns); 0 = none */
 	bool spawn;		/* --spawn: workers exec'd (RP_CFG_SPAWN) */
+	uint64_t max_tasks;	/* --max-tasks-per-worker (cfg.max_tasks_per_worker) */
+	uint64_t max_rss;	/* --max-rss (cfg.max_rss_bytes) */
 	const char *plugin_path;	/* PLUGIN: what exec'd workers dlopen */
 	const char *plugin_sym;
 	bool unordered;
@@ -305,7 +381,6 @@ struct rpmap_opts {
 	int progress;		/* -1 auto, 0 off, 1 on */
 	unsigned chunk;		/* records per task; 0 = adaptive */
 	size_t batch_bytes;	/* target input bytes per task */
-	size_t ring_bytes;	/* 0 = chosen from the record sizes */
 };
 
 /*

@@ -51,6 +51,7 @@ struct sub_result {
 	size_t len;
 	bool reserved;
 	int err;		/* RP_EMSGSIZE once it asked for more than room */
+	size_t want;		/* ... and what it asked for */
 };
 
 static struct sub_result sub;
@@ -76,6 +77,7 @@ void *rp_task_result(struct rp_task *t, size_t cap)
 			return NULL;
 		if (cap > sub.room) {
 			sub.err = RP_EMSGSIZE;
+			sub.want = cap;
 			return NULL;
 		}
 		sub.reserved = true;
@@ -101,99 +103,6 @@ int rp_task_result_len(struct rp_task *t, size_t len)
 		return 0;
 	}
 	return lib_task_result_len(t, len);
-}
-
-/* ---- exec'd workers ---- */
-
-/* Open the parent's fd `fd` anew (a new open file description). */
-static int open_parent_fd(int ppid, int fd, int flags, struct stat *st)
-{
-	char path[64];
-	int f;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ppid, fd);
-	f = open(path, flags | O_CLOEXEC);
-	if (f < 0)
-		return -errno;
-	if (fstat(f, st) < 0) {
-		int err = -errno;
-
-		close(f);
-		return err;
-	}
-	return f;
-}
-
-int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **state)
-{
-	static struct rpmap_init a;	/* read once from the region, then used */
-	struct stat st;
-	void *m;
-	int fd, r;
-
-	(void)worker;
-	*state = NULL;
-	if (!args || len != sizeof(a))
-		return -EINVAL;
-	memcpy(&a, args, sizeof(a));
-	a.plugin[sizeof(a.plugin) - 1] = 0;
-	a.sym[sizeof(a.sym) - 1] = 0;
-	if (a.fn.kind > RPMAP_PLUGIN || a.fn.mode > RPMAP_BLOCK ||
-	    (a.fn.mode == RPMAP_BLOCK && !a.fn.block) || a.fn.level < 0 || a.fn.level > 9)
-		return -EINVAL;
-	rpmap_fn = a.fn;
-	rpmap_fn.plugin = NULL;
-	rpmap_fn.map = NULL;
-	rpmap_fn.map_size = 0;
-	rpmap_fn.board = NULL;
-	rpmap_fn.board_slots = 0;
-	r = rpmap_task_setup();
-	if (r)
-		return r;
-	if (rpmap_fn.kind == RPMAP_PLUGIN) {
-		/* Kept loaded for the worker's life. */
-		void *h = dlopen(a.plugin, RTLD_NOW | RTLD_LOCAL);
-
-		rpmap_fn.plugin = h ? (rp_task_fn)(uintptr_t)dlsym(h, a.sym) : NULL;
-		if (!rpmap_fn.plugin)
-			return -ENOENT;
-	}
-	if (a.board_fd >= 0) {
-		size_t bytes = (size_t)a.fn.board_slots * sizeof(struct rpmap_slot);
-
-		fd = open_parent_fd(a.ppid, a.board_fd, O_RDWR, &st);
-		if (fd < 0)
-			return fd;
-		m = (uint64_t)st.st_size >= bytes
-			    ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-			    : MAP_FAILED;
-		r = m == MAP_FAILED ? ((uint64_t)st.st_size < bytes ? -EINVAL : -errno) : 0;
-		close(fd);
-		if (r)
-			return r;
-		rpmap_fn.board = m;
-		rpmap_fn.board_slots = a.fn.board_slots;
-	}
-	if (a.map_fd >= 0 && a.fn.map_size) {
-		fd = open_parent_fd(a.ppid, a.map_fd, O_RDONLY, &st);
-		if (fd < 0)
-			return fd;
-		/* The very file the parent mapped, and no shorter. */
-		if ((uint64_t)st.st_dev != a.map_dev || (uint64_t)st.st_ino != a.map_ino ||
-		    (uint64_t)st.st_size < a.fn.map_size) {
-			close(fd);
-			return -ESTALE;
-		}
-		m = mmap(NULL, (size_t)a.fn.map_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		r = m == MAP_FAILED ? -errno : 0;
-		close(fd);
-		if (r)
-			return r;
-		madvise(m, (size_t)a.fn.map_size, MADV_SEQUENTIAL);
-		rpmap_fn.map = m;
-		rpmap_fn.map_size = a.fn.map_size;
-	}
-	return 0;
 }
 
 /* ---- built-ins ---- */
@@ -469,6 +378,73 @@ static ssize_t run_plugin(struct rp_task *t, uint64_t seq, char *at, size_t room
 	return (ssize_t)sub.len;
 }
 
+/* What a plugin's record must leave in the batch's result after its own
+ * output: its separator and the failure table entry it might add. */
+static uint64_t keep_for(uint64_t pos, uint32_t nfail, bool has_sep)
+{
+	return ALIGN8(pos) - pos + 8 + (uint64_t)(nfail + 1) * sizeof(*fails) + (has_sep ? 1 : 0);
+}
+
+/*
+ * Apply the function to one record (n bytes at p, with its separator if
+ * has_sep), its output at o, in at most `room` bytes (a plugin's: room -
+ * keep, its separator after it); a result (separator not counted) never
+ * gets more than RPMAP_MAX_RESULT. Returns the bytes written; -1 if the
+ * record failed (*status); -2 if its output did not fit (*need: the
+ * result's bytes it asked for, separator not counted, 0 if not known).
+ */
+static int64_t apply_record(struct rp_task *t, uint64_t seq, char *o, uint64_t room, uint64_t keep,
+			    const char *p, size_t n, bool has_sep, int *status, uint64_t *need)
+{
+	size_t body = has_sep ? n - 1 : n;	/* without the separator */
+	uint64_t lim = room < RPMAP_MAX_RESULT ? room : RPMAP_MAX_RESULT;
+	ssize_t r;
+
+	switch (rpmap_fn.kind) {
+	case RPMAP_IDENTITY:
+	case RPMAP_UPPER:
+		/* body <= --max-record <= RPMAP_MAX_RESULT */
+		*need = body;
+		if (room < n)
+			return -2;
+		if (rpmap_fn.kind == RPMAP_UPPER)
+			upper(o, p, n);
+		else
+			memcpy(o, p, n);
+		return (int64_t)n;
+	case RPMAP_CRC32:
+		*need = 9;
+		if (lim < 9)
+			return -2;
+		return (int64_t)put_crc(o, (uint32_t)crc32(crc32(0, Z_NULL, 0), (const Bytef *)p,
+							  (uInt)body));
+	case RPMAP_COUNT:
+		*need = 21;
+		if (lim < 21)
+			return -2;
+		return (int64_t)put_u64(o, burn(rpmap_fn.count));
+	case RPMAP_GZIP:
+		/* The bound of rpmap_result_bound, without the batch's header. */
+		*need = n + (n >> 10) + 64;
+		r = (ssize_t)gzip_member(o, lim, p, n, rpmap_fn.level);
+		return r ? r : -2;
+	case RPMAP_PLUGIN:
+		*need = 0;
+		if (room <= keep)
+			return -2;
+		lim = room - keep < RPMAP_MAX_RESULT ? room - keep : RPMAP_MAX_RESULT;
+		r = run_plugin(t, seq, o, lim, p, body, status);
+		if (r == -2)
+			*need = sub.want;
+		if (r < 0)
+			return r;
+		if (has_sep)
+			o[r++] = rpmap_fn.sep;
+		return r;
+	}
+	return -2;
+}
+
 /* The task's board slot, or NULL. */
 static struct rpmap_slot *board_slot(const struct rpmap_task_hdr *th, uint64_t seq)
 {
@@ -485,6 +461,69 @@ static struct rpmap_slot *board_slot(const struct rpmap_task_hdr *th, uint64_t s
  * that ran longer than the limit (the library kills only while the parent
  * is inside a ringpool call) stops the batch with RPMAP_EOVERRAN.
  */
+/* The batch's records in [*pp, *end), from the task's input or the
+ * mapping. Returns 0 or -EINVAL (a malformed task). */
+static int batch_input(const struct rpmap_task_hdr *th, const void *in, size_t len,
+		       const char **pp, const char **end)
+{
+	*pp = (const char *)(th + 1);
+	*end = (const char *)in + len;
+	if (!th->map_len)
+		return 0;
+	if (!rpmap_fn.map || th->map_off > rpmap_fn.map_size ||
+	    th->map_len > rpmap_fn.map_size - th->map_off || len != sizeof(*th))
+		return -EINVAL;
+	*pp = rpmap_fn.map + th->map_off;
+	*end = *pp + th->map_len;
+	return 0;
+}
+
+/* identity and upper on lines or NUL records give the same bytes record by
+ * record or at once: do the batch at once when it fits (*pos: the bytes
+ * written). Returns the records done (all of them), 0 when not taken. */
+static uint32_t whole_batch(char *out, uint64_t room, const char **pp, const char *end,
+			    uint64_t *pos)
+{
+	size_t n = (size_t)(end - *pp);
+	uint32_t recs;
+
+	if ((rpmap_fn.kind != RPMAP_IDENTITY && rpmap_fn.kind != RPMAP_UPPER) ||
+	    rpmap_fn.mode == RPMAP_BLOCK || n > room || !n)
+		return 0;
+	recs = (uint32_t)copy_count(out, *pp, n, rpmap_fn.sep, rpmap_fn.kind == RPMAP_UPPER);
+	if (end[-1] != rpmap_fn.sep)
+		recs++;	/* the input's last record, without separator */
+	*pp = end;
+	*pos += n;
+	return recs;
+}
+
+/* Fill the result's header and failure table and set its length. Returns
+ * 0, or -EPROTO if the parent counted other records. */
+static int finish_result(struct rp_task *t, const struct rpmap_task_hdr *th,
+			 struct rpmap_res_hdr *rh, uint64_t pos, uint32_t nrec, uint32_t nfail,
+			 uint64_t t0)
+{
+	uint64_t fend = ALIGN8(pos);
+
+	if (th->nrec && th->nrec != nrec)
+		return -EPROTO;	/* the parent and the worker disagree on records */
+	rh->nrec = nrec;
+	rh->nfail = nfail;
+	rh->magic = RPMAP_RES_MAGIC;
+	rh->out_len = pos - sizeof(*rh);
+	if (nfail) {
+		if (fend + (uint64_t)nfail * sizeof(*fails) > th->cap)
+			return RP_EMSGSIZE;	/* cannot happen: room was kept */
+		memcpy((char *)rh + fend, fails, (size_t)nfail * sizeof(*fails));
+	}
+	rh->run_ns = now_ns() - t0;
+	lib_task_result_len(t, fend + (uint64_t)nfail * sizeof(*fails));
+	if (th->map_len)
+		rpmap_map_drop(rpmap_fn.map + th->map_off, th->map_len);
+	return 0;
+}
+
 int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 {
 	const struct rpmap_task_hdr *th = in;
@@ -492,11 +531,13 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 	struct rpmap_res_hdr *rh;
 	struct rpmap_slot *slot;
 	char *out;
-	uint64_t t0 = now_ns(), cap, pos, fend, limit = rpmap_fn.timeout_ns, rt0, rt1;
-	uint32_t i = 0, nfail = 0, nrec;
+	uint64_t t0 = now_ns(), pos, limit = rpmap_fn.timeout_ns, rt0, rt1, need = 0;
+	uint32_t i, nfail = 0;
 	bool has_sep, stopped = false;
+	int status = 0;
+	int64_t r;
 
-	if (len < sizeof(*th))
+	if (len < sizeof(*th) || batch_input(th, in, len, &p, &end))
 		return -EINVAL;
 	slot = board_slot(th, t->seq);
 	if (slot) {
@@ -507,99 +548,27 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 		atomic_store_explicit(&slot->rec1, 0, memory_order_relaxed);
 		atomic_store_explicit(&slot->seq1, t->seq + 1, memory_order_relaxed);
 	}
-	cap = th->cap;
-	p = (const char *)(th + 1);
-	end = (const char *)in + len;
-	if (th->map_len) {
-		if (!rpmap_fn.map || th->map_off > rpmap_fn.map_size ||
-		    th->map_len > rpmap_fn.map_size - th->map_off || len != sizeof(*th))
-			return -EINVAL;
-		p = rpmap_fn.map + th->map_off;
-		end = p + th->map_len;
-	}
-	out = lib_task_result(t, cap);
+	out = lib_task_result(t, th->cap);
 	if (!out)
 		return RP_EMSGSIZE;
 	rh = (struct rpmap_res_hdr *)out;
+	rh->need = 0;
 	pos = sizeof(*rh);
-	if ((rpmap_fn.kind == RPMAP_IDENTITY || rpmap_fn.kind == RPMAP_UPPER) &&
-	    rpmap_fn.mode != RPMAP_BLOCK && (uint64_t)(end - p) <= cap - pos) {
-		/* Record by record would give the same bytes: do the batch at once. */
-		size_t n = (size_t)(end - p);
-
-		i = (uint32_t)copy_count(out + pos, p, n, rpmap_fn.sep, rpmap_fn.kind == RPMAP_UPPER);
-		if (n && end[-1] != rpmap_fn.sep)
-			i++;	/* the input's last record, without separator */
-		pos += n;
-		p = end;
-	}
+	i = whole_batch(out + pos, th->cap - pos, &p, end, &pos);
 	rt0 = limit ? now_ns() : 0;	/* after the wait for result space */
 	for (size_t n; (n = next_record(p, end, &has_sep)); p += n, i++) {
-		size_t body = has_sep ? n - 1 : n;	/* without the separator */
-		char *o = out + pos;
-		uint64_t room = cap - pos;
-
 		if (stopped)
 			continue;	/* only counting from here on */
 		if (slot)	/* relaxed: see above */
 			atomic_store_explicit(&slot->rec1, (uint64_t)i + 1, memory_order_relaxed);
-		switch (rpmap_fn.kind) {
-		case RPMAP_IDENTITY:
-			if (room < n)
-				goto full;
-			memcpy(o, p, n);
-			pos += n;
-			break;
-		case RPMAP_UPPER:
-			if (room < n)
-				goto full;
-			upper(o, p, n);
-			pos += n;
-			break;
-		case RPMAP_CRC32:
-			if (room < 9)
-				goto full;
-			pos += put_crc(o, (uint32_t)crc32(crc32(0, Z_NULL, 0), (const Bytef *)p,
-							  (uInt)body));
-			break;
-		case RPMAP_COUNT:
-			if (room < 21)
-				goto full;
-			pos += put_u64(o, burn(rpmap_fn.count));
-			break;
-		case RPMAP_GZIP: {
-			size_t z = gzip_member(o, room, p, n, rpmap_fn.level);
-
-			if (!z)
-				goto full;
-			pos += z;
-			break;
-		}
-		case RPMAP_PLUGIN: {
-			/* Keep room for the failure table entry this record might
-			 * add and for its separator. */
-			uint64_t keep = ALIGN8(pos) - pos + 8 + (uint64_t)(nfail + 1) * sizeof(*fails) +
-					(has_sep ? 1 : 0);
-			int status = 0;
-			ssize_t r;
-
-			if (room <= keep)
-				goto full;
-			r = run_plugin(t, th->first + i, o, room - keep, p, body, &status);
-			if (r == -2)
-				goto full;
-			if (r == -1) {
-				if (!add_fail(nfail, i, status, pos - sizeof(*rh)))
-					goto full;
-				nfail++;
-				break;
-			}
+		r = apply_record(t, th->first + i, out + pos, th->cap - pos,
+				 keep_for(pos, nfail, has_sep), p, n, has_sep, &status, &need);
+		if (r == -1 && add_fail(nfail, i, status, pos - sizeof(*rh)))
+			nfail++;
+		else if (r < 0)
+			goto full;	/* -1: no room for the failure; need 0: run it alone */
+		else
 			pos += (uint64_t)r;
-			if (has_sep)
-				out[pos++] = rpmap_fn.sep;
-			break;
-		}
-		}
 		if (limit) {
 			rt1 = now_ns();
 			if (rt1 - rt0 > limit) {
@@ -614,25 +583,9 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 full:
 		stopped = true;
 		rh->ndone = i;
+		rh->need = r == -2 ? need : 0;
 	}
-	nrec = i;
 	if (!stopped)
-		rh->ndone = nrec;
-	if (th->nrec && th->nrec != nrec)
-		return -EPROTO;	/* the parent and the worker disagree on records */
-	rh->nrec = nrec;
-	rh->nfail = nfail;
-	rh->magic = RPMAP_RES_MAGIC;
-	rh->out_len = pos - sizeof(*rh);
-	fend = ALIGN8(pos);
-	if (nfail) {
-		if (fend + (uint64_t)nfail * sizeof(*fails) > cap)
-			return RP_EMSGSIZE;	/* cannot happen: room was kept */
-		memcpy(out + fend, fails, (size_t)nfail * sizeof(*fails));
-	}
-	rh->run_ns = now_ns() - t0;
-	lib_task_result_len(t, fend + (uint64_t)nfail * sizeof(*fails));
-	if (th->map_len)
-		rpmap_map_drop(rpmap_fn.map + th->map_off, th->map_len);
-	return 0;
+		rh->ndone = i;
+	return finish_result(t, th, rh, pos, i, nfail, t0);
 }

@@ -11,6 +11,12 @@
  * `flaky` is testfn, except that a record containing FLAKY<N> (N default 1)
  *   dies with SIGSEGV the first N times it is run: runs are counted with
  *   marker files <index>.<k> in the directory $RPMAP_MARKS.
+ * `sized` writes N bytes of 'x' for a record that is the decimal number N;
+ * `leak` copies each record and leaks 1 MiB (allocated and touched);
+ * `noisy` copies each record after writing to stdout (printf + fflush, and
+ *   write(1)) and reading stdin (read(0)), as a careless plugin would;
+ * `expand` writes its record K times, K = its first byte % 40 (% 3 for
+ *   records over 64 KiB): results from none to 39 times the record.
  */
 #include <ringpool.h>
 
@@ -142,4 +148,62 @@ int flaky(struct rp_task *t, const void *in, size_t len)
 		}
 	}
 	return testfn(t, in, len);
+}
+
+int sized(struct rp_task *t, const void *in, size_t len)
+{
+	char num[32];
+	size_t n;
+	char *out;
+
+	if (len >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, in, len);
+	num[len] = 0;
+	n = (size_t)strtoull(num, NULL, 10);
+	out = rp_task_result(t, n);
+	if (!out)
+		return -ENOMEM;
+	memset(out, 'x', n);
+	return 0;
+}
+
+int leak(struct rp_task *t, const void *in, size_t len)
+{
+	size_t n = 1u << 20;
+	char *p = malloc(n);
+
+	if (!p)
+		return -ENOMEM;
+	memset(p, (int)len, n);	/* touched: it counts in the resident size */
+	__asm__ volatile("" : : "r"(p) : "memory");
+	return copy(t, in, len);
+}
+
+int noisy(struct rp_task *t, const void *in, size_t len)
+{
+	char buf[4096];
+	ssize_t r;
+
+	printf("NOISE from printf, record %llu\n", (unsigned long long)t->seq);
+	fflush(stdout);
+	r = write(1, "NOISE from write(1)\n", 20);
+	/* Whatever stdin is: a read must neither block for long nor take
+	 * the parent's input. */
+	r = read(0, buf, sizeof(buf));
+	(void)r;
+	return copy(t, in, len);
+}
+
+int expand(struct rp_task *t, const void *in, size_t len)
+{
+	const unsigned char *b = in;
+	size_t k = len ? b[0] % (len > 65536 ? 3 : 40) : 0;
+	char *out = rp_task_result(t, k * len);
+
+	if (!out && k && len)
+		return -ENOMEM;
+	for (size_t i = 0; i < k; i++)
+		memcpy(out + i * len, in, len);
+	return 0;
 }

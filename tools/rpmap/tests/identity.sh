@@ -47,4 +47,18 @@ same "$T/want.sorted" "$T/out" "upper --unordered: same records"
 tr a-z A-Z < "$T/nonl" > "$T/want"
 "$RPMAP" --block 3 upper < "$T/nonl" > "$T/out"
 same "$T/want" "$T/out" "upper --block 3"
+# stdin is read from its offset, as cat does, and left where rpmap stopped.
+for mode in "" --spawn; do
+	for skip in 5000 4096 1; do
+		{ dd bs=$skip count=1 of=/dev/null status=none; "$RPMAP" $mode -j 2 identity; } \
+			< "$T/text" > "$T/out"
+		tail -c +$((skip + 1)) "$T/text" > "$T/want"
+		same "$T/want" "$T/out" "identity $mode, stdin already read up to byte $skip"
+	done
+	{ "$RPMAP" $mode identity > /dev/null; cat; } < "$T/text" > "$T/out"
+	[ -s "$T/out" ] && fail "$mode: stdin's offset not moved to the end" ||
+		pass "identity $mode leaves stdin at its end"
+done
+{ cat > /dev/null; "$RPMAP" identity; } < "$T/text" > "$T/out"
+[ -s "$T/out" ] && fail "stdin at its end: output" || pass "stdin at its end: no output"
 finish

@@ -38,6 +38,42 @@ no_procs() {
 	pkill -KILL -f -- "$1" || true
 }
 
+# in_memcg LIMIT COMMAND...: run COMMAND in a new memory cgroup limited to
+# LIMIT bytes (no swap): cgroup v1's memory controller, a cgroup v2 sibling
+# of ours, or systemd-run --scope. Returns COMMAND's status, or 77 (and
+# says why on stderr) if this machine does not let the test make one.
+in_memcg() {
+	local lim=$1 mnt rel d rc
+	shift
+	mnt=$(awk '$9 == "cgroup" && $NF ~ /(^|,)memory(,|$)/ { print $5; exit }' /proc/self/mountinfo)
+	rel=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3; exit }' /proc/self/cgroup)
+	d="$mnt${rel%/}/rpmap-test-$$-$RANDOM"
+	if [ -n "$mnt" ] && [ -n "$rel" ] && mkdir "$d" 2> /dev/null; then
+		echo "$lim" > "$d/memory.limit_in_bytes" || { rmdir "$d"; return 77; }
+	else
+		mnt=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+		rel=$(sed -n 's/^0:://p' /proc/self/cgroup)
+		d="$mnt$(dirname "${rel:-/x}")/rpmap-test-$$-$RANDOM"
+		if [ -n "$mnt" ] && [ -f "$mnt$rel/memory.max" ] && mkdir "$d" 2> /dev/null; then
+			echo "$lim" > "$d/memory.max" || { rmdir "$d"; return 77; }
+			[ -f "$d/memory.swap.max" ] && echo 0 > "$d/memory.swap.max"
+		elif [ "$(id -u)" = 0 ] && [ -d /run/systemd/system ] && command -v systemd-run > /dev/null; then
+			systemd-run --quiet --scope -p MemoryMax="$lim" -p MemorySwapMax=0 -- "$@"
+			return
+		else
+			echo "no memory cgroup can be made here (not root, no cgroup v1 memory" \
+			     "controller, no delegated cgroup v2, no systemd)" >&2
+			return 77
+		fi
+	fi
+	set +e
+	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$d" "$@"
+	rc=$?
+	set -e
+	for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$d" 2> /dev/null && break; sleep 0.2; done
+	return $rc
+}
+
 finish() {
 	if [ "$failures" -ne 0 ]; then
 		echo "$failures failure(s)" >&2

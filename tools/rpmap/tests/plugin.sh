@@ -37,6 +37,9 @@ has "$T/err" "--timeout: milliseconds \(1 or more\) expected, not '0'" "--timeou
 run --retries 1001 identity
 expect_rc 2 $rc "--retries 1001"
 has "$T/err" "--retries: a count from 0 to 1000 expected" "--retries 1001: message"
+run --block 2M --max-record 1M identity
+expect_rc 2 $rc "--block longer than --max-record"
+has "$T/err" "--block 2M is longer than --max-record 1M" "--block longer than --max-record: message"
 run --timeout 100 --retries 3 --spawn identity
 expect_rc 0 $rc "--timeout, --retries and --spawn are accepted"
 set +e

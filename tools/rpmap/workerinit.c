@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The initializer of exec'd workers (--spawn): they start with nothing of
+ * the parent's but the pool's region, so rpmap_worker_init sets the run's
+ * settings again from its arguments, finds the library's functions behind
+ * rpmap's, loads the plugin by its absolute path and maps the board and
+ * the input file through the parent's fds (/proc/PPID/fd/N).
+ */
+#include "rpmap.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Open the parent's fd `fd` anew (a new open file description). */
+static int open_parent_fd(int ppid, int fd, int flags, struct stat *st)
+{
+	char path[64];
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ppid, fd);
+	f = open(path, flags | O_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	if (fstat(f, st) < 0) {
+		int err = -errno;
+
+		close(f);
+		return err;
+	}
+	return f;
+}
+
+int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **state)
+{
+	static struct rpmap_init a;	/* read once from the region, then used */
+	struct stat st;
+	void *m;
+	int fd, r;
+
+	(void)worker;
+	*state = NULL;
+	if (!args || len != sizeof(a))
+		return -EINVAL;
+	memcpy(&a, args, sizeof(a));
+	a.plugin[sizeof(a.plugin) - 1] = 0;
+	a.sym[sizeof(a.sym) - 1] = 0;
+	if (a.fn.kind > RPMAP_PLUGIN || a.fn.mode > RPMAP_BLOCK ||
+	    (a.fn.mode == RPMAP_BLOCK && !a.fn.block) || a.fn.level < 0 || a.fn.level > 9)
+		return -EINVAL;
+	rpmap_fn = a.fn;
+	rpmap_fn.plugin = NULL;
+	rpmap_fn.map = NULL;
+	rpmap_fn.map_size = 0;
+	rpmap_fn.board = NULL;
+	rpmap_fn.board_slots = 0;
+	r = rpmap_task_setup();
+	if (r)
+		return r;
+	if (rpmap_fn.kind == RPMAP_PLUGIN) {
+		/* Kept loaded for the worker's life. */
+		void *h = dlopen(a.plugin, RTLD_NOW | RTLD_LOCAL);
+
+		rpmap_fn.plugin = h ? (rp_task_fn)(uintptr_t)dlsym(h, a.sym) : NULL;
+		if (!rpmap_fn.plugin)
+			return -ENOENT;
+	}
+	if (a.board_fd >= 0) {
+		size_t bytes = (size_t)a.fn.board_slots * sizeof(struct rpmap_slot);
+
+		fd = open_parent_fd(a.ppid, a.board_fd, O_RDWR, &st);
+		if (fd < 0)
+			return fd;
+		m = (uint64_t)st.st_size >= bytes
+			    ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+			    : MAP_FAILED;
+		r = m == MAP_FAILED ? ((uint64_t)st.st_size < bytes ? -EINVAL : -errno) : 0;
+		close(fd);
+		if (r)
+			return r;
+		rpmap_fn.board = m;
+		rpmap_fn.board_slots = a.fn.board_slots;
+	}
+	if (a.map_fd >= 0 && a.fn.map_size) {
+		fd = open_parent_fd(a.ppid, a.map_fd, O_RDONLY, &st);
+		if (fd < 0)
+			return fd;
+		long pg = sysconf(_SC_PAGESIZE);
+		size_t skew = (size_t)(a.fn.map_start % (uint64_t)(pg > 0 ? pg : 4096));
+
+		/* The very file the parent mapped. It may have shrunk since: a
+		 * read past its end then kills this worker by SIGBUS, and the
+		 * parent, seeing the file shorter, stops the input there. */
+		if ((uint64_t)st.st_dev != a.map_dev || (uint64_t)st.st_ino != a.map_ino) {
+			close(fd);
+			return -ESTALE;
+		}
+		m = mmap(NULL, skew + (size_t)a.fn.map_size, PROT_READ, MAP_PRIVATE, fd,
+			 (off_t)(a.fn.map_start - skew));
+		r = m == MAP_FAILED ? -errno : 0;
+		close(fd);
+		if (r)
+			return r;
+		madvise(m, skew + (size_t)a.fn.map_size, MADV_SEQUENTIAL);
+		rpmap_fn.map = (char *)m + skew;
+		rpmap_fn.map_size = a.fn.map_size;
+		rpmap_fn.map_start = a.fn.map_start;
+	}
+	return 0;
+}
