@@ -7,6 +7,10 @@
 #include "dispatch.h"
 #include "fault.h"
 #include "progress.h"
+#include "rp_clock.h"
+
+/* A record whose run time the worker could not report: take it as long. */
+#define LONG_TASK_PEEK_NS 1000000000ull
 
 struct rp_slot *rp__head_slow(struct rp_pool *p, unsigned i, struct rp_rec_view *v, bool *bad)
 {
@@ -111,4 +115,28 @@ bool rp__raw_ready(struct rp_pool *p, bool unordered)
 		if (p->procs.w[i].outstanding && has_result(&p->procs.w[i]))
 			return true;
 	return false;
+}
+
+bool rp__learn_heads(struct rp_pool *p)
+{
+	bool grew = false;
+
+	for (unsigned i = 0; i < p->procs.nw; i++) {
+		struct rp_worker *w = &p->procs.w[i];
+		struct rp_rec_view v;
+		struct rp_slot *s;
+		bool bad = false;
+		uint32_t before = w->limit;
+
+		if (w->ewma_ns || w->dead || w->outstanding <= w->held)
+			continue;
+		s = rp__head(p, i, &v, &bad);
+		if (!s)
+			continue;
+		rp__dispatch_learn_slow(p, w, v.aux == UINT32_MAX ? rp_ns_to_ticks(LONG_TASK_PEEK_NS)
+								 : v.aux,
+					s->count);
+		grew |= w->limit > before;
+	}
+	return grew;
 }

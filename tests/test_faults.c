@@ -153,8 +153,15 @@ Test(faults, restart_limit_stops_a_crash_storm, .timeout = 30)
 	struct rp_stats st;
 	int crashed = 0, got = 0, r2;
 
+	struct ctl_in kill10[10];
+
+	/* All ten queued at once (RP_BULK ignores the adaptive per-worker
+	 * limit, which would otherwise send them one at a time). */
 	for (int i = 0; i < 10; i++)
-		submit_ctl(p, (uint64_t)i, ACT_KILL, SIGKILL);
+		kill10[i] = (struct ctl_in){ .value = (uint64_t)i, .action = ACT_KILL,
+					     .arg = SIGKILL };
+	cr_assert_eq(rp_submit_burst(p, task_ctl, kill10, sizeof(kill10[0]), 10, RP_BULK, 0, NULL),
+		     10);
 	while ((r2 = rp_next(p, &r, 0)) == 0) {
 		crashed += r.status == RP_ECRASHED;
 		got++;
