@@ -59,7 +59,7 @@ int rp__fn_index_slow(struct rp_pool *p, rp_task_fn fn, uint32_t *idx)
 			p->procs.unresolvable++;
 		}
 		/* Plain stores: workers read the entry only after a task that
-		 * names it, which is published later with P1 (release). */
+		 * names it, which is committed later with P3 (release). */
 		d->fns[n] = fn;
 		d->nfns = n + 1;
 		p->procs.sh->fns[n] = e;

@@ -21,14 +21,39 @@ static bool workers_progress(struct rp_pool *p)
 {
 	for (unsigned i = 0; i < p->procs.nw; i++) {
 		struct rp_worker *w = &p->procs.w[i];
-		/* acquire: pairs with the worker's P1 release of its tail. */
-		uint64_t tail = atomic_load_explicit(&w->results.ring->tail, memory_order_acquire);
+		/* The published tail lags by up to a batch; a worker that
+		 * waits for room publishes it first, so it is exact then. */
+		uint64_t tail = rp_ring_tail_hint(&w->results);
 
 		if (!w->dead && rp__unfinished(w) &&
 		    tail - w->results.head_pub <= w->results.cap / 2)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Validate every result at a ring head that has not been yet: a worker
+ * whose head breaks the protocol is killed there (its slots fail or go to a
+ * replacement), which a waiting submitter must see at once rather than
+ * take the bad record for a ready result and wait for its worker.
+ */
+static bool heads_broken(struct rp_pool *p)
+{
+	bool any = false;
+
+	for (unsigned i = 0; i < p->procs.nw; i++) {
+		struct rp_worker *w = &p->procs.w[i];
+		struct rp_rec_view v;
+		bool bad = false;
+
+		if (w->dead || w->hvalid || w->outstanding <= w->held ||
+		    rp_ring_cons_empty(&w->results))
+			continue;
+		rp__head(p, i, &v, &bad);
+		any |= bad;
+	}
+	return any;
 }
 
 /* Only the caller collecting results can make room: results are ready
@@ -44,7 +69,7 @@ static bool can_progress(struct rp_pool *p, void *arg)
 	size_t len = *(const size_t *)arg;
 
 	return p->procs.alive == 0 || rp__owned_ready(p) || rp__can_submit(p, len) ||
-	       stuck_on_raw(p);
+	       heads_broken(p) || stuck_on_raw(p);
 }
 
 /* rp__reserve, waiting for room unless RP_NONBLOCK or waiting cannot help. */
@@ -57,8 +82,8 @@ static int reserve_waiting(struct rp_pool *p, rp_task_fn fn, size_t len, unsigne
 		if (rp_likely(err != -EAGAIN) || rp__window_full(&p->win))
 			return err;
 		rp__pump(p);
-		if (rp__learn_heads(p))
-			continue;	/* a first result measured: limits grew */
+		if (rp__learn_heads(p) || heads_broken(p))
+			continue;	/* limits grew, or a worker was replaced */
 		/* In this order: a worker seen unfinished by workers_progress
 		 * will wake us; one seen finished gives room to can_submit. */
 		if (stuck_on_raw(p) && !rp__can_submit(p, len))

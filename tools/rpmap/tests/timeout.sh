@@ -62,9 +62,11 @@ same "$T/sum" "$T/out" "tasks over the limit: every record written"
 has "$T/err" "killed for the deadline [1-9]" "tasks over the limit: tasks were killed"
 has "$T/err" "\(0 failed\)" "tasks over the limit: no record failed"
 
-# rpmap blocked writing for 3 s (the reader sleeps; 300 KB of output, all
-# 16 tasks in flight) while a record sleeps 600 ms under a 300 ms limit:
-# the library cannot kill it, its worker measures it.
+# rpmap blocked writing for 3 s (the reader sleeps; 300 KB of output) while
+# a record sleeps 600 ms under a 300 ms limit: if its task was in flight,
+# the library cannot kill it and its worker measures it; if the adaptive
+# per-worker limit kept the task back until rpmap came back, the library
+# kills it at the deadline. Either way the record is named and skipped.
 { for i in $(seq 1 3000); do printf '%099d\n' "$i"; done; echo SLEEP600; echo last; } > "$T/blocked"
 set +e
 "$RPMAP" -k --stats --chunk 200 --timeout 300 "$P" < "$T/blocked" 2> "$T/err" |
@@ -73,7 +75,7 @@ rc=${PIPESTATUS[0]}
 set -e
 expect_rc 1 "$rc" "slow record while rpmap is blocked writing"
 has "$T/err" "record 3000 .*timed out after 300 ms, skipped" "blocked writer: record named"
-has "$T/err" "killed for the deadline 0," "blocked writer: measured, not killed"
+has "$T/err" "killed for the deadline [0-9]*," "blocked writer: measured or killed"
 grep -v SLEEP "$T/blocked" > "$T/want"
 same "$T/want" "$T/out" "blocked writer: all other records, in order"
 
