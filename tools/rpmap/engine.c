@@ -198,14 +198,13 @@ static void print_stats(struct eng *e)
 }
 
 /* Set e up and start the main pool. Returns 0, or 2 (reported). */
-static int start(struct eng *e, int *board_fd)
+static int start(struct eng *e)
 {
 	const struct rpmap_opts *o = e->o;
 	int r;
 
 	e->t0 = now_ns();
 	e->next_flags = o->unordered ? RP_UNORDERED : 0;
-	*board_fd = -1;
 	if (rpmap_fit_main(e, o))
 		return 2;
 	/* The side pools: one worker, rings as large as the main pool's. */
@@ -217,9 +216,8 @@ static int start(struct eng *e, int *board_fd)
 	while (e->mask + 1 < 8 * o->workers)
 		e->mask = e->mask * 2 + 1;
 	e->win = calloc(e->mask + 1, sizeof(*e->win));
-	*board_fd = rpmap_board_create(e);
 	if (o->spawn)
-		e->init = rpmap_make_init(o, e->in, *board_fd);
+		e->init = rpmap_make_init(o, e->in);
 	if (!e->win || (o->spawn && !e->init)) {
 		fprintf(stderr, "rpmap: out of memory\n");
 		return 2;
@@ -232,12 +230,9 @@ static int start(struct eng *e, int *board_fd)
 			strerror(-r));
 	if (r)
 		return 2;
-	/* With --timeout, a task's work stays well inside the limit (the
-	 * library's deadline is per task), and records whose cost is not
-	 * known yet go one per task. */
+	/* --timeout is per record (the batch task marks each one, and each
+	 * mark restarts the library's deadline): batches need not shrink. */
 	e->target_ns = TARGET_TASK_NS;
-	if (rpmap_fn.timeout_ns && rpmap_fn.timeout_ns / 4 < e->target_ns)
-		e->target_ns = rpmap_fn.timeout_ns / 4;
 	e->lim.bytes = o->batch_bytes;
 	e->out_ratio = 16;
 	e->lim.max_in = e->main.max_res - sizeof(struct rpmap_task_hdr);
@@ -246,7 +241,7 @@ static int start(struct eng *e, int *board_fd)
 						      rpmap_fn.kind == RPMAP_UPPER);
 	e->lim.recs = o->chunk ? o->chunk
 		      : (rpmap_fn.kind == RPMAP_PLUGIN || rpmap_fn.kind == RPMAP_COUNT)
-			      ? (rpmap_fn.timeout_ns ? 1 : 16)
+			      ? 16
 			      : 0;
 	if (o->progress > 0)
 		e->pg = rpmap_progress_new(e->in->regular ? e->in->size : 0);
@@ -364,7 +359,7 @@ static void feed(struct eng *e, bool *reading)
 
 /* Write what is left, report, stop the pools, free. Returns rpmap_run's
  * status. */
-static int finish(struct eng *e, int board_fd)
+static int finish(struct eng *e)
 {
 	struct rpmap_input *in = e->in;
 	int r;
@@ -406,7 +401,6 @@ static int finish(struct eng *e, int board_fd)
 			rpmap_batch_free(in, e->win[i]);
 	free(e->win);
 	free(e->init);
-	rpmap_board_free(board_fd);
 	if (e->epipe)
 		return -EPIPE;
 	return e->fatal ? 2 : e->failed ? 1 : e->saw_int ? 128 + SIGINT : 0;
@@ -416,11 +410,11 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 {
 	struct eng e = { .o = o, .in = in, .out = out };
 	bool reading = true;
-	int r, board_fd;
+	int r;
 
-	if (start(&e, &board_fd)) {
+	if (start(&e)) {
 		e.fatal = e.stop = true;
-		finish(&e, board_fd);
+		finish(&e);
 		return 2;
 	}
 	while (!e.stop) {
@@ -442,5 +436,5 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 			e.fatal = e.stop = true;
 		}
 	}
-	return finish(&e, board_fd);
+	return finish(&e);
 }

@@ -225,7 +225,7 @@ static void parse_function(const char *f, struct rpmap_opts *o)
 /*
  * Standard streams closed when rpmap started (e.g. `rpmap f <&-`): hold
  * each one's number with /dev/null, so that no fd rpmap or the library
- * opens later (the board, -i, -o, the pool's) takes it and is then read
+ * opens later (-i, -o, the pool's) takes it and is then read
  * or written as if it were stdin or stdout. Call first, before anything
  * opens an fd. Returns a mask of the closed ones (bit n: fd n); the caller
  * refuses to use a closed one for data.
@@ -461,10 +461,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 	}
 	if ((a->closed & 2) && (!a->outpath || !strcmp(a->outpath, "-"))) {
 		fprintf(stderr, "rpmap: standard output: %s\n", strerror(EBADF));
-		return 2;
-	}
-	if (rpmap_task_setup()) {
-		fprintf(stderr, "rpmap: cannot find the ringpool library's task functions\n");
 		return 2;
 	}
 	parse_function(argv[optind], &a->o);

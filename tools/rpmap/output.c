@@ -5,9 +5,7 @@
  * what is buffered, in one writev. Errors are sticky: after the first, every
  * call returns it (-EPIPE when the reader has gone, which rpmap treats as a
  * quiet stop).
- *
- * The progress bar is the library's rp_progress_bar when the library has it
- * (weak references, resolved when rpmap is loaded), else a small one here.
+ * The progress bar is the library's (rp_progress_bar).
  */
 #include "rpmap.h"
 
@@ -136,17 +134,12 @@ int rpmap_output_close(struct rpmap_output *o)
 	return r;
 }
 
-/* ---- progress ---- */
-
-#pragma weak rp_progress_bar_new
-#pragma weak rp_progress_bar
-#pragma weak rp_progress_bar_free
+/* ---- progress: the library's bar, in MiB of input ---- */
 
 struct rpmap_progress {
-	struct rp_progress_bar *lib;	/* the library's bar, if it has one */
+	struct rp_progress_bar *bar;
 	uint64_t total;			/* bytes, 0 if unknown */
-	uint64_t t0, last;
-	bool drawn;
+	uint64_t last;
 };
 
 static uint64_t mono_ns(void)
@@ -164,37 +157,12 @@ struct rpmap_progress *rpmap_progress_new(uint64_t total_bytes)
 	if (!pg)
 		return NULL;
 	pg->total = total_bytes;
-	pg->t0 = mono_ns();
-	if (rp_progress_bar_new && rp_progress_bar && rp_progress_bar_free)
-		pg->lib = rp_progress_bar_new("rpmap MiB", 2);
-	return pg;
-}
-
-/* Our own bar: "rpmap:  45% |#########           | 56.0/125.0 MiB  25.3 MB/s". */
-static void draw(struct rpmap_progress *pg, uint64_t bytes, uint64_t failed, uint64_t now)
-{
-	double s = (double)(now - pg->t0) / 1e9, mb = (double)bytes / 1e6;
-	char bar[32], line[160];
-	int n;
-
-	if (pg->total) {
-		unsigned pct = (unsigned)(bytes * 100 / pg->total), fill = pct / 4;
-
-		memset(bar, '#', fill);
-		memset(bar + fill, ' ', 25 - fill);
-		bar[25] = 0;
-		n = snprintf(line, sizeof(line), "\rrpmap: %3u%% |%s| %.1f/%.1f MiB %7.1f MB/s",
-			     pct, bar, (double)bytes / 1048576.0, (double)pg->total / 1048576.0,
-			     s > 0 ? mb / s : 0.0);
-	} else {
-		n = snprintf(line, sizeof(line), "\rrpmap: %.1f MiB %7.1f MB/s",
-			     (double)bytes / 1048576.0, s > 0 ? mb / s : 0.0);
+	pg->bar = rp_progress_bar_new("rpmap MiB", 2);
+	if (!pg->bar) {
+		free(pg);
+		return NULL;
 	}
-	if (failed && n > 0 && (size_t)n < sizeof(line))
-		n += snprintf(line + n, sizeof(line) - (size_t)n, ", %llu failed",
-			      (unsigned long long)failed);
-	if (n > 0 && write(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) > 0)
-		pg->drawn = true;
+	return pg;
 }
 
 void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t failed, bool last)
@@ -207,21 +175,14 @@ void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t f
 	if (!last && now - pg->last < 100000000ull)
 		return;
 	pg->last = now;
-	if (pg->lib) {
-		rp_progress_bar(pg->lib, bytes >> 20, pg->total >> 20, failed);
-		return;
-	}
-	draw(pg, bytes, failed, now);
-	if (last && pg->drawn && write(2, "\n", 1) < 0)
-		pg->drawn = false;
+	rp_progress_bar(pg->bar, bytes >> 20, pg->total >> 20, failed);
 }
 
 void rpmap_progress_free(struct rpmap_progress *pg)
 {
 	if (!pg)
 		return;
-	if (pg->lib)
-		rp_progress_bar_free(pg->lib);
+	rp_progress_bar_free(pg->bar);
 	free(pg);
 }
 

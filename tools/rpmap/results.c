@@ -68,11 +68,22 @@ void rpmap_timed_out(struct eng *e, const struct rpmap_batch *b, uint32_t rec)
 	rpmap_record_failed(e, b, rec, RP_ETIMEDOUT, RP_RES_POOL, 0, -1);
 }
 
+/* Report records from + f->rec .. of b as failed, as the entry of a
+ * result's failure table says. */
+void rpmap_entry_failed(struct eng *e, const struct rpmap_batch *b, uint32_t from,
+			const struct rpmap_fail *f)
+{
+	if (f->why == RPMAP_WHY_TIMEOUT)
+		rpmap_timed_out(e, b, from + f->rec);
+	else
+		rpmap_record_failed(e, b, from + f->rec, f->status, 0, 0, -1);
+}
+
 /* Report a single record's failure as its task's status says. */
 void rpmap_single_failed(struct eng *e, const struct rpmap_batch *b, uint32_t rec,
 			  const struct failure *f)
 {
-	if (f->kind == F_KILLED || f->kind == F_OVERRAN)
+	if (f->kind == F_KILLED)
 		rpmap_timed_out(e, b, rec);
 	else
 		rpmap_record_failed(e, b, rec, f->status ? f->status : -EPROTO, f->flags, f->sig,
@@ -126,12 +137,12 @@ void rpmap_emit(struct eng *e, struct rpmap_batch *b, uint32_t from, const void 
 		/* Everything before the first failed record, then stop. */
 		rpmap_out(e, o, f[0].out_off < h->out_len ? f[0].out_off : h->out_len);
 		e->records += f[0].rec;
-		rpmap_record_failed(e, b, from + f[0].rec, f[0].status, 0, 0, -1);
+		rpmap_entry_failed(e, b, from, &f[0]);
 		return;
 	}
 	rpmap_out(e, o, h->out_len);
 	for (k = 0; k < h->nfail; k++)
-		rpmap_record_failed(e, b, from + f[k].rec, f[k].status, 0, 0, -1);
+		rpmap_entry_failed(e, b, from, &f[k]);
 	e->records += h->ndone - h->nfail;
 }
 
@@ -181,8 +192,6 @@ int rpmap_submit(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint32_
 	th->cap = (uint32_t)task_cap(e, ph, len, th->nrec, cnt == 1);
 	th->map_off = mapped ? (uint64_t)(p - rpmap_fn.map) : 0;
 	th->map_len = mapped ? len : 0;
-	th->board = ph->board;
-	th->board_mask = ph->board_mask;
 	if (!mapped)
 		memcpy(th + 1, p, len);
 	return rp_commit(ph->pool, sizeof(*th) + (mapped ? 0 : len), 0, seq);

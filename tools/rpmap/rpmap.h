@@ -3,7 +3,8 @@
  * rpmap internals shared by its files: the run's settings (fixed before the
  * pool forks, so forked workers read them as plain globals; exec'd workers
  * get them from their initializer), the batch wire format between parent
- * and workers, the board, input segments and batches, the output writer.
+ * and workers, input segments and batches, the output writer. rpmap uses
+ * the library's public header only (ringpool.h).
  *
  * Layers: input.c cuts whole records into batches; task.c is what runs in a
  * worker (built-ins, the plugin shim, the exec'd worker's setup); engine.c
@@ -15,7 +16,6 @@
 #define RPMAP_H
 
 #include <limits.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,12 +40,10 @@ enum rpmap_recmode {
 	RPMAP_BLOCK,		/* records are `block` bytes (the last may be short) */
 };
 
-struct rpmap_slot;
-
 /*
  * Settings of this run; set by main.c before the first pool is created.
  * Forked workers inherit them; exec'd workers (--spawn) get them from
- * rpmap_worker_init, which also maps the input and the board again.
+ * rpmap_worker_init, which also maps the input again.
  */
 struct rpmap_fn {
 	enum rpmap_kind kind;
@@ -60,8 +58,6 @@ struct rpmap_fn {
 	uint64_t map_size;	/* bytes from there */
 	uint64_t map_start;
 	uint64_t timeout_ns;	/* --timeout: a record running longer fails; 0 = none */
-	struct rpmap_slot *board;	/* see "the board" below; NULL = none */
-	uint32_t board_slots;
 };
 
 extern struct rpmap_fn rpmap_fn;
@@ -81,8 +77,6 @@ struct rpmap_task_hdr {
 	uint32_t cap;		/* result bytes to reserve (header included) */
 	uint64_t map_off;
 	uint64_t map_len;
-	uint32_t board;		/* first board slot of the pool + 1; 0: none */
-	uint32_t board_mask;	/* the task's slot: board - 1 + (t->seq & board_mask) */
 };
 
 /*
@@ -115,32 +109,6 @@ struct rpmap_res_hdr {
 #define RPMAP_RES_MAGIC 0x72706d31u	/* "rpm1" */
 
 /*
- * The batch task's own status when a record ran longer than --timeout
- * without being killed (the library enforces deadlines only while the
- * parent is inside a ringpool call): the worker measured it, stopped the
- * batch there, and its board slot names the record.
- */
-#define RPMAP_EOVERRAN	(-ETIME)
-
-/*
- * The board: one slot per task a pool can have in flight, in a small
- * shared mapping (a memfd) of rpmap's own. A worker notes in its task's
- * slot the batch it started and the record it is on, so when a worker
- * dies or is killed for a deadline mid-batch, the parent knows which record
- * did it, without running the batch again. A slot is reused only by a task
- * seq + window later, which cannot start before this one is collected.
- */
-struct rpmap_slot {
-	_Atomic uint64_t seq1;	/* t->seq + 1 of the batch that last started here */
-	_Atomic uint64_t rec1;	/* the record it is on (index in the batch) + 1;
-				 * 0 before the first */
-	uint64_t pad_[6];
-};
-
-_Static_assert(sizeof(struct rpmap_slot) == 64, "one board slot per cache line");
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "board atomics live in shared memory");
-
-/*
  * Initializer arguments for exec'd workers (--spawn): the run's settings,
  * and where to find again what a forked worker would have inherited. Fds
  * are the parent's, opened in the worker as /proc/PPID/fd/N.
@@ -148,37 +116,37 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "board atomics live in shared memory
 struct rpmap_init {
 	struct rpmap_fn fn;	/* pointers in it are the parent's: not used */
 	int32_t ppid;
-	int32_t board_fd;	/* -1: no board */
 	int32_t map_fd;		/* -1: the input is not mapped */
-	uint32_t reserved_;
 	uint64_t map_dev, map_ino;	/* the mapped input, checked in the worker */
 	char plugin[PATH_MAX];	/* PLUGIN: absolute path of the shared object */
 	char sym[256];		/* PLUGIN: its symbol */
 };
 
+/* Why a record failed (struct rpmap_fail.why). */
+enum rpmap_why {
+	RPMAP_WHY_STATUS,	/* status: what the function returned (or RP_EMSGSIZE) */
+	RPMAP_WHY_TIMEOUT,	/* it ran longer than --timeout (measured by its worker) */
+};
+
+/* One entry of a result's failure table: records rec .. rec + count - 1
+ * failed, and where their output would have been. */
 struct rpmap_fail {
 	uint32_t rec;		/* index within the batch */
-	int32_t status;		/* the plugin's return value, or RP_EMSGSIZE */
-	uint64_t out_off;	/* output bytes before this record's place */
+	uint32_t count;		/* records (1 but for a whole batch's failure) */
+	int32_t status;
+	uint32_t why;		/* enum rpmap_why */
+	uint64_t out_off;	/* output bytes before the records' place */
 };
 
 /* task.c: the task function every batch runs (in a worker). */
 int rpmap_batch_task(struct rp_task *t, const void *in, size_t len);
 
 /*
- * task.c: the initializer of exec'd workers (args: struct rpmap_init).
- * Sets rpmap_fn, loads the plugin, maps the board and the input. Returns 0
+ * workerinit.c: the initializer of exec'd workers (args: struct
+ * rpmap_init). Sets rpmap_fn, loads the plugin, maps the input. Returns 0
  * or -errno (pool creation then fails with it).
  */
 int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **state);
-
-/*
- * task.c: prepare the plugin shim (find the library's own rp_task_result
- * behind rpmap's). Call once in the parent before the first pool (exec'd
- * workers call it from rpmap_worker_init). Returns 0, or -ENOSYS if the
- * library's symbols cannot be found.
- */
-int rpmap_task_setup(void);
 
 /* Upper bound of a batch's result for a built-in: `bytes` input bytes in
  * `nrec` records (nrec 0: unknown). Plugins: 0 (no bound known). */

@@ -4,28 +4,21 @@
  * task reserves one result (its cap was computed by the parent), splits the
  * records again, applies the function record by record and writes the
  * outputs back to back, with a table of per-record failures at the end.
+ * Before each record it names it with rp_task_mark, so a crash or a kill at
+ * the deadline (which restarts at each mark: --timeout is per record) says
+ * which record did it.
  *
- * Plugins are ordinary ringpool task functions, called once per record with
- * a struct rp_task of rpmap's. Their rp_task_result() calls reach rpmap's
- * definition below (the executable exports it, and exported executable
- * symbols win over the library's); it hands out space inside the batch's
- * result and forwards every other task to the library's own function.
- *
- * Exec'd workers (--spawn) start with nothing of the parent's but the
- * region: rpmap_worker_init sets the run's settings again, finds the
- * library's functions behind rpmap's, loads the plugin by path and maps the
- * board and the input file through the parent's fds (/proc/PPID/fd/N).
+ * Plugins are ordinary ringpool task functions, run once per record as a
+ * sub-task (rp_task_run) whose result space is the record's place in the
+ * batch's result.
  */
 #include "rpmap.h"
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -36,74 +29,6 @@
 struct rpmap_fn rpmap_fn;
 
 #define ALIGN8(x) (((x) + 7) & ~(uint64_t)7)
-
-/* ---- the plugin shim ---- */
-
-static void *(*lib_task_result)(struct rp_task *, size_t);
-static int (*lib_task_result_len)(struct rp_task *, size_t);
-
-/* A plugin call's result space, inside the batch's result. One per worker
- * process (a worker runs one task at a time). */
-struct sub_result {
-	char *base;		/* 8-aligned start of the space offered */
-	size_t room;		/* bytes the plugin may take */
-	size_t cap;		/* what it reserved */
-	size_t len;
-	bool reserved;
-	int err;		/* RP_EMSGSIZE once it asked for more than room */
-	size_t want;		/* ... and what it asked for */
-};
-
-static struct sub_result sub;
-
-int rpmap_task_setup(void)
-{
-	lib_task_result = (void *(*)(struct rp_task *, size_t))dlsym(RTLD_NEXT, "rp_task_result");
-	lib_task_result_len = (int (*)(struct rp_task *, size_t))dlsym(RTLD_NEXT,
-								       "rp_task_result_len");
-	return lib_task_result && lib_task_result_len ? 0 : -ENOSYS;
-}
-
-/*
- * rpmap's rp_task_result: for a plugin's per-record task, space in the
- * batch's result (NULL, and the record fails with RP_EMSGSIZE, if cap
- * exceeds what is left: rpmap then runs the record again on its own with
- * the largest space the pool has); for any other task, the library's.
- */
-void *rp_task_result(struct rp_task *t, size_t cap)
-{
-	if (t && t->priv_ == &sub) {
-		if (sub.reserved || sub.err)
-			return NULL;
-		if (cap > sub.room) {
-			sub.err = RP_EMSGSIZE;
-			sub.want = cap;
-			return NULL;
-		}
-		sub.reserved = true;
-		sub.cap = cap;
-		sub.len = cap;
-		return sub.base;
-	}
-	return lib_task_result(t, cap);
-}
-
-/* rpmap's rp_task_result_len: same contract as the library's. */
-int rp_task_result_len(struct rp_task *t, size_t len)
-{
-	if (t && t->priv_ == &sub) {
-		if (!sub.reserved)
-			return -EINVAL;
-		if (len > sub.cap) {
-			sub.err = RP_EMSGSIZE;
-			sub.len = 0;
-			return -EMSGSIZE;
-		}
-		sub.len = len;
-		return 0;
-	}
-	return lib_task_result_len(t, len);
-}
 
 /* ---- built-ins ---- */
 
@@ -259,10 +184,11 @@ size_t rpmap_gzip_empty(void *buf, size_t cap, int level)
 	return n;
 }
 
-/* Per-record output bound of each built-in, beyond the record's bytes. */
+/* Per-record output bound of each built-in, beyond the record's bytes; the
+ * header, padding and room for one failure entry (--timeout) per batch. */
 uint64_t rpmap_result_bound(uint64_t bytes, uint64_t nrec)
 {
-	uint64_t hdr = sizeof(struct rpmap_res_hdr) + 8;
+	uint64_t hdr = sizeof(struct rpmap_res_hdr) + 8 + sizeof(struct rpmap_fail);
 
 	switch (rpmap_fn.kind) {
 	case RPMAP_IDENTITY:
@@ -318,7 +244,7 @@ static size_t scratch_cap;
 static struct rpmap_fail *fails;
 static size_t fails_cap;
 
-static bool add_fail(uint32_t nfail, uint32_t rec, int status, uint64_t off)
+static bool add_fail(uint32_t nfail, uint32_t rec, int status, enum rpmap_why why, uint64_t off)
 {
 	if (nfail == fails_cap) {
 		size_t n = fails_cap ? fails_cap * 2 : 64;
@@ -329,23 +255,55 @@ static bool add_fail(uint32_t nfail, uint32_t rec, int status, uint64_t off)
 		fails = f;
 		fails_cap = n;
 	}
-	fails[nfail] = (struct rpmap_fail){ .rec = rec, .status = status, .out_off = off };
+	fails[nfail] = (struct rpmap_fail){ .rec = rec, .count = 1, .status = status,
+					    .why = why, .out_off = off };
 	return true;
 }
 
 /*
- * Run the plugin on one record. Returns the bytes it produced at `at`
- * (output moved there from the aligned space), or -1 if the record failed
- * (*status set), or -2 if its output did not fit in `room`.
+ * The result a plugin's record asked for when it did not fit its room: the
+ * library does not say, so the record runs again into a private space of
+ * RPMAP_MAX_RESULT bytes (reserved address space, MAP_NORESERVE: only the
+ * pages it writes are taken, and given back at once). Returns the bytes,
+ * RPMAP_MAX_RESULT + 1 if it asked for more than that, or 0 if not known
+ * (no such space could be mapped, or it failed the second time).
+ */
+static uint64_t plugin_need(struct rp_task *t, struct rp_subtask sub)
+{
+	static void *big;
+
+	if (!big) {
+		big = mmap(NULL, RPMAP_MAX_RESULT, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (big == MAP_FAILED) {
+			big = NULL;
+			return 0;
+		}
+	}
+	sub.out = big;
+	sub.out_cap = RPMAP_MAX_RESULT;
+	rp_task_run(t, &sub);
+	if (sub.out_len)
+		madvise(big, sub.out_len, MADV_DONTNEED);
+	if (sub.status == RP_EMSGSIZE && (sub.flags & RP_RES_POOL))
+		return (uint64_t)RPMAP_MAX_RESULT + 1;
+	return sub.status ? 0 : sub.out_len;
+}
+
+/*
+ * Run the plugin on one record as a sub-task whose result space is `at`
+ * (8-aligned first; the output is moved back after). Returns the bytes it
+ * produced, or -1 if the record failed (*status set), or -2 if its output
+ * did not fit in `room` (*need: what it asked for, 0 if not known).
  */
 static ssize_t run_plugin(struct rp_task *t, uint64_t seq, char *at, size_t room,
-			  const char *rec, size_t n, int *status)
+			  const char *rec, size_t n, int *status, uint64_t *need)
 {
 	static const uint64_t empty;	/* an aligned place for empty records */
-	struct rp_task st = { .seq = seq, .worker = t->worker, .state = t->state, .priv_ = &sub };
 	char *aligned = (char *)(uintptr_t)ALIGN8((uintptr_t)at);
 	size_t skew = (size_t)(aligned - at);
-	int r;
+	struct rp_subtask sub = { .fn = rpmap_fn.plugin, .seq = seq, .out = aligned,
+				  .out_cap = room > skew ? room - skew : 0 };
 
 	if (!n) {
 		rec = (const char *)&empty;
@@ -363,19 +321,20 @@ static ssize_t run_plugin(struct rp_task *t, uint64_t seq, char *at, size_t room
 		memcpy(scratch, rec, n);
 		rec = scratch;
 	}
-	sub = (struct sub_result){ .base = aligned, .room = room > skew ? room - skew : 0 };
-	r = rpmap_fn.plugin(&st, rec, n);
-	if (sub.err)
+	sub.in = rec;
+	sub.len = n;
+	rp_task_run(t, &sub);
+	if (sub.status == RP_EMSGSIZE && (sub.flags & RP_RES_POOL)) {
+		*need = plugin_need(t, sub);
 		return -2;
-	if (r) {
-		*status = r;
+	}
+	if (sub.status) {
+		*status = sub.status;
 		return -1;
 	}
-	if (!sub.reserved)
-		return 0;
-	if (skew && sub.len)
-		memmove(at, aligned, sub.len);
-	return (ssize_t)sub.len;
+	if (skew && sub.out_len)
+		memmove(at, aligned, sub.out_len);
+	return (ssize_t)sub.out_len;
 }
 
 /* What a plugin's record must leave in the batch's result after its own
@@ -433,9 +392,7 @@ static int64_t apply_record(struct rp_task *t, uint64_t seq, char *o, uint64_t r
 		if (room <= keep)
 			return -2;
 		lim = room - keep < RPMAP_MAX_RESULT ? room - keep : RPMAP_MAX_RESULT;
-		r = run_plugin(t, seq, o, lim, p, body, status);
-		if (r == -2)
-			*need = sub.want;
+		r = run_plugin(t, seq, o, lim, p, body, status, need);
 		if (r < 0)
 			return r;
 		if (has_sep)
@@ -445,22 +402,6 @@ static int64_t apply_record(struct rp_task *t, uint64_t seq, char *o, uint64_t r
 	return -2;
 }
 
-/* The task's board slot, or NULL. */
-static struct rpmap_slot *board_slot(const struct rpmap_task_hdr *th, uint64_t seq)
-{
-	uint64_t k;
-
-	if (!th->board || !rpmap_fn.board)
-		return NULL;
-	k = (uint64_t)th->board - 1 + (seq & th->board_mask);
-	return k < rpmap_fn.board_slots ? &rpmap_fn.board[k] : NULL;
-}
-
-/*
- * One batch. With --timeout, each record's run time is measured too: one
- * that ran longer than the limit (the library kills only while the parent
- * is inside a ringpool call) stops the batch with RPMAP_EOVERRAN.
- */
 /* The batch's records in [*pp, *end), from the task's input or the
  * mapping. Returns 0 or -EINVAL (a malformed task). */
 static int batch_input(const struct rpmap_task_hdr *th, const void *in, size_t len,
@@ -518,9 +459,54 @@ static int finish_result(struct rp_task *t, const struct rpmap_task_hdr *th,
 		memcpy((char *)rh + fend, fails, (size_t)nfail * sizeof(*fails));
 	}
 	rh->run_ns = now_ns() - t0;
-	lib_task_result_len(t, fend + (uint64_t)nfail * sizeof(*fails));
+	rp_task_result_len(t, fend + (uint64_t)nfail * sizeof(*fails));
 	if (th->map_len)
 		rpmap_map_drop(rpmap_fn.map + th->map_off, th->map_len);
+	return 0;
+}
+
+/* Whether the failure table still has room for one more entry after `pos`
+ * bytes of output (the parent's bound keeps room for one per batch). */
+static bool fail_fits(const struct rpmap_task_hdr *th, uint64_t pos, uint32_t nfail)
+{
+	return ALIGN8(pos) + (uint64_t)(nfail + 1) * sizeof(*fails) <= th->cap;
+}
+
+/*
+ * Run record i (n bytes at p) and account for it: its output added at
+ * *pos, or a failure entry. With --timeout its run time is measured too:
+ * the library kills a record past the limit only while the parent is
+ * inside a ringpool call, so one that ran longer and finished meanwhile
+ * fails here (its output dropped). Returns 0, or -2 when the batch must
+ * stop before record i (*need: what its result asked for, 0 if not known).
+ */
+static int one_record(struct rp_task *t, const struct rpmap_task_hdr *th, char *out,
+		      uint64_t *pos, uint32_t i, uint32_t *nfail, const char *p, size_t n,
+		      bool has_sep, uint64_t *need)
+{
+	uint64_t limit = rpmap_fn.timeout_ns, t0 = limit ? now_ns() : 0;
+	int status = 0;
+	int64_t r;
+
+	rp_task_mark(t, i);	/* a crash or a kill now names record i */
+	r = apply_record(t, th->first + i, out + *pos, th->cap - *pos,
+			 keep_for(*pos, *nfail, has_sep), p, n, has_sep, &status, need);
+	if (r >= 0 && limit && now_ns() - t0 > limit) {
+		status = RP_ETIMEDOUT;
+		r = -3;
+	}
+	if (r == -2)
+		return -2;
+	if (r >= 0) {
+		*pos += (uint64_t)r;
+		return 0;
+	}
+	*need = 0;
+	if (!fail_fits(th, *pos, *nfail) ||
+	    !add_fail(*nfail, i, status, r == -3 ? RPMAP_WHY_TIMEOUT : RPMAP_WHY_STATUS,
+		      *pos - sizeof(struct rpmap_res_hdr)))
+		return -2;	/* no room for the failure: the rest runs again */
+	++*nfail;
 	return 0;
 }
 
@@ -529,61 +515,28 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 	const struct rpmap_task_hdr *th = in;
 	const char *p, *end;
 	struct rpmap_res_hdr *rh;
-	struct rpmap_slot *slot;
 	char *out;
-	uint64_t t0 = now_ns(), pos, limit = rpmap_fn.timeout_ns, rt0, rt1, need = 0;
+	uint64_t t0 = now_ns(), pos, need = 0;
 	uint32_t i, nfail = 0;
 	bool has_sep, stopped = false;
-	int status = 0;
-	int64_t r;
 
 	if (len < sizeof(*th) || batch_input(th, in, len, &p, &end))
 		return -EINVAL;
-	slot = board_slot(th, t->seq);
-	if (slot) {
-		/* relaxed, both: the parent reads the slot only after this
-		 * worker died (reaped: every store of a dead process is done)
-		 * or after this task's result, which the library publishes
-		 * with release and rp_next acquires. */
-		atomic_store_explicit(&slot->rec1, 0, memory_order_relaxed);
-		atomic_store_explicit(&slot->seq1, t->seq + 1, memory_order_relaxed);
-	}
-	out = lib_task_result(t, th->cap);
+	out = rp_task_result(t, th->cap);
 	if (!out)
 		return RP_EMSGSIZE;
 	rh = (struct rpmap_res_hdr *)out;
 	rh->need = 0;
 	pos = sizeof(*rh);
 	i = whole_batch(out + pos, th->cap - pos, &p, end, &pos);
-	rt0 = limit ? now_ns() : 0;	/* after the wait for result space */
 	for (size_t n; (n = next_record(p, end, &has_sep)); p += n, i++) {
 		if (stopped)
 			continue;	/* only counting from here on */
-		if (slot)	/* relaxed: see above */
-			atomic_store_explicit(&slot->rec1, (uint64_t)i + 1, memory_order_relaxed);
-		r = apply_record(t, th->first + i, out + pos, th->cap - pos,
-				 keep_for(pos, nfail, has_sep), p, n, has_sep, &status, &need);
-		if (r == -1 && add_fail(nfail, i, status, pos - sizeof(*rh)))
-			nfail++;
-		else if (r < 0)
-			goto full;	/* -1: no room for the failure; need 0: run it alone */
-		else
-			pos += (uint64_t)r;
-		if (limit) {
-			rt1 = now_ns();
-			if (rt1 - rt0 > limit) {
-				/* The board names record i (without a slot the
-				 * parent ran this record alone: it is the one). */
-				lib_task_result_len(t, 0);
-				return RPMAP_EOVERRAN;
-			}
-			rt0 = rt1;
-		}
-		continue;
-full:
+		if (one_record(t, th, out, &pos, i, &nfail, p, n, has_sep, &need) == 0)
+			continue;
 		stopped = true;
 		rh->ndone = i;
-		rh->need = r == -2 ? need : 0;
+		rh->need = need;
 	}
 	if (!stopped)
 		rh->ndone = i;

@@ -2,9 +2,8 @@
 /*
  * The initializer of exec'd workers (--spawn): they start with nothing of
  * the parent's but the pool's region, so rpmap_worker_init sets the run's
- * settings again from its arguments, finds the library's functions behind
- * rpmap's, loads the plugin by its absolute path and maps the board and
- * the input file through the parent's fds (/proc/PPID/fd/N).
+ * settings again from its arguments, loads the plugin by its absolute path
+ * and maps the input file through the parent's fd (/proc/PPID/fd/N).
  */
 #include "rpmap.h"
 
@@ -57,11 +56,6 @@ int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **stat
 	rpmap_fn.plugin = NULL;
 	rpmap_fn.map = NULL;
 	rpmap_fn.map_size = 0;
-	rpmap_fn.board = NULL;
-	rpmap_fn.board_slots = 0;
-	r = rpmap_task_setup();
-	if (r)
-		return r;
 	if (rpmap_fn.kind == RPMAP_PLUGIN) {
 		/* Kept loaded for the worker's life. */
 		void *h = dlopen(a.plugin, RTLD_NOW | RTLD_LOCAL);
@@ -69,22 +63,6 @@ int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **stat
 		rpmap_fn.plugin = h ? (rp_task_fn)(uintptr_t)dlsym(h, a.sym) : NULL;
 		if (!rpmap_fn.plugin)
 			return -ENOENT;
-	}
-	if (a.board_fd >= 0) {
-		size_t bytes = (size_t)a.fn.board_slots * sizeof(struct rpmap_slot);
-
-		fd = open_parent_fd(a.ppid, a.board_fd, O_RDWR, &st);
-		if (fd < 0)
-			return fd;
-		m = (uint64_t)st.st_size >= bytes
-			    ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-			    : MAP_FAILED;
-		r = m == MAP_FAILED ? ((uint64_t)st.st_size < bytes ? -EINVAL : -errno) : 0;
-		close(fd);
-		if (r)
-			return r;
-		rpmap_fn.board = m;
-		rpmap_fn.board_slots = a.fn.board_slots;
 	}
 	if (a.map_fd >= 0 && a.fn.map_size) {
 		fd = open_parent_fd(a.ppid, a.map_fd, O_RDONLY, &st);
