@@ -44,7 +44,8 @@ static void learn(struct eng *e, const struct rpmap_res_hdr *h)
 }
 
 /*
- * A plugin's output per input byte, learnt from finished batches (the
+ * Output per input byte of a function without a bound (a plugin), learnt
+ * from finished batches (the
  * input's bytes per record, b->len / nrec, stand for those of the records
  * done): reserved for each batch (task_cap) and used to cut batches whose
  * results fit the rings. Without it, a plugin writing more than 16 times
@@ -55,7 +56,7 @@ static void learn_output(struct eng *e, const struct rpmap_batch *b, const struc
 {
 	double in_rec, out_rec, ratio;
 
-	if (rpmap_fn.kind != RPMAP_PLUGIN || !h->nrec || !b->len)
+	if (rpmap_fn.bi->bound || !h->nrec || !b->len)
 		return;
 	in_rec = (double)b->len / h->nrec;
 	out_rec = (double)(h->out_len + (h->ndone < h->nrec ? h->need : 0)) / (h->ndone + 1);
@@ -63,8 +64,8 @@ static void learn_output(struct eng *e, const struct rpmap_batch *b, const struc
 	e->out_ratio = 0.75 * e->out_ratio + 0.25 * ratio;
 	if (ratio > e->out_ratio)
 		e->out_ratio = ratio;	/* up at once, down slowly */
-	if (e->out_ratio < 16)
-		e->out_ratio = 16;
+	if (e->out_ratio < rpmap_fn.bi->out_ratio)
+		e->out_ratio = rpmap_fn.bi->out_ratio;
 	e->lim.bytes = e->o->batch_bytes;
 	if ((double)e->lim.bytes * e->out_ratio > (double)e->main.max_res)
 		e->lim.bytes = (size_t)((double)e->main.max_res / e->out_ratio) + 1;
@@ -201,6 +202,7 @@ static void print_stats(struct eng *e)
 static int start(struct eng *e)
 {
 	const struct rpmap_opts *o = e->o;
+	const struct rpmap_builtin *bi = rpmap_fn.bi;
 	int r;
 
 	e->t0 = now_ns();
@@ -234,15 +236,12 @@ static int start(struct eng *e)
 	 * mark restarts the library's deadline): batches need not shrink. */
 	e->target_ns = TARGET_TASK_NS;
 	e->lim.bytes = o->batch_bytes;
-	e->out_ratio = 16;
+	e->out_ratio = bi->out_ratio;
 	e->lim.max_in = e->main.max_res - sizeof(struct rpmap_task_hdr);
-	e->lim.max_res = rpmap_fn.kind == RPMAP_PLUGIN ? 0 : e->main.max_res;
-	e->lim.count = o->unordered || o->chunk || !(rpmap_fn.kind == RPMAP_IDENTITY ||
-						      rpmap_fn.kind == RPMAP_UPPER);
-	e->lim.recs = o->chunk ? o->chunk
-		      : (rpmap_fn.kind == RPMAP_PLUGIN || rpmap_fn.kind == RPMAP_COUNT)
-			      ? 16
-			      : 0;
+	e->lim.max_res = bi->bound ? e->main.max_res : 0;
+	/* Whole batches need no counting in the parent (only in order). */
+	e->lim.count = o->unordered || o->chunk || !bi->batch;
+	e->lim.recs = o->chunk ? o->chunk : (bi->flags & RPMAP_BI_COSTLY) ? 16 : 0;
 	if (o->progress > 0)
 		e->pg = rpmap_progress_new(e->in->regular ? e->in->size : 0);
 	return 0;
@@ -370,12 +369,11 @@ static int finish(struct eng *e)
 		rpmap_batch_free(in, e->pending);
 	if (e->shrunk && !e->epipe)
 		rpmap_shrank_report(e);
-	if (!e->stop && rpmap_fn.kind == RPMAP_GZIP && in->cut_off == 0 && !e->saw_int &&
-	    !e->shrunk && e->main.pool) {
-		/* Empty input: one empty member, so the output is a valid gzip file. */
+	if (!e->stop && rpmap_fn.bi->finish && !e->saw_int && !e->shrunk && e->main.pool) {
+		/* What the function writes at the end of a complete run. */
 		char z[64];
 
-		rpmap_out(e, z, rpmap_gzip_empty(z, sizeof(z), rpmap_fn.level));
+		rpmap_out(e, z, rpmap_fn.bi->finish(&rpmap_fn.conf, in->cut_off == 0, z, sizeof(z)));
 	}
 	if (!e->epipe && !e->fatal) {
 		r = rpmap_output_flush(e->out);

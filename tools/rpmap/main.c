@@ -8,7 +8,6 @@
  */
 #include "rpmap.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -153,73 +152,64 @@ static bool parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	return true;
 }
 
-/*
- * Built-in name, or plugin "PATH:SYMBOL" loaded now (its absolute path and
- * symbol go to o, for exec'd workers). Exits 2 on error.
- */
-static void parse_function(const char *f, struct rpmap_opts *o)
+/* The built-ins' usages, for a message: "identity, upper, ...". */
+static void builtin_names(char *buf, size_t n)
 {
-	const char *colon = strrchr(f, ':');
-	size_t nlen = colon ? (size_t)(colon - f) : strlen(f);
-	uint64_t v;
+	size_t len = 0;
 
-	if (!strcmp(f, "identity")) {
-		rpmap_fn.kind = RPMAP_IDENTITY;
-	} else if (!strcmp(f, "upper")) {
-		rpmap_fn.kind = RPMAP_UPPER;
-	} else if (!strcmp(f, "crc32")) {
-		rpmap_fn.kind = RPMAP_CRC32;
-	} else if (nlen == 5 && !strncmp(f, "count", 5)) {
-		rpmap_fn.kind = RPMAP_COUNT;
-		rpmap_fn.count = 10000000;
-		if (colon && !parse_uint(colon + 1, 0, UINT64_MAX, &rpmap_fn.count))
-			die_usage("count: bad increment count '%s'", colon + 1);
-	} else if (nlen == 4 && !strncmp(f, "gzip", 4)) {
-		rpmap_fn.kind = RPMAP_GZIP;
-		rpmap_fn.level = 6;
-		if (colon) {
-			if (!parse_uint(colon + 1, 0, 9, &v))
-				die_usage("gzip: level must be 0-9, not '%s'", colon + 1);
-			rpmap_fn.level = (int)v;
-		}
-	} else if (colon && nlen) {
-		char path[PATH_MAX];
-		const char *sym = colon + 1;
-		void *h, *fn;
+	buf[0] = 0;
+	for (const struct rpmap_builtin *b = rpmap_builtins; b->name; b++)
+		if (!(b->flags & RPMAP_BI_HIDDEN) && len < n)
+			len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "",
+						b->usage);
+}
 
-		if (!*sym)
-			die_usage("'%s': no symbol after ':' (PLUGIN.so:SYMBOL)", f);
-		/* A bare name would be searched in the library path: mean the file. */
-		if (snprintf(path, sizeof(path), "%s%.*s", memchr(f, '/', nlen) ? "" : "./",
-			     (int)nlen, f) >= (int)sizeof(path))
-			die_usage("plugin path too long: %s", f);
-		h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-		if (!h) {
-			fprintf(stderr, "rpmap: %s: cannot load plugin: %s\n", path, dlerror());
-			exit(2);
-		}
-		dlerror();
-		fn = dlsym(h, sym);
-		if (!fn) {
-			fprintf(stderr, "rpmap: %s: no symbol '%s' in the plugin\n", path, sym);
-			exit(2);
-		}
-		rpmap_fn.kind = RPMAP_PLUGIN;
-		rpmap_fn.plugin = (rp_task_fn)(uintptr_t)fn;
-		/* Exec'd workers open the very file: by absolute path. */
-		/* A static buffer: it lives as long as the process (no leak). */
-		static char resolved[PATH_MAX];
+/*
+ * FUNCTION: a row of the built-ins table by its name (the part before the
+ * first ':', the rest its argument), or else PLUGIN.so:SYMBOL, loaded now.
+ * Sets rpmap_fn.bi and .conf. Exits 2 on error.
+ */
+static void parse_function(const char *f)
+{
+	const char *colon = strchr(f, ':');
+	char name[32], why[PATH_MAX + 512], names[512];
+	const struct rpmap_builtin *bi = NULL;
+	int r;
 
-		o->plugin_path = realpath(path, resolved);
-		o->plugin_sym = sym;
-		if (!o->plugin_path || strlen(o->plugin_path) >= PATH_MAX || strlen(sym) >= 256) {
-			fprintf(stderr, "rpmap: %s: cannot resolve the plugin's path\n", path);
-			exit(2);
-		}
-	} else {
-		die_usage("unknown function '%s' (built-ins: identity, upper, crc32, "
-			  "count[:N], gzip[:LEVEL]; or PLUGIN.so:SYMBOL)", f);
+	if (snprintf(name, sizeof(name), "%.*s", (int)(colon ? colon - f : (long)strlen(f)), f) <
+	    (int)sizeof(name))
+		bi = rpmap_builtin_find(name);
+	if (bi && (bi->flags & RPMAP_BI_HIDDEN))
+		bi = NULL;
+	if (!bi && !colon) {
+		builtin_names(names, sizeof(names));
+		fprintf(stderr, "rpmap: unknown function '%s' (built-ins: %s; or PLUGIN.so:SYMBOL)\n"
+				"Try 'rpmap --help' for more information.\n",
+			f, names);
+		exit(2);
 	}
+	if (!bi) {
+		bi = rpmap_builtin_find("plugin");	/* the whole of f is its argument */
+		colon = NULL;
+		r = bi->parse(f, &rpmap_fn.conf, why, sizeof(why));
+	} else if (bi->parse) {
+		r = bi->parse(colon ? colon + 1 : NULL, &rpmap_fn.conf, why, sizeof(why));
+	} else {
+		r = colon ? -EINVAL : 0;
+		snprintf(why, sizeof(why), "%s takes no argument ('%s')", bi->name, f);
+	}
+	if (r == -EINVAL)
+		die_usage("%s", why);
+	if (r) {
+		fprintf(stderr, "rpmap: %s\n", why);
+		exit(2);
+	}
+	/* Exec'd workers parse the same text again (a plugin keeps its own). */
+	if (!rpmap_fn.conf.arg[0] && colon &&
+	    snprintf(rpmap_fn.conf.arg, sizeof(rpmap_fn.conf.arg), "%s", colon + 1) >=
+		    (int)sizeof(rpmap_fn.conf.arg))
+		die_usage("argument too long: %s", f);
+	rpmap_fn.bi = bi;
 }
 
 /*
@@ -463,7 +453,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "rpmap: standard output: %s\n", strerror(EBADF));
 		return 2;
 	}
-	parse_function(argv[optind], &a->o);
+	parse_function(argv[optind]);
 	if (rpmap_fn.mode == RPMAP_BLOCK && rpmap_fn.block > a->max_record) {
 		char b1[32], b2[32];
 
@@ -472,9 +462,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 			rpmap_size_str(b2, sizeof(b2), a->max_record));
 		return 2;
 	}
-	if (rpmap_fn.kind == RPMAP_GZIP && !a->mode_set) {
+	if (rpmap_fn.bi->block && !a->mode_set) {
 		rpmap_fn.mode = RPMAP_BLOCK;
-		rpmap_fn.block = 128u << 10;
+		rpmap_fn.block = rpmap_fn.bi->block;
 	}
 	if (a->o.progress < 0)
 		a->o.progress = isatty(2);

@@ -174,22 +174,15 @@ void rpmap_failure_of(const struct rp_result *res, uint32_t from, uint32_t cnt,
 /* The largest task input or result a batch of the main pool may need. */
 static uint64_t task_need(const struct rpmap_opts *o)
 {
-	uint64_t task = o->batch_bytes, need;
+	uint64_t task = o->batch_bytes, need, res;
 
 	if (rpmap_fn.mode == RPMAP_BLOCK && rpmap_fn.block > task)
 		task = rpmap_fn.block;
 	need = task + sizeof(struct rpmap_task_hdr);
-	if (rpmap_fn.kind != RPMAP_PLUGIN) {
-		uint64_t res = rpmap_result_bound(task, rpmap_fn.mode == RPMAP_BLOCK ? 1 : 0);
-
-		if (rpmap_fn.mode != RPMAP_BLOCK && (rpmap_fn.kind == RPMAP_CRC32 ||
-						     rpmap_fn.kind == RPMAP_COUNT ||
-						     rpmap_fn.kind == RPMAP_GZIP))
-			res = rpmap_result_bound(task, 1);	/* counted: cut by the bound */
-		if (res > need)
-			need = res;
-	}
-	return need;
+	/* Batches are cut so that their bound fits: one record of `task`
+	 * bytes is the most a task must hold. */
+	res = rpmap_result_bound(task, 1);
+	return res > need ? res : need;
 }
 
 /*
@@ -232,16 +225,13 @@ struct rpmap_init *rpmap_make_init(const struct rpmap_opts *o, const struct rpma
 	if (!a)
 		return NULL;
 	a->fn = rpmap_fn;
+	snprintf(a->name, sizeof(a->name), "%s", rpmap_fn.bi->name);
 	a->ppid = (int32_t)getpid();
 	a->map_fd = -1;
 	if (rpmap_fn.map && fstat(in->fd, &st) == 0) {
 		a->map_fd = in->fd;
 		a->map_dev = (uint64_t)st.st_dev;
 		a->map_ino = (uint64_t)st.st_ino;
-	}
-	if (rpmap_fn.kind == RPMAP_PLUGIN) {
-		snprintf(a->plugin, sizeof(a->plugin), "%s", o->plugin_path ? o->plugin_path : "");
-		snprintf(a->sym, sizeof(a->sym), "%s", o->plugin_sym ? o->plugin_sym : "");
 	}
 	return a;
 }

@@ -147,15 +147,16 @@ void rpmap_emit(struct eng *e, struct rpmap_batch *b, uint32_t from, const void 
 }
 
 /*
- * Result space a task reserves: the built-in's bound; for a plugin, its
- * learnt output per input byte (16 at first) times the input plus 64 KiB
+ * Result space a task reserves: the function's bound; without one (a
+ * plugin), its learnt output per input byte (the row's out_ratio at first)
+ * times the input plus 64 KiB
  * (a record that needs more runs again alone, in a pool that holds it).
  * Never more than the pool's largest result.
  */
 static uint64_t task_cap(const struct eng *e, const struct poolh *ph, size_t len, uint32_t nrec,
 			 bool alone)
 {
-	uint64_t cap = rpmap_fn.kind != RPMAP_PLUGIN ? rpmap_result_bound(len, nrec)
+	uint64_t cap = rpmap_fn.bi->bound ? rpmap_result_bound(len, nrec)
 		       : alone ? ph->max_res
 			       : (uint64_t)(e->out_ratio * (double)len) + 65536;
 

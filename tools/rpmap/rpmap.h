@@ -21,18 +21,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "builtin.h"
 #include "ringpool.h"
 
 /* ---- the function being mapped ---- */
-
-enum rpmap_kind {
-	RPMAP_IDENTITY,
-	RPMAP_UPPER,
-	RPMAP_CRC32,
-	RPMAP_COUNT,
-	RPMAP_GZIP,
-	RPMAP_PLUGIN,
-};
 
 enum rpmap_recmode {
 	RPMAP_LINES,		/* records end with '\n' */
@@ -46,13 +38,11 @@ enum rpmap_recmode {
  * rpmap_worker_init, which also maps the input again.
  */
 struct rpmap_fn {
-	enum rpmap_kind kind;
+	const struct rpmap_builtin *bi;	/* the function's row (builtin.h) */
+	struct rpmap_fnconf conf;	/* what its argument and options made of it */
 	enum rpmap_recmode mode;
 	char sep;		/* LINES/NUL: the separator */
 	size_t block;		/* BLOCK: record size */
-	int level;		/* GZIP: 0..9 */
-	uint64_t count;		/* COUNT: increments per record */
-	rp_task_fn plugin;	/* PLUGIN: the shared object's task function */
 	const char *map;	/* a regular input file, mapped before the fork:
 				 * its first record (file offset map_start) */
 	uint64_t map_size;	/* bytes from there */
@@ -115,11 +105,10 @@ struct rpmap_res_hdr {
  */
 struct rpmap_init {
 	struct rpmap_fn fn;	/* pointers in it are the parent's: not used */
+	char name[32];		/* the row's name (its argument is fn.conf.arg) */
 	int32_t ppid;
 	int32_t map_fd;		/* -1: the input is not mapped */
 	uint64_t map_dev, map_ino;	/* the mapped input, checked in the worker */
-	char plugin[PATH_MAX];	/* PLUGIN: absolute path of the shared object */
-	char sym[256];		/* PLUGIN: its symbol */
 };
 
 /* Why a record failed (struct rpmap_fail.why). */
@@ -148,12 +137,9 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len);
  */
 int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **state);
 
-/* Upper bound of a batch's result for a built-in: `bytes` input bytes in
- * `nrec` records (nrec 0: unknown). Plugins: 0 (no bound known). */
+/* task.c: upper bound of a batch's result (header included): `bytes` input
+ * bytes in `nrec` records (nrec 0: unknown); 0 if the row has no bound. */
 uint64_t rpmap_result_bound(uint64_t bytes, uint64_t nrec);
-
-/* Write one empty gzip member into buf (cap >= 32). Returns its length. */
-size_t rpmap_gzip_empty(void *buf, size_t cap, int level);
 
 /* ---- input: segments and batches (input.c) ---- */
 
@@ -341,8 +327,6 @@ struct rpmap_opts {
 	bool spawn;		/* --spawn: workers exec'd (RP_CFG_SPAWN) */
 	uint64_t max_tasks;	/* --max-tasks-per-worker (cfg.max_tasks_per_worker) */
 	uint64_t max_rss;	/* --max-rss (cfg.max_rss_bytes) */
-	const char *plugin_path;	/* PLUGIN: what exec'd workers dlopen */
-	const char *plugin_sym;
 	bool unordered;
 	bool keep_going;
 	bool stats;
