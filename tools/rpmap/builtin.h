@@ -26,6 +26,9 @@ struct rpmap_task_hdr;
 struct rpmap_fnconf {
 	char arg[4096 + 256];	/* the argument as parse keeps it (a plugin: its
 				 * absolute path and symbol), "" for none */
+	size_t block;		/* records are --block this many bytes unless a
+				 * record option says otherwise (set by parse);
+				 * 0: lines */
 	int level;		/* gzip, zstd */
 	uint64_t count;		/* count: increments per record */
 	bool bgzf;		/* gzip --bgzf */
@@ -60,8 +63,6 @@ struct rpmap_builtin {
 	const char *name;	/* FUNCTION as typed, before any ":ARG" */
 	const char *usage;	/* "gzip[:LEVEL]", for messages */
 	unsigned flags;		/* RPMAP_BI_* */
-	size_t block;		/* records are --block this many bytes unless a
-				 * record option says otherwise; 0: lines */
 	double out_ratio;	/* no bound: first guess of output bytes per
 				 * input byte (the engine learns it) */
 	/*

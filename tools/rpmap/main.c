@@ -20,87 +20,6 @@
 
 #define RPMAP_VERSION "0.1.0"
 
-static const char usage_text[] =
-"Usage: rpmap [OPTION]... FUNCTION\n"
-"Map FUNCTION over the records of the input, in parallel worker processes,\n"
-"and write the results in input order.\n"
-"\n"
-"FUNCTION is a built-in or PLUGIN.so:SYMBOL:\n"
-"  identity          each record unchanged\n"
-"  upper             ASCII a-z to A-Z (like tr a-z A-Z)\n"
-"  crc32             one line of lowercase hex per record: the CRC-32 of the\n"
-"                    record without its separator\n"
-"  count[:N]         burn CPU: N increments per record (default 10000000),\n"
-"                    print N as a decimal line\n"
-"  gzip[:LEVEL]      each record becomes one gzip member (zlib, level 0-9,\n"
-"                    default 6); the output is one gzip file. Records are\n"
-"                    --block 128k unless another record option is given\n"
-"  PLUGIN.so:SYMBOL  a ringpool task function (rp_task_fn) exported by a shared\n"
-"                    object; it gets each record without its separator, and\n"
-"                    rpmap writes its result followed by the separator\n"
-"A record's result is at most 256 MiB (more fails: \"result too large\").\n"
-"\n"
-"Records (default: lines):\n"
-"      --lines            records end with a newline; a last line without one is\n"
-"                         a record, and the output keeps the missing newline\n"
-"  -0, --null             records end with a NUL byte\n"
-"  -b, --block SIZE       records are SIZE bytes (k, M suffixes; 1 to 64M, and\n"
-"                         at most --max-record); the last may be shorter\n"
-"      --max-record SIZE  refuse longer records (default 64M, at most 256M)\n"
-"\n"
-"Input and output:\n"
-"  -i, --input FILE       read FILE (default: standard input)\n"
-"  -o, --output FILE      write FILE (default: standard output)\n"
-"\n"
-"Parallelism:\n"
-"  -j, --jobs N           worker processes (default: online CPUs)\n"
-"  -u, --unordered        write results as they finish (records inside a task\n"
-"                         keep their order)\n"
-"      --chunk N          at most N records per task, 1 to 1048576 (default:\n"
-"                         adaptive, about 2 ms of work or --batch bytes per task)\n"
-"      --batch SIZE       input bytes per task, 1k to 16M (default 64k)\n"
-"\n"
-"Failures:\n"
-"  -k, --keep-going       report failed records on stderr (index, input byte,\n"
-"                         cause) and go on; without it, the first failure stops\n"
-"                         rpmap after every result before it is written\n"
-"      --timeout MS       a record that runs longer than MS milliseconds fails\n"
-"                         (\"timed out after MS ms\"); its worker is killed and\n"
-"                         replaced. Not retried\n"
-"      --retries N        run a record whose worker dies (a crash, an exit) again,\n"
-"                         up to N times (0-1000, default 0), counted per record\n"
-"\n"
-"Workers:\n"
-"      --spawn            start each worker by exec of rpmap itself instead of\n"
-"                         fork; plugins are loaded again in each worker\n"
-"      --max-tasks-per-worker N\n"
-"                         replace each worker after it has run N tasks (a task\n"
-"                         is a batch of records: see --chunk); bounds a plugin\n"
-"                         that leaks\n"
-"      --max-rss SIZE     replace a worker once its peak resident size is over\n"
-"                         SIZE (checked every 64 tasks; it counts the shared\n"
-"                         rings the worker touched, 4M with the default rings)\n"
-"\n"
-"Reporting:\n"
-"      --stats            print the pool's statistics on stderr at the end\n"
-"      --progress         progress bar on stderr (default when it is a terminal)\n"
-"      --no-progress      no progress bar\n"
-"  -h, --help             this text\n"
-"  -V, --version          version\n"
-"\n"
-"Exit status: 0 all records done; 1 some records failed; 2 usage, plugin or\n"
-"I/O error, or an input file that shrank while read; after Ctrl-C, rpmap\n"
-"writes every result in flight and dies by SIGINT (130); when the reader of\n"
-"its output goes away (EPIPE), it stops quietly and dies by SIGPIPE (141),\n"
-"like cat.\n"
-"\n"
-"Examples:\n"
-"  rpmap gzip < big.log > big.log.gz        # parallel gzip, one member per 128k\n"
-"  rpmap -j 8 upper -i in.txt -o out.txt\n"
-"  rpmap crc32 -0 < names0\n"
-"  rpmap --keep-going ./plugins/rev.so:rev < lines\n"
-"  rpmap -k --timeout 500 --retries 2 ./parse.so:parse < lines   # flaky plugin\n";
-
 static void die_usage(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "rpmap: ");
@@ -262,7 +181,7 @@ static void on_sigint(int sig)
 
 enum {
 	OPT_LINES = 256, OPT_MAXREC, OPT_CHUNK, OPT_BATCH, OPT_TIMEOUT, OPT_RETRIES, OPT_SPAWN,
-	OPT_STATS, OPT_PROGRESS, OPT_NOPROGRESS, OPT_MAXTASKS, OPT_MAXRSS,
+	OPT_STATS, OPT_PROGRESS, OPT_NOPROGRESS, OPT_MAXTASKS, OPT_MAXRSS, OPT_BGZF,
 };
 
 static const struct option longopts[] = {
@@ -285,6 +204,8 @@ static const struct option longopts[] = {
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "no-progress", no_argument, NULL, OPT_NOPROGRESS },
+	{ "bgzf", no_argument, NULL, OPT_BGZF },
+	{ "force", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -296,6 +217,7 @@ struct args {
 	const char *inpath, *outpath;
 	uint64_t max_record;
 	bool mode_set;		/* a record option was given */
+	bool force;		/* -f: compressed output to a terminal too */
 	unsigned closed;	/* standard fds closed at start (bit n: fd n) */
 };
 
@@ -329,6 +251,12 @@ static bool record_option(int c, struct args *a)
 		return true;
 	case 'o':
 		a->outpath = optarg;
+		return true;
+	case OPT_BGZF:
+		rpmap_fn.conf.bgzf = true;
+		return true;
+	case 'f':
+		a->force = true;
 		return true;
 	default:
 		return false;
@@ -427,16 +355,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
 	int c;
 
-	while ((c = getopt_long(argc, argv, "j:0b:i:o:ukhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:0b:i:o:ukfhV", longopts, NULL)) != -1) {
 		if (record_option(c, a) || work_option(c, &a->o) || worker_option(c, &a->o))
 			continue;
 		if (c == 'h') {
-			fputs(usage_text, stdout);
+			fputs(rpmap_usage_text, stdout);
 			return print_done(a->closed);
 		}
 		if (c == 'V') {
-			printf("rpmap %s (ringpool %d.%d)\n", RPMAP_VERSION, RINGPOOL_VERSION_MAJOR,
-			       RINGPOOL_VERSION_MINOR);
+			printf("rpmap %s (ringpool %d.%d)\n", RPMAP_VERSION, RINGPOOL_VERSION_MAJOR, RINGPOOL_VERSION_MINOR);
 			return print_done(a->closed);
 		}
 		fprintf(stderr, "Try 'rpmap --help' for more information.\n");
@@ -462,9 +389,11 @@ static int parse_args(int argc, char **argv, struct args *a)
 			rpmap_size_str(b2, sizeof(b2), a->max_record));
 		return 2;
 	}
-	if (rpmap_fn.bi->block && !a->mode_set) {
+	if (rpmap_fn.conf.bgzf && !(rpmap_fn.bi->flags & RPMAP_BI_BGZF))
+		die_usage("--bgzf is an output mode of gzip, not of %s", rpmap_fn.bi->name);
+	if (rpmap_fn.conf.block && !a->mode_set) {
 		rpmap_fn.mode = RPMAP_BLOCK;
-		rpmap_fn.block = rpmap_fn.bi->block;
+		rpmap_fn.block = rpmap_fn.conf.block;
 	}
 	if (a->o.progress < 0)
 		a->o.progress = isatty(2);
@@ -511,6 +440,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rpmap: %s: %s\n", a.inpath, strerror(-r));
 		return 2;
 	}
+	if (rpmap_fn.mode == RPMAP_BLOCK && in.read_size < rpmap_fn.block)
+		in.read_size = rpmap_fn.block;	/* a pipe: whole blocks per read */
 	r = rpmap_output_open(&out, a.outpath, &in.id);
 	if (r == -EEXIST)
 		fprintf(stderr, "rpmap: %s: input file is output file\n",
@@ -518,6 +449,13 @@ int main(int argc, char **argv)
 	else if (r)
 		fprintf(stderr, "rpmap: %s: %s\n", a.outpath ? a.outpath : "standard output",
 			strerror(-r));
+	if (!r && (rpmap_fn.bi->flags & RPMAP_BI_BINARY) && !a.force && isatty(out.fd)) {
+		/* As gzip, pigz and zstd do. */
+		fprintf(stderr, "rpmap: %s: compressed data not written to a terminal (use -f to "
+				"force)\n", out.name);
+		rpmap_output_close(&out);
+		r = 2;
+	}
 	if (r) {
 		rpmap_input_close(&in);
 		return 2;

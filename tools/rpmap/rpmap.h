@@ -346,6 +346,9 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 /* Set by the SIGINT handler. */
 extern volatile int rpmap_interrupted;
 
+/* usage.c: the text of --help. */
+extern const char rpmap_usage_text[];
+
 /* Human-readable size: "128k", "1.5M". Returns buf. */
 const char *rpmap_size_str(char *buf, size_t n, uint64_t v);
 

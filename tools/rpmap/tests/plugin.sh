@@ -27,7 +27,7 @@ expect_rc 2 $rc "plugin without symbol"
 run frobnicate
 expect_rc 2 $rc "unknown function"
 has "$T/err" "unknown function 'frobnicate'" "unknown function: message"
-run gzip:12
+run gzip:13
 expect_rc 2 $rc "bad gzip level"
 run -j 0 identity
 expect_rc 2 $rc "-j 0"
