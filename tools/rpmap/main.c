@@ -18,8 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RPMAP_VERSION "0.1.0"
-
 static void die_usage(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "rpmap: ");
@@ -363,7 +361,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			return print_done(a->closed);
 		}
 		if (c == 'V') {
-			printf("rpmap %s (ringpool %d.%d)\n", RPMAP_VERSION, RINGPOOL_VERSION_MAJOR, RINGPOOL_VERSION_MINOR);
+			printf("rpmap %s\n", RINGPOOL_VERSION_STRING);
 			return print_done(a->closed);
 		}
 		fprintf(stderr, "Try 'rpmap --help' for more information.\n");
