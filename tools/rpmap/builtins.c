@@ -9,6 +9,7 @@
  */
 #include "builtin.h"
 #include "codec_gzip.h"
+#include "codec_zstd.h"
 #include "rpmap.h"
 #include "textops.h"
 
@@ -217,6 +218,65 @@ static size_t gzip_finish(const struct rpmap_fnconf *c, bool empty, char *buf, s
 	return z > 0 ? (size_t)z : 0;
 }
 
+/* ---- zstd: one frame per record, content size and checksum ---- */
+
+/* Records default to 4064 KiB as for gzip. Independent frames lose the
+ * history zstd -T carries across its jobs: on the real-text corpus they are
+ * 0.1% larger than zstd -T2 at level 1, 3.1% at 3 and 8.8% at 9; --block 8M
+ * brings level 3 to 0.9% at four times the memory (rings of 32 MiB). */
+static int zstd_parse(const char *arg, struct rpmap_fnconf *c, char *why, size_t n)
+{
+	uint64_t v = 3;
+
+	if (arg && !parse_num(arg, 1, 22, &v)) {
+		snprintf(why, n, "zstd: level must be 1-22, not '%s'", arg);
+		return -EINVAL;
+	}
+	c->level = (int)v;
+	c->block = GZ_BLOCK;
+	return 0;
+}
+
+static uint64_t zstd_bound(const struct rpmap_fnconf *c, uint64_t bytes, uint64_t nrec)
+{
+	(void)c;
+	return rpmap_zst_batch_bound(bytes, nrec ? nrec : bytes + 1);
+}
+
+static int64_t zstd_rec(const struct rpmap_fnconf *c, struct rpmap_rec *r)
+{
+	static struct rpmap_zst *zs;	/* this worker's, made on its first record */
+	ssize_t z;
+	int e;
+
+	if (!zs && (e = rpmap_zst_new(&zs, c->level))) {
+		r->status = e;
+		return -1;
+	}
+	r->need = rpmap_zst_bound(r->n);
+	z = rpmap_zst_compress(zs, r->out, r->room, r->p, r->n);
+	if (z == -ENOSPC)
+		return -2;
+	if (z < 0) {
+		r->status = (int)z;
+		return -1;
+	}
+	return z;
+}
+
+/* Empty input: one empty frame, so the output is a valid zstd file. */
+static size_t zstd_finish(const struct rpmap_fnconf *c, bool empty, char *buf, size_t cap)
+{
+	struct rpmap_zst *zs;
+	ssize_t z;
+
+	if (!empty || rpmap_zst_new(&zs, c->level))
+		return 0;
+	z = rpmap_zst_compress(zs, buf, cap, "", 0);
+	rpmap_zst_free(zs);
+	return z > 0 ? (size_t)z : 0;
+}
+
 /* ---- the table ---- */
 
 const struct rpmap_builtin rpmap_builtins[] = {
@@ -229,6 +289,8 @@ const struct rpmap_builtin rpmap_builtins[] = {
 	  .bound = count_bound, .record = count_rec },
 	{ .name = "gzip", .usage = "gzip[:LEVEL]", .flags = RPMAP_BI_BINARY | RPMAP_BI_BGZF,
 	  .parse = gzip_parse, .bound = gzip_bound, .record = gzip_rec, .finish = gzip_finish },
+	{ .name = "zstd", .usage = "zstd[:LEVEL]", .flags = RPMAP_BI_BINARY, .parse = zstd_parse,
+	  .bound = zstd_bound, .record = zstd_rec, .finish = zstd_finish },
 	{ .name = "plugin", .usage = "PLUGIN.so:SYMBOL", .flags = RPMAP_BI_HIDDEN | RPMAP_BI_COSTLY,
 	  .out_ratio = 16, .parse = rpmap_plugin_parse, .record = rpmap_plugin_record },
 	{ .name = NULL },
