@@ -32,6 +32,10 @@ struct rpmap_fnconf {
 	int level;		/* gzip, zstd */
 	uint64_t count;		/* count: increments per record */
 	bool bgzf;		/* gzip --bgzf */
+	int members;		/* gunzip, unzstd: records are members of this
+				 * kind (1 + enum rpmap_member_kind), 0: not */
+	uint64_t res_hint;	/* result bytes a main-pool task should hold (a
+				 * decoded member), beyond what bound says */
 	rp_task_fn plugin;	/* a plugin's function (rebuilt by parse) */
 };
 
@@ -58,6 +62,8 @@ struct rpmap_rec {
 #define RPMAP_BI_BINARY		(1u << 2)	/* compressed output: refused on a
 						 * terminal unless --force */
 #define RPMAP_BI_BGZF		(1u << 3)	/* takes --bgzf */
+#define RPMAP_BI_STRICT		(1u << 4)	/* a failed record is corrupt input:
+						 * rpmap stops with exit status 2 */
 
 struct rpmap_builtin {
 	const char *name;	/* FUNCTION as typed, before any ":ARG" */
@@ -89,6 +95,9 @@ struct rpmap_builtin {
 	 * end-of-file block). `empty`: the input had no bytes. Returns the
 	 * bytes written to buf (cap >= 64). */
 	size_t (*finish)(const struct rpmap_fnconf *c, bool empty, char *buf, size_t cap);
+	/* Optional, in the parent when a record failed with `status`: what
+	 * is wrong with it (n bytes at p), for the message; NULL: strerror. */
+	const char *(*explain)(const struct rpmap_fnconf *c, const char *p, size_t n, int status);
 };
 
 /* The table, ending with a row whose name is NULL. */

@@ -10,6 +10,7 @@
 #include "builtin.h"
 #include "codec_gzip.h"
 #include "codec_zstd.h"
+#include "split.h"
 #include "rpmap.h"
 #include "textops.h"
 
@@ -277,6 +278,86 @@ static size_t zstd_finish(const struct rpmap_fnconf *c, bool empty, char *buf, s
 	return z > 0 ? (size_t)z : 0;
 }
 
+/* ---- gunzip, unzstd: one whole member per record, decoded ---- */
+
+/* Members of rpmap's gzip and zstd decode to at most 4064 KiB: the main
+ * pool's rings hold that; larger ones run alone in a pool that holds them. */
+static int unpack_parse(const char *arg, struct rpmap_fnconf *c, char *why, size_t n, int kind,
+			const char *name)
+{
+	if (arg) {
+		snprintf(why, n, "%s takes no argument ('%s:%s')", name, name, arg);
+		return -EINVAL;
+	}
+	c->members = 1 + kind;
+	c->res_hint = GZ_BLOCK + (64u << 10);
+	return 0;
+}
+
+static int gunzip_parse(const char *arg, struct rpmap_fnconf *c, char *why, size_t n)
+{
+	return unpack_parse(arg, c, why, n, RPMAP_MEMBER_GZIP, "gunzip");
+}
+
+static int unzstd_parse(const char *arg, struct rpmap_fnconf *c, char *why, size_t n)
+{
+	return unpack_parse(arg, c, why, n, RPMAP_MEMBER_ZSTD, "unzstd");
+}
+
+static int64_t unpack_rec(const struct rpmap_fnconf *c, struct rpmap_rec *r)
+{
+	static struct rpmap_dec *d;	/* this worker's, made on its first record */
+	struct rpmap_member m;
+	uint64_t need;
+	const char *why;
+	ssize_t z;
+	int e;
+
+	(void)c;
+	if (!d && (e = rpmap_dec_new(&d))) {
+		r->status = e;
+		return -1;
+	}
+	if (rpmap_split_next(r->p, r->n, true, &rpmap_split_default, &m, &need, &why) != 1 ||
+	    m.len != r->n) {
+		r->status = -EBADMSG;	/* the parent cut it whole: not expected */
+		return -1;
+	}
+	r->need = m.out_max;
+	if (r->room < m.out_max)
+		return -2;
+	z = rpmap_dec_member(d, &m, r->p, r->out, r->room);
+	if (z == -ENOSPC)
+		return -2;
+	if (z < 0) {
+		r->status = (int)z;
+		return -1;
+	}
+	return z;
+}
+
+/* A member failed in a worker: decode it again here to say why. */
+static const char *unpack_explain(const struct rpmap_fnconf *c, const char *p, size_t n,
+				  int status)
+{
+	static struct rpmap_dec *d;
+	struct rpmap_member m;
+	uint64_t need;
+	const char *why = NULL;
+	char *buf;
+
+	(void)c;
+	if (status != -EBADMSG || (!d && rpmap_dec_new(&d)))
+		return NULL;
+	if (rpmap_split_next(p, n, true, &rpmap_split_default, &m, &need, &why) != 1)
+		return why;
+	buf = malloc(m.out_max ? m.out_max : 1);
+	if (buf && rpmap_dec_member(d, &m, p, buf, m.out_max) == -EBADMSG)
+		why = rpmap_dec_why(d);
+	free(buf);
+	return why;
+}
+
 /* ---- the table ---- */
 
 const struct rpmap_builtin rpmap_builtins[] = {
@@ -291,6 +372,10 @@ const struct rpmap_builtin rpmap_builtins[] = {
 	  .parse = gzip_parse, .bound = gzip_bound, .record = gzip_rec, .finish = gzip_finish },
 	{ .name = "zstd", .usage = "zstd[:LEVEL]", .flags = RPMAP_BI_BINARY, .parse = zstd_parse,
 	  .bound = zstd_bound, .record = zstd_rec, .finish = zstd_finish },
+	{ .name = "gunzip", .usage = "gunzip", .flags = RPMAP_BI_STRICT, .out_ratio = 4,
+	  .parse = gunzip_parse, .record = unpack_rec, .explain = unpack_explain },
+	{ .name = "unzstd", .usage = "unzstd", .flags = RPMAP_BI_STRICT, .out_ratio = 4,
+	  .parse = unzstd_parse, .record = unpack_rec, .explain = unpack_explain },
 	{ .name = "plugin", .usage = "PLUGIN.so:SYMBOL", .flags = RPMAP_BI_HIDDEN | RPMAP_BI_COSTLY,
 	  .out_ratio = 16, .parse = rpmap_plugin_parse, .record = rpmap_plugin_record },
 	{ .name = NULL },

@@ -238,7 +238,7 @@ static int start(struct eng *e)
 	e->lim.bytes = o->batch_bytes;
 	e->out_ratio = bi->out_ratio;
 	e->lim.max_in = e->main.max_res - sizeof(struct rpmap_task_hdr);
-	e->lim.max_res = bi->bound ? e->main.max_res : 0;
+	e->lim.max_res = bi->bound || rpmap_fn.mode == RPMAP_MEMBERS ? e->main.max_res : 0;
 	/* Whole batches need no counting in the parent (only in order). */
 	e->lim.count = o->unordered || o->chunk || !bi->batch;
 	e->lim.recs = o->chunk ? o->chunk : (bi->flags & RPMAP_BI_COSTLY) ? 16 : 0;
@@ -265,6 +265,19 @@ static int next_batch(struct eng *e, bool *reading)
 		fprintf(stderr, "rpmap: %s: record at input byte %llu is longer than --max-record "
 				"(%zu bytes)\n",
 			in->name, (unsigned long long)in->cut_off, in->max_record);
+		e->fatal = e->stop = true;
+		return 0;
+	}
+	if (r == -ENOTSUP) {
+		/* Members that cannot be split: finish what is in flight; the
+		 * caller decodes the rest serially (rpmap_decode_rest). */
+		in->serial = true;
+		*reading = false;
+		return 0;
+	}
+	if (r == -EBADMSG) {
+		fprintf(stderr, "rpmap: %s: input byte %llu: %s\n", in->name,
+			(unsigned long long)in->cut_off, in->why);
 		e->fatal = e->stop = true;
 		return 0;
 	}

@@ -389,6 +389,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 	}
 	if (rpmap_fn.conf.bgzf && !(rpmap_fn.bi->flags & RPMAP_BI_BGZF))
 		die_usage("--bgzf is an output mode of gzip, not of %s", rpmap_fn.bi->name);
+	if (rpmap_fn.conf.members) {
+		if (a->mode_set)
+			die_usage("%s reads whole members: no record option (--lines, -0, --block)",
+				  rpmap_fn.bi->name);
+		if (a->o.unordered)
+			die_usage("%s: -u would write the members' output out of order",
+				  rpmap_fn.bi->name);
+		rpmap_fn.mode = RPMAP_MEMBERS;
+	}
 	if (rpmap_fn.conf.block && !a->mode_set) {
 		rpmap_fn.mode = RPMAP_BLOCK;
 		rpmap_fn.block = rpmap_fn.conf.block;
@@ -460,6 +469,11 @@ int main(int argc, char **argv)
 	}
 	set_signals();
 	r = rpmap_run(&a.o, &in, &out);
+	if (r == 0 && in.serial) {
+		r = rpmap_decode_rest(&in, &out);	/* what could not be split */
+		if (out.err == -EPIPE)
+			r = -EPIPE;
+	}
 	rpmap_input_close(&in);
 	if (r == -EPIPE) {
 		/* End like any filter whose reader left: quietly, by SIGPIPE. */

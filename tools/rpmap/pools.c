@@ -182,6 +182,8 @@ static uint64_t task_need(const struct rpmap_opts *o)
 	/* Batches are cut so that their bound fits: one record of `task`
 	 * bytes is the most a task must hold. */
 	res = rpmap_result_bound(task, 1);
+	if (rpmap_fn.conf.res_hint > res)
+		res = rpmap_fn.conf.res_hint;	/* a decoded member */
 	return res > need ? res : need;
 }
 

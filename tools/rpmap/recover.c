@@ -356,6 +356,9 @@ void rpmap_run_large(struct eng *e, struct rpmap_batch *b)
 	uint64_t need = b->len + sizeof(struct rpmap_task_hdr);
 	uint64_t res = rpmap_result_bound(b->len, 1);
 	struct poolh side = { .workers = 1, .retries = e->o->retries };
+
+	if (b->out_bound)	/* members: what they decode to */
+		res = sizeof(struct rpmap_res_hdr) + 8 + 2 * sizeof(struct rpmap_fail) + b->out_bound;
 	uint32_t nrec;
 	char what[96];
 	int r;

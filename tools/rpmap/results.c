@@ -38,6 +38,21 @@ void rpmap_record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t re
 		return;
 	if (rpmap_batch_record(b, rec, &p, &len))
 		off += (uint64_t)(p - b->data);
+	else
+		p = NULL;
+	if (rpmap_fn.bi->flags & RPMAP_BI_STRICT) {
+		/* Corrupt input, not a record to skip: stop, exit status 2. */
+		const char *w = p && rpmap_fn.bi->explain && !(flags & RP_RES_POOL)
+					? rpmap_fn.bi->explain(&rpmap_fn.conf, p, len, status)
+					: NULL;
+
+		fprintf(stderr, "rpmap: %s: member %llu (input byte %llu): %s\n", e->in->name,
+			(unsigned long long)(b->first + rec), (unsigned long long)off,
+			w ? w : status < 0 ? strerror(-status) : "failed");
+		e->failed++;
+		e->fatal = e->stop = true;
+		return;
+	}
 	if ((flags & RP_RES_POOL) && status == RP_ECRASHED) {
 		if (sig)
 			snprintf(why, sizeof(why), "worker killed by signal %d (%s)", sig,
@@ -154,9 +169,11 @@ void rpmap_emit(struct eng *e, struct rpmap_batch *b, uint32_t from, const void 
  * Never more than the pool's largest result.
  */
 static uint64_t task_cap(const struct eng *e, const struct poolh *ph, size_t len, uint32_t nrec,
-			 bool alone)
+			 bool alone, uint64_t out_bound)
 {
 	uint64_t cap = rpmap_fn.bi->bound ? rpmap_result_bound(len, nrec)
+		       : out_bound ? sizeof(struct rpmap_res_hdr) + 8 +
+					     (nrec + 1ull) * sizeof(struct rpmap_fail) + out_bound
 		       : alone ? ph->max_res
 			       : (uint64_t)(e->out_ratio * (double)len) + 65536;
 
@@ -190,7 +207,9 @@ int rpmap_submit(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint32_
 	th = buf;
 	th->first = b->first + from;
 	th->nrec = cnt ? cnt : b->counted ? b->nrec : 0;
-	th->cap = (uint32_t)task_cap(e, ph, len, th->nrec, cnt == 1);
+	/* Members: what the whole batch decodes to is known (a part of it
+	 * would need its own sum: it runs with the learnt ratio). */
+	th->cap = (uint32_t)task_cap(e, ph, len, th->nrec, cnt == 1, cnt ? 0 : b->out_bound);
 	th->map_off = mapped ? (uint64_t)(p - rpmap_fn.map) : 0;
 	th->map_len = mapped ? len : 0;
 	if (!mapped)

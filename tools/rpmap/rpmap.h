@@ -30,6 +30,8 @@ enum rpmap_recmode {
 	RPMAP_LINES,		/* records end with '\n' */
 	RPMAP_NUL,		/* records end with '\0' */
 	RPMAP_BLOCK,		/* records are `block` bytes (the last may be short) */
+	RPMAP_MEMBERS,		/* records are whole gzip members or zstd frames
+				 * (split.h), of the kind fnconf.members says */
 };
 
 /*
@@ -164,6 +166,7 @@ struct rpmap_batch {
 	bool large;		/* one record too large for the pool's rings */
 	bool unterminated;	/* ends with the input's last record, which lacks
 				 * its separator */
+	uint64_t out_bound;	/* MEMBERS: what its records decode to (at most) */
 	struct rpmap_batch *next;	/* free list */
 };
 
@@ -199,6 +202,9 @@ struct rpmap_input {
 	size_t scanned;		/* cur has no separator in [cut, scanned) */
 	uint64_t cut_off;	/* input offset of cut */
 	uint64_t next_index;	/* counted mode: index of the record at cut */
+	const char *why;	/* MEMBERS: why the cut at cut_off failed */
+	bool serial;		/* MEMBERS: the engine stopped at cut, where the
+				 * input cannot be split (rpmap_decode_rest) */
 	struct rpmap_seg *free_segs;
 	unsigned nfree;
 	struct rpmap_batch *free_batches;
@@ -218,6 +224,9 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
  * rpmap_input_fill, or the input is done if in->eof), -E2BIG if a record
  * exceeds max_record (nothing is cut), or -ENODATA if the mapped input
  * file shrank under the read (nothing is cut; see rpmap_input_faulted).
+ * MEMBERS: -ENOTSUP if the next member cannot be split (decode the rest
+ * serially: rpmap_decode_rest), -EBADMSG if the input is not a stream of
+ * such members there (in->why says why; nothing is cut).
  */
 int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 		    struct rpmap_batch **out);
@@ -252,6 +261,23 @@ uint64_t rpmap_input_avail(const struct rpmap_input *in);
  * input offset (from in->start).
  */
 uint64_t rpmap_input_clip(struct rpmap_input *in);
+
+/* ---- decompression (decode.c) ---- */
+
+struct rpmap_output;
+
+/* The whole member at p (n bytes, none past the batch's end): its length,
+ * and what it decodes to at most (*out_max, if not NULL); 0 if there is
+ * no whole member there. */
+size_t rpmap_member_len(const char *p, size_t n, uint64_t *out_max);
+
+/*
+ * The input could not be split at in->cut (rpmap_input_cut returned
+ * -ENOTSUP and the engine wrote everything before it): decode the rest of
+ * the input serially to out. Returns 0, or 2 (reported: corrupt or
+ * truncated input, a read error; output errors are out's, sticky).
+ */
+int rpmap_decode_rest(struct rpmap_input *in, struct rpmap_output *out);
 
 /* ---- the input mapping (inmap.c) ---- */
 
