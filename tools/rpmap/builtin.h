@@ -17,6 +17,7 @@
 #include "ringpool.h"
 
 struct rpmap_task_hdr;
+struct rpmap_cmd;
 
 /*
  * What a function's argument and options made of it. Set by the row's
@@ -37,6 +38,9 @@ struct rpmap_fnconf {
 	uint64_t res_hint;	/* result bytes a main-pool task should hold (a
 				 * decoded member), beyond what bound says */
 	rp_task_fn plugin;	/* a plugin's function (rebuilt by parse) */
+	struct rpmap_cmd *cmd;	/* --pipe: the command (rebuilt by parse) */
+	uint64_t cmd_timeout_ns;	/* --pipe: a command running longer is killed */
+	unsigned cmd_retries;	/* --pipe: runs again of a command that failed */
 };
 
 /* One record as a row's record function sees it. */
@@ -111,5 +115,11 @@ const struct rpmap_builtin *rpmap_builtin_find(const char *name);
  * loads it (-EINVAL: malformed, -ENOENT: cannot be loaded). */
 int rpmap_plugin_parse(const char *arg, struct rpmap_fnconf *c, char *why, size_t n);
 int64_t rpmap_plugin_record(const struct rpmap_fnconf *c, struct rpmap_rec *r);
+
+/* pipe.c: the --pipe row's functions. Its argument is the command. */
+int rpmap_pipe_parse(const char *arg, struct rpmap_fnconf *c, char *why, size_t n);
+int64_t rpmap_pipe_record(const struct rpmap_fnconf *c, struct rpmap_rec *r);
+const char *rpmap_pipe_explain(const struct rpmap_fnconf *c, const char *p, size_t n,
+			       int status);
 
 #endif

@@ -15,6 +15,7 @@
  */
 #include "rpmap.h"
 #include "split.h"
+#include "textops.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -279,6 +280,23 @@ static int end_counted(struct rpmap_input *in, const struct rpmap_limits *lim, c
 	return n ? 1 : 0;
 }
 
+/* CHUNKS: one chunk is one batch. Returns 1, 0 (more input needed), or
+ * -E2BIG when a record alone is longer than max_record. */
+static int end_chunk(const struct rpmap_input *in, const char *base, const char *end,
+		     const char **pp, uint32_t *nrec)
+{
+	size_t n = rpmap_chunk_len(base, (size_t)(end - base), rpmap_fn.block, rpmap_fn.sep,
+				   in->eof);
+
+	if (!n)
+		return (size_t)(end - base) > in->max_record ? -E2BIG : 0;
+	if (n > in->max_record && n > rpmap_fn.block)
+		return -E2BIG;
+	*pp = base + n;
+	*nrec = 1;
+	return 1;
+}
+
 /* Result bytes a batch of nrec members decoding to `out` takes. */
 static uint64_t member_res(uint64_t out, uint64_t nrec)
 {
@@ -388,6 +406,8 @@ static int cut(struct rpmap_input *in, const struct rpmap_limits *lim, struct rp
 		r = end_blocks(in, lim, base, end, &p, &nrec);
 	else if (rpmap_fn.mode == RPMAP_MEMBERS)
 		r = end_members(in, lim, base, end, &p, &nrec, &out);
+	else if (rpmap_fn.mode == RPMAP_CHUNKS)
+		r = end_chunk(in, base, end, &p, &nrec);
 	else if (!lim->count)
 		r = end_uncounted(in, lim, base, end, &p);
 	else
@@ -408,6 +428,11 @@ static bool batch_record(const struct rpmap_batch *b, uint32_t i, const char **p
 {
 	const char *p = b->data, *end = b->data + b->len;
 
+	if (rpmap_fn.mode == RPMAP_CHUNKS) {
+		*pp = p;
+		*len = b->len;
+		return i == 0 && b->len;
+	}
 	if (rpmap_fn.mode == RPMAP_MEMBERS) {
 		for (size_t n; (n = rpmap_member_len(p, (size_t)(end - p), NULL)); p += n)
 			if (!i--) {
@@ -450,6 +475,8 @@ static uint32_t batch_count(const struct rpmap_batch *b, size_t bytes)
 	if (rpmap_fn.mode == RPMAP_BLOCK)
 		return (uint32_t)(bytes >= b->len ? (b->len + rpmap_fn.block - 1) / rpmap_fn.block
 						  : bytes / rpmap_fn.block);
+	if (rpmap_fn.mode == RPMAP_CHUNKS)
+		return bytes >= b->len;
 	if (rpmap_fn.mode == RPMAP_MEMBERS) {
 		for (size_t k; (k = rpmap_member_len(p, (size_t)(b->data + b->len - p), NULL)) &&
 			       (size_t)(p + k - b->data) <= bytes; p += k)

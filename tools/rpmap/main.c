@@ -130,6 +130,38 @@ static void parse_function(const char *f)
 }
 
 /*
+ * --pipe CMD: the hidden "pipe" row, and its records: chunks of whole
+ * lines (or NUL records with -0) of at most --block bytes (default 1M, as
+ * parallel --pipe), one command per chunk. A command that fails runs
+ * again, up to --retries times. A command running longer than --timeout is
+ * killed by the worker itself; the library's deadline, 2 s after the last
+ * try's, only backs it up (a worker killed cannot kill its command). Exits
+ * 2 on error.
+ */
+static void parse_pipe(const char *cmd, unsigned retries)
+{
+	char why[256];
+	int r;
+
+	rpmap_fn.bi = rpmap_builtin_find("pipe");
+	r = rpmap_fn.bi->parse(cmd, &rpmap_fn.conf, why, sizeof(why));
+	if (r == -EINVAL)
+		die_usage("%s", why);
+	if (r) {
+		fprintf(stderr, "rpmap: %s\n", why);
+		exit(2);
+	}
+	if (rpmap_fn.mode != RPMAP_BLOCK)
+		rpmap_fn.block = 1u << 20;
+	rpmap_fn.sep = rpmap_fn.mode == RPMAP_NUL ? '\0' : '\n';
+	rpmap_fn.mode = RPMAP_CHUNKS;
+	rpmap_fn.conf.cmd_timeout_ns = rpmap_fn.timeout_ns;
+	rpmap_fn.conf.cmd_retries = retries;
+	if (rpmap_fn.timeout_ns)
+		rpmap_fn.timeout_ns = rpmap_fn.timeout_ns * (retries + 1) + 2000000000ull;
+}
+
+/*
  * Standard streams closed when rpmap started (e.g. `rpmap f <&-`): hold
  * each one's number with /dev/null, so that no fd rpmap or the library
  * opens later (-i, -o, the pool's) takes it and is then read
@@ -180,6 +212,7 @@ static void on_sigint(int sig)
 enum {
 	OPT_LINES = 256, OPT_MAXREC, OPT_CHUNK, OPT_BATCH, OPT_TIMEOUT, OPT_RETRIES, OPT_SPAWN,
 	OPT_STATS, OPT_PROGRESS, OPT_NOPROGRESS, OPT_MAXTASKS, OPT_MAXRSS, OPT_BGZF,
+	OPT_PIPE,
 };
 
 static const struct option longopts[] = {
@@ -203,6 +236,7 @@ static const struct option longopts[] = {
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "no-progress", no_argument, NULL, OPT_NOPROGRESS },
 	{ "bgzf", no_argument, NULL, OPT_BGZF },
+	{ "pipe", required_argument, NULL, OPT_PIPE },
 	{ "force", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -216,6 +250,7 @@ struct args {
 	uint64_t max_record;
 	bool mode_set;		/* a record option was given */
 	bool force;		/* -f: compressed output to a terminal too */
+	const char *pipe;	/* --pipe CMD */
 	unsigned closed;	/* standard fds closed at start (bit n: fd n) */
 };
 
@@ -255,6 +290,9 @@ static bool record_option(int c, struct args *a)
 		return true;
 	case 'f':
 		a->force = true;
+		return true;
+	case OPT_PIPE:
+		a->pipe = optarg;
 		return true;
 	default:
 		return false;
@@ -367,7 +405,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "Try 'rpmap --help' for more information.\n");
 		return 2;
 	}
-	if (optind != argc - 1)
+	if (a->pipe && optind != argc)
+		die_usage("--pipe CMD takes no FUNCTION ('%s')", argv[optind]);
+	if (!a->pipe && optind != argc - 1)
 		die_usage("%s", optind >= argc ? "missing FUNCTION" : "one FUNCTION expected");
 	/* Like cat: a closed stream rpmap would read or write is an error. */
 	if ((a->closed & 1) && (!a->inpath || !strcmp(a->inpath, "-"))) {
@@ -378,7 +418,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "rpmap: standard output: %s\n", strerror(EBADF));
 		return 2;
 	}
-	parse_function(argv[optind]);
+	if (a->pipe)
+		parse_pipe(a->pipe, a->o.retries);
+	else
+		parse_function(argv[optind]);
 	if (rpmap_fn.mode == RPMAP_BLOCK && rpmap_fn.block > a->max_record) {
 		char b1[32], b2[32];
 

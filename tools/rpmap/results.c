@@ -65,6 +65,9 @@ void rpmap_record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t re
 	} else if (status == RP_EMSGSIZE) {
 		snprintf(why, sizeof(why), "result too large (more than %u MiB)",
 			 RPMAP_MAX_RESULT >> 20);
+	} else if (p && rpmap_fn.bi->explain && !(flags & RP_RES_POOL) &&
+		   rpmap_fn.bi->explain(&rpmap_fn.conf, p, len, status)) {
+		snprintf(why, sizeof(why), "%s", rpmap_fn.bi->explain(&rpmap_fn.conf, p, len, status));
 	} else if (status < 0) {
 		snprintf(why, sizeof(why), "%s (%d)", strerror(-status), status);
 	} else {

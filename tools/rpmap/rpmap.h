@@ -32,6 +32,8 @@ enum rpmap_recmode {
 	RPMAP_BLOCK,		/* records are `block` bytes (the last may be short) */
 	RPMAP_MEMBERS,		/* records are whole gzip members or zstd frames
 				 * (split.h), of the kind fnconf.members says */
+	RPMAP_CHUNKS,		/* a record is a batch: whole `sep` records of
+				 * at most `block` bytes (rpmap_chunk_len): --pipe */
 };
 
 /*

@@ -54,6 +54,10 @@ static size_t next_record(const char *p, const char *end, bool *has_sep)
 		*has_sep = false;
 		return left < rpmap_fn.block ? left : rpmap_fn.block;
 	}
+	if (rpmap_fn.mode == RPMAP_CHUNKS) {
+		*has_sep = false;
+		return left;	/* the batch is the chunk */
+	}
 	if (rpmap_fn.mode == RPMAP_MEMBERS) {
 		*has_sep = false;
 		return rpmap_member_len(p, left, NULL);	/* the parent cut whole ones */

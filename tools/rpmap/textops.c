@@ -128,3 +128,16 @@ uint64_t rpmap_burn(uint64_t n)
 	}
 	return x;
 }
+
+size_t rpmap_chunk_len(const char *p, size_t left, size_t block, char sep, bool eof)
+{
+	const char *s;
+
+	if (left <= block)
+		return eof ? left : 0;
+	s = memrchr(p, sep, block);
+	if (s)
+		return (size_t)(s - p) + 1;
+	s = memchr(p + block, sep, left - block);
+	return s ? (size_t)(s - p) + 1 : eof ? left : 0;
+}

@@ -26,4 +26,13 @@ size_t rpmap_put_u64(char *dst, uint64_t v);
 /* n dependent increments the compiler cannot fold; returns n. */
 uint64_t rpmap_burn(uint64_t n);
 
+/*
+ * The chunk at p (`left` bytes buffered): whole records ending with sep,
+ * as many as fit in `block` bytes, or one record if it alone is longer.
+ * Returns its length, or 0 if the buffered bytes do not decide it yet
+ * (more may come: !eof). A chunk is a batch of its own (--pipe), so only
+ * the parent cuts chunks.
+ */
+size_t rpmap_chunk_len(const char *p, size_t left, size_t block, char sep, bool eof);
+
 #endif

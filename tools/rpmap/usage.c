@@ -8,8 +8,9 @@
 
 const char rpmap_usage_text[] =
 "Usage: rpmap [OPTION]... FUNCTION\n"
+"  or:  rpmap [OPTION]... --pipe CMD\n"
 "Map FUNCTION over the records of the input, in parallel worker processes,\n"
-"and write the results in input order.\n"
+"and write the results in input order; or run CMD on chunks of the input.\n"
 "\n"
 "FUNCTION is a built-in or PLUGIN.so:SYMBOL:\n"
 "  identity          each record unchanged\n"
@@ -36,6 +37,14 @@ const char rpmap_usage_text[] =
 "  PLUGIN.so:SYMBOL  a ringpool task function (rp_task_fn) exported by a shared\n"
 "                    object; it gets each record without its separator, and\n"
 "                    rpmap writes its result followed by the separator\n"
+"--pipe CMD          run CMD once per chunk of whole lines (NUL records with\n"
+"                    -0) of at most --block bytes (default 1M; a longer line\n"
+"                    is a chunk of its own), the chunk on its stdin, its\n"
+"                    stdout the chunk's output, in input order, like parallel\n"
+"                    --pipe --keep-order. CMD runs without a shell unless it\n"
+"                    has shell syntax (then /bin/sh -c CMD). A non-zero exit,\n"
+"                    a signal or --timeout fails the chunk (-k, --retries:\n"
+"                    run it again up to N times)\n"
 "A record's result is at most 256 MiB (more fails: \"result too large\").\n"
 "\n"
 "Records (default: lines):\n"
@@ -103,4 +112,5 @@ const char rpmap_usage_text[] =
 "  rpmap -j 8 upper -i in.txt -o out.txt\n"
 "  rpmap crc32 -0 < names0\n"
 "  rpmap --keep-going ./plugins/rev.so:rev < lines\n"
-"  rpmap -k --timeout 500 --retries 2 ./parse.so:parse < lines   # flaky plugin\n";
+"  rpmap -k --timeout 500 --retries 2 ./parse.so:parse < lines   # flaky plugin\n"
+"  rpmap --pipe 'grep -c error' < big.log   # one count per 1 MiB chunk\n";

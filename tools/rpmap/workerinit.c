@@ -65,7 +65,7 @@ int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **stat
 	if (!args || len != sizeof(a))
 		return -EINVAL;
 	memcpy(&a, args, sizeof(a));
-	if (a.fn.mode > RPMAP_MEMBERS || (a.fn.mode == RPMAP_BLOCK && !a.fn.block))
+	if (a.fn.mode > RPMAP_CHUNKS || (a.fn.mode == RPMAP_BLOCK && !a.fn.block))
 		return -EINVAL;
 	rpmap_fn = a.fn;
 	rpmap_fn.conf.plugin = NULL;
