@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# rpmap against the tools it replaces, on the real-text corpus
+# (bench/corpus.sh: licenses, Perl, Python, C headers from this system; not
+# generated text), with issue 15's targets: gzip:6 vs pigz -6, zstd:3 vs
+# zstd -T -3 (speed, size), gunzip vs pigz -d and gzip -d and one rpmap
+# worker, unzstd vs zstd -d, --pipe vs parallel --pipe --keep-order (same
+# command, same 1 MiB chunks). Each pair runs in turn, RUNS times (best
+# wall time), in one invocation, so the ratios come from the same run;
+# peak RSS is the largest process's (GNU time %M). Every output is checked.
+# Never asserts: timings on a shared machine are information.
+#
+# Usage: tools/rpmap/bench_corpus.sh BUILD_DIR [MB [RUNS]]   (128 MiB, 3 runs)
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [MB [RUNS]]" >&2; exit 2; }
+R=$1/tools/rpmap/rpmap
+mb=${2:-128}
+runs=${3:-3}
+j=${RPMAP_BENCH_J:-2}
+[ -x "$R" ] || { echo "build first: ninja -C $1" >&2; exit 2; }
+for t in pigz zstd parallel gzip /usr/bin/time; do
+	command -v "$t" > /dev/null || { echo "bench: $t not installed" >&2; exit 2; }
+done
+T=$(mktemp -d "${TMPDIR:-/tmp}/rpmap-corpus.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+here=$(cd "$(dirname "$0")/../.." && pwd)
+size=$(bash "$here/bench/corpus.sh" "$T/in" "$mb" 2> /dev/null)
+
+declare -A WALL RSS OUT
+# run NAME IN OUT CMD...: CMD < IN > OUT, best wall time of the runs so far.
+run() {
+	local name=$1 in=$2 out=$3 w m
+	shift 3
+	/usr/bin/time -f '%e %M' -o "$T/time" "$@" < "$in" > "$out" 2> "$T/$name.err"
+	read -r w m < "$T/time"
+	if [ -z "${WALL[$name]:-}" ] || awk -v a="$w" -v b="${WALL[$name]}" 'BEGIN { exit !(a < b) }'
+	then WALL[$name]=$w; fi
+	[ "${RSS[$name]:-0}" -ge "$m" ] || RSS[$name]=$m
+	OUT[$name]=$(stat -c %s "$out")
+}
+check() { cmp -s "$1" "$T/in" || { echo "bench: $2 does not give the input back" >&2; exit 1; }; }
+
+for _ in $(seq "$runs"); do
+	run rpmap-gzip-6 "$T/in" "$T/rp.gz" "$R" -j "$j" --no-progress gzip:6
+	run pigz-6 "$T/in" "$T/pigz.gz" pigz -p "$j" -6
+	run rpmap-zstd-3 "$T/in" "$T/rp.zst" "$R" -j "$j" --no-progress zstd:3
+	run zstd-T-3 "$T/in" "$T/z.zst" zstd -q -T"$j" -3
+	run rpmap-gunzip "$T/rp.gz" "$T/d1" "$R" -j "$j" --no-progress gunzip
+	run rpmap-gunzip-j1 "$T/rp.gz" "$T/d2" "$R" -j 1 --no-progress gunzip
+	run pigz-d "$T/rp.gz" "$T/d3" pigz -d -c
+	run gzip-d "$T/rp.gz" "$T/d4" gzip -d -c
+	run rpmap-unzstd "$T/rp.zst" "$T/d5" "$R" -j "$j" --no-progress unzstd
+	run zstd-d "$T/rp.zst" "$T/d6" zstd -q -d -c
+	run rpmap-pipe-tr "$T/in" "$T/p1" "$R" -j "$j" --no-progress --pipe 'tr a-z A-Z'
+	run parallel-pipe-tr "$T/in" "$T/p2" parallel --will-cite -j "$j" --pipe --keep-order \
+		--block 1M 'tr a-z A-Z'
+done
+gzip -t "$T/rp.gz"
+zstd -q -t "$T/rp.zst"
+for f in d1 d2 d3 d4 d5 d6; do check "$T/$f" "$f"; done
+cmp -s "$T/p1" "$T/p2" || { echo "bench: --pipe and parallel outputs differ" >&2; exit 1; }
+
+printf 'rpmap corpus bench: %s bytes of real text, -j %s, best of %s runs, load average %s\n' \
+	"$size" "$j" "$runs" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-18s %8s %9s %12s %9s\n' impl wall_s MB/s out_bytes rss_KB
+for k in rpmap-gzip-6 pigz-6 rpmap-zstd-3 zstd-T-3 rpmap-gunzip rpmap-gunzip-j1 pigz-d gzip-d \
+	 rpmap-unzstd zstd-d rpmap-pipe-tr parallel-pipe-tr; do
+	printf '%-18s %8s %9s %12s %9s\n' "$k" "${WALL[$k]}" \
+		"$(awk -v b="$size" -v s="${WALL[$k]}" 'BEGIN { printf "%.1f", b / 1e6 / (s > 0 ? s : 0.01) }')" \
+		"${OUT[$k]}" "${RSS[$k]}"
+done
+ratio() { awk -v a="${WALL[$2]}" -v b="${WALL[$1]}" 'BEGIN { printf "%.2f", a / (b > 0 ? b : 0.01) }'; }
+size_pct() { awk -v a="${OUT[$1]}" -v b="${OUT[$2]}" 'BEGIN { printf "%+.2f%%", (a / b - 1) * 100 }'; }
+target() { if awk "BEGIN { exit !($2) }"; then echo "target met:    $1"; else echo "target missed: $1"; fi; }
+r=$(ratio rpmap-gzip-6 pigz-6)
+target "gzip:6 >= 1.5x pigz -p $j -6: ${r}x, size $(size_pct rpmap-gzip-6 pigz-6) (<= 0)" \
+	"$r >= 1.5 && ${OUT[rpmap-gzip-6]} <= ${OUT[pigz-6]}"
+r=$(ratio rpmap-zstd-3 zstd-T-3)
+target "zstd:3 >= 1.0x zstd -T$j -3: ${r}x, size $(size_pct rpmap-zstd-3 zstd-T-3) (within 3%)" \
+	"$r >= 1.0 && ${OUT[rpmap-zstd-3]} <= 1.03 * ${OUT[zstd-T-3]}"
+r=$(ratio rpmap-gunzip pigz-d)
+target "gunzip >= 3x pigz -d: ${r}x (gzip -d: $(ratio rpmap-gunzip gzip-d)x)" "$r >= 3"
+r=$(ratio rpmap-gunzip rpmap-gunzip-j1)
+target "gunzip -j $j >= 1.8x -j 1: ${r}x" "$r >= 1.8"
+echo "unzstd vs zstd -d: $(ratio rpmap-unzstd zstd-d)x"
+r=$(ratio rpmap-pipe-tr parallel-pipe-tr)
+target "--pipe >= 10x parallel --pipe --keep-order (tr a-z A-Z, 1 MiB chunks): ${r}x" "$r >= 10"
