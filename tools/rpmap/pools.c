@@ -176,8 +176,9 @@ static uint64_t task_need(const struct rpmap_opts *o)
 {
 	uint64_t task = o->batch_bytes, need, res;
 
-	if (rpmap_fn.mode == RPMAP_BLOCK && rpmap_fn.block > task)
-		task = rpmap_fn.block;
+	if ((rpmap_fn.mode == RPMAP_BLOCK || rpmap_fn.mode == RPMAP_CHUNKS) &&
+	    rpmap_fn.block > task)
+		task = rpmap_fn.block;	/* a chunk of --pipe is a batch too */
 	need = task + sizeof(struct rpmap_task_hdr);
 	/* Batches are cut so that their bound fits: one record of `task`
 	 * bytes is the most a task must hold. */
