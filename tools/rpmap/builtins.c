@@ -290,7 +290,7 @@ static int unpack_parse(const char *arg, struct rpmap_fnconf *c, char *why, size
 		return -EINVAL;
 	}
 	c->members = 1 + kind;
-	c->res_hint = GZ_BLOCK + (64u << 10);
+	c->res_hint = GZ_BLOCK + 4096;	/* 8 MiB rings hold it */
 	return 0;
 }
 
