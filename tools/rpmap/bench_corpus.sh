@@ -7,7 +7,8 @@
 # worker, unzstd vs zstd -d, --pipe vs parallel --pipe --keep-order (same
 # command, same 1 MiB chunks). Each pair runs in turn, RUNS times (best
 # wall time), in one invocation, so the ratios come from the same run;
-# peak RSS is the largest process's (GNU time %M). Every output is checked.
+# peak RSS is the largest process's (GNU time %M). Timed runs write to
+# /dev/null; one more run writes files, which are checked and sized.
 # Never asserts: timings on a shared machine are information.
 #
 # Usage: tools/rpmap/bench_corpus.sh BUILD_DIR [MB [RUNS]]   (128 MiB, 3 runs)
@@ -27,38 +28,56 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 size=$(bash "$here/bench/corpus.sh" "$T/in" "$mb" 2> /dev/null)
 
 declare -A WALL RSS OUT
-# run NAME IN OUT CMD...: CMD < IN > OUT, best wall time of the runs so far.
+# run NAME IN OUT CMD...: CMD < IN > OUT. OUT /dev/null: timed (best wall
+# time of the runs, largest peak RSS); a file: the output to check and size.
+# Timed runs write to /dev/null: writing 128 MiB to a file on this VM costs
+# a noisy writeback wait that would drown the tools' own differences.
 run() {
 	local name=$1 in=$2 out=$3 w m
-	shift 3
-	/usr/bin/time -f '%e %M' -o "$T/time" "$@" < "$in" > "$out" 2> "$T/$name.err"
-	read -r w m < "$T/time"
+	shift 3	# wall: date around GNU time (its %e has 10 ms steps)
+	if [ "$out" != /dev/null ]; then
+		"$@" < "$in" > "$out" 2> "$T/$name.err"
+		OUT[$name]=$(stat -c %s "$out")
+		return
+	fi
+	local t0 t1
+	t0=$(date +%s%N)
+	/usr/bin/time -f '%M' -o "$T/time" "$@" < "$in" > /dev/null 2> "$T/$name.err"
+	t1=$(date +%s%N)
+	w=$(awk -v n=$((t1 - t0)) 'BEGIN { printf "%.3f", n / 1e9 }')
+	read -r m < "$T/time"
 	if [ -z "${WALL[$name]:-}" ] || awk -v a="$w" -v b="${WALL[$name]}" 'BEGIN { exit !(a < b) }'
 	then WALL[$name]=$w; fi
 	[ "${RSS[$name]:-0}" -ge "$m" ] || RSS[$name]=$m
-	OUT[$name]=$(stat -c %s "$out")
 }
 check() { cmp -s "$1" "$T/in" || { echo "bench: $2 does not give the input back" >&2; exit 1; }; }
 
-for _ in $(seq "$runs"); do
-	run rpmap-gzip-6 "$T/in" "$T/rp.gz" "$R" -j "$j" --no-progress gzip:6
-	run pigz-6 "$T/in" "$T/pigz.gz" pigz -p "$j" -6
-	run rpmap-zstd-3 "$T/in" "$T/rp.zst" "$R" -j "$j" --no-progress zstd:3
-	run zstd-T-3 "$T/in" "$T/z.zst" zstd -q -T"$j" -3
-	run rpmap-gunzip "$T/rp.gz" "$T/d1" "$R" -j "$j" --no-progress gunzip
-	run rpmap-gunzip-j1 "$T/rp.gz" "$T/d2" "$R" -j 1 --no-progress gunzip
-	run pigz-d "$T/rp.gz" "$T/d3" pigz -d -c
-	run gzip-d "$T/rp.gz" "$T/d4" gzip -d -c
-	run rpmap-unzstd "$T/rp.zst" "$T/d5" "$R" -j "$j" --no-progress unzstd
-	run zstd-d "$T/rp.zst" "$T/d6" zstd -q -d -c
-	run rpmap-pipe-tr "$T/in" "$T/p1" "$R" -j "$j" --no-progress --pipe 'tr a-z A-Z'
-	run parallel-pipe-tr "$T/in" "$T/p2" parallel --will-cite -j "$j" --pipe --keep-order \
+# all SUFFIX: every pair once, outputs to $T/NAME.SUFFIX (or /dev/null).
+all() {
+	local o=$1
+	o() { [ "$o" = null ] && echo /dev/null || echo "$T/$1.$o"; }
+	run rpmap-gzip-6 "$T/in" "$(o rp.gz)" "$R" -j "$j" --no-progress gzip:6
+	run pigz-6 "$T/in" "$(o pigz.gz)" pigz -p "$j" -6
+	run rpmap-zstd-3 "$T/in" "$(o rp.zst)" "$R" -j "$j" --no-progress zstd:3
+	run zstd-T-3 "$T/in" "$(o z.zst)" zstd -q -T"$j" -3
+	run rpmap-gunzip "$T/rp.gz.f" "$(o d1)" "$R" -j "$j" --no-progress gunzip
+	run rpmap-gunzip-j1 "$T/rp.gz.f" "$(o d2)" "$R" -j 1 --no-progress gunzip
+	run pigz-d "$T/rp.gz.f" "$(o d3)" pigz -d -c
+	run gzip-d "$T/rp.gz.f" "$(o d4)" gzip -d -c
+	run rpmap-unzstd "$T/rp.zst.f" "$(o d5)" "$R" -j "$j" --no-progress unzstd
+	run zstd-d "$T/rp.zst.f" "$(o d6)" zstd -q -d -c
+	run rpmap-pipe-tr "$T/in" "$(o p1)" "$R" -j "$j" --no-progress --pipe 'tr a-z A-Z'
+	run parallel-pipe-tr "$T/in" "$(o p2)" parallel --will-cite -j "$j" --pipe --keep-order \
 		--block 1M 'tr a-z A-Z'
-done
-gzip -t "$T/rp.gz"
-zstd -q -t "$T/rp.zst"
-for f in d1 d2 d3 d4 d5 d6; do check "$T/$f" "$f"; done
-cmp -s "$T/p1" "$T/p2" || { echo "bench: --pipe and parallel outputs differ" >&2; exit 1; }
+}
+"$R" -j "$j" --no-progress gzip:6 < "$T/in" > "$T/rp.gz.f"	# the inputs of gunzip, unzstd
+"$R" -j "$j" --no-progress zstd:3 < "$T/in" > "$T/rp.zst.f"
+all f
+for _ in $(seq "$runs"); do all null; done
+gzip -t "$T/rp.gz.f"
+zstd -q -t "$T/rp.zst.f"
+for f in d1 d2 d3 d4 d5 d6; do check "$T/$f.f" "$f"; done
+cmp -s "$T/p1.f" "$T/p2.f" || { echo "bench: --pipe and parallel outputs differ" >&2; exit 1; }
 
 printf 'rpmap corpus bench: %s bytes of real text, -j %s, best of %s runs, load average %s\n' \
 	"$size" "$j" "$runs" "$(cut -d' ' -f1-3 /proc/loadavg)"
