@@ -161,6 +161,30 @@ static void collect_all(struct eng *e)
 	}
 }
 
+/* --stats=json: the same numbers as one JSON object on one line. */
+static void print_stats_json(struct eng *e)
+{
+	struct rp_stats st = { 0 };
+	double s = (double)(now_ns() - e->t0) / 1e9;
+	bool have = e->main.pool && !rp_pool_stats(e->main.pool, &st);
+
+	fprintf(stderr,
+		"{\"records\":%llu,\"failed\":%llu,\"tasks\":%llu,\"bytes_in\":%llu,"
+		"\"bytes_out\":%llu,\"seconds\":%.6f,\"workers\":%u,\"ring_bytes\":%zu,"
+		"\"latency_p50_ns\":%llu,\"latency_p99_ns\":%llu,\"latency_max_ns\":%llu,"
+		"\"workers_replaced\":%llu,\"tasks_retried\":%llu,\"deadline_kills\":%llu,"
+		"\"reruns\":%llu,\"pool_restarts\":%llu}\n",
+		(unsigned long long)e->records + e->failed, (unsigned long long)e->failed,
+		(unsigned long long)e->batches, (unsigned long long)e->bytes_done,
+		(unsigned long long)e->out->bytes, s, have ? st.workers : 0, e->main.ring_bytes,
+		(unsigned long long)st.latency_p50_ns, (unsigned long long)st.latency_p99_ns,
+		(unsigned long long)st.latency_max_ns,
+		(unsigned long long)(e->lib_restarts + st.restarts),
+		(unsigned long long)(e->lib_retried + st.retried),
+		(unsigned long long)(e->lib_timeouts + st.timeouts), (unsigned long long)e->reruns,
+		(unsigned long long)e->restarts);
+}
+
 static void print_stats(struct eng *e)
 {
 	struct rp_stats st;
@@ -404,7 +428,7 @@ static int finish(struct eng *e)
 	rpmap_pool_stop(e, &e->rerun);
 	rpmap_pool_stop(e, &e->retry);
 	if (e->o->stats && !e->epipe && e->main.pool)
-		print_stats(e);
+		(e->o->stats == 2 ? print_stats_json : print_stats)(e);
 	rpmap_pool_stop(e, &e->main);
 	/* Stopped early: batches whose results were never collected. */
 	for (uint64_t i = 0; e->win && i <= e->mask; i++)

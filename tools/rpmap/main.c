@@ -26,49 +26,6 @@ static void die_usage(const char *fmt, const char *arg)
 	exit(2);
 }
 
-/* "128k", "1M", "4096": bytes. Returns false on junk or overflow. */
-static bool parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	uint64_t mul = 1;
-
-	if (!*s || *s == '-')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return false;
-	switch (*end) {
-	case 0: break;
-	case 'k': case 'K': mul = 1ull << 10; end++; break;
-	case 'm': case 'M': mul = 1ull << 20; end++; break;
-	case 'g': case 'G': mul = 1ull << 30; end++; break;
-	default: return false;
-	}
-	if (*end == 'i' || *end == 'B' || *end == 'b')
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end || v > UINT64_MAX / mul)
-		return false;
-	*out = v * mul;
-	return true;
-}
-
-static bool parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
 /* The built-ins' usages, for a message: "identity, upper, ...". */
 static void builtin_names(char *buf, size_t n)
 {
@@ -212,7 +169,7 @@ static void on_sigint(int sig)
 enum {
 	OPT_LINES = 256, OPT_MAXREC, OPT_CHUNK, OPT_BATCH, OPT_TIMEOUT, OPT_RETRIES, OPT_SPAWN,
 	OPT_STATS, OPT_PROGRESS, OPT_NOPROGRESS, OPT_MAXTASKS, OPT_MAXRSS, OPT_BGZF,
-	OPT_PIPE,
+	OPT_PIPE, OPT_JOBLOG,
 };
 
 static const struct option longopts[] = {
@@ -232,7 +189,8 @@ static const struct option longopts[] = {
 	{ "spawn", no_argument, NULL, OPT_SPAWN },
 	{ "max-tasks-per-worker", required_argument, NULL, OPT_MAXTASKS },
 	{ "max-rss", required_argument, NULL, OPT_MAXRSS },
-	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "stats", optional_argument, NULL, OPT_STATS },
+	{ "joblog", required_argument, NULL, OPT_JOBLOG },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "no-progress", no_argument, NULL, OPT_NOPROGRESS },
 	{ "bgzf", no_argument, NULL, OPT_BGZF },
@@ -269,17 +227,19 @@ static bool record_option(int c, struct args *a)
 		rpmap_fn.sep = '\n';
 		break;
 	case 'b':
-		if (!parse_size(optarg, &v) || v < 1 || v > (64u << 20))
+		if (!rpmap_parse_size(optarg, &v) || v < 1 || v > (64u << 20))
 			die_usage("--block: size must be 1 to 64M, not '%s'", optarg);
 		rpmap_fn.mode = RPMAP_BLOCK;
 		rpmap_fn.block = (size_t)v;
 		break;
 	case OPT_MAXREC:
-		if (!parse_size(optarg, &v) || v < (1u << 20) || v > (256u << 20))
+		if (!rpmap_parse_size(optarg, &v) || v < (1u << 20) || v > (256u << 20))
 			die_usage("--max-record: size must be 1M to 256M, not '%s'", optarg);
 		a->max_record = v;
 		return true;
 	case 'i':
+		if (a->inpath)	/* not "the last one wins": a mistake */
+			die_usage("-i given twice (also '%s'): one input file", optarg);
 		a->inpath = optarg;
 		return true;
 	case 'o':
@@ -308,8 +268,14 @@ static bool work_option(int c, struct rpmap_opts *o)
 
 	switch (c) {
 	case 'j':
-		if (!parse_uint(optarg, 1, RP_MAX_WORKERS, &v))
-			die_usage("-j: workers must be 1-256, not '%s'", optarg);
+		if (!rpmap_parse_uint(optarg, 0, RP_MAX_WORKERS, &v))
+			die_usage("-j: workers must be 0-256, not '%s'", optarg);
+		if (v == 0) {	/* every CPU this process may run on, as by default */
+			struct rp_config cfg;
+
+			rp_config_init(&cfg);
+			v = cfg.workers;
+		}
 		o->workers = (unsigned)v;
 		o->workers_set = true;
 		break;
@@ -317,12 +283,12 @@ static bool work_option(int c, struct rpmap_opts *o)
 		o->unordered = true;
 		break;
 	case OPT_CHUNK:
-		if (!parse_uint(optarg, 1, 1u << 20, &v))
+		if (!rpmap_parse_uint(optarg, 1, 1u << 20, &v))
 			die_usage("--chunk: must be 1 to 1048576, not '%s'", optarg);
 		o->chunk = (unsigned)v;
 		break;
 	case OPT_BATCH:
-		if (!parse_size(optarg, &v) || v < 1024 || v > (16u << 20))
+		if (!rpmap_parse_size(optarg, &v) || v < 1024 || v > (16u << 20))
 			die_usage("--batch: size must be 1k to 16M, not '%s'", optarg);
 		o->batch_bytes = (size_t)v;
 		break;
@@ -330,14 +296,16 @@ static bool work_option(int c, struct rpmap_opts *o)
 		o->keep_going = true;
 		break;
 	case OPT_TIMEOUT:
-		/* The library's task deadlines are at least 1 ms. */
-		if (!parse_uint(optarg, 1, UINT32_MAX, &v))
-			die_usage("--timeout: milliseconds (1 or more) expected, not '%s'", optarg);
-		o->timeout_ms = v;
-		rpmap_fn.timeout_ns = v * 1000000ull;
+		/* Whole milliseconds (rounded up): the library's deadlines are
+		 * at least 1 ms, and messages say "after N ms". */
+		if (!rpmap_parse_time(optarg, &v) || v == 0 || v > UINT32_MAX * 1000000ull)
+			die_usage("--timeout: a time (500, 300ms, 5s, 2m; at least 1ms) expected, "
+				  "not '%s'", optarg);
+		o->timeout_ms = (v + 999999) / 1000000;
+		rpmap_fn.timeout_ns = o->timeout_ms * 1000000ull;
 		break;
 	case OPT_RETRIES:
-		if (!parse_uint(optarg, 0, 1000, &v))
+		if (!rpmap_parse_uint(optarg, 0, 1000, &v))
 			die_usage("--retries: a count from 0 to 1000 expected, not '%s'", optarg);
 		o->retries = (unsigned)v;
 		break;
@@ -357,18 +325,29 @@ static bool worker_option(int c, struct rpmap_opts *o)
 		o->spawn = true;
 		break;
 	case OPT_MAXTASKS:
-		if (!parse_uint(optarg, 1, UINT64_MAX, &v))
+		if (!rpmap_parse_uint(optarg, 1, UINT64_MAX, &v))
 			die_usage("--max-tasks-per-worker: a count of 1 or more expected, not '%s'",
 				  optarg);
 		o->max_tasks = v;
 		break;
 	case OPT_MAXRSS:
-		if (!parse_size(optarg, &v) || v < 1)
+		if (!rpmap_parse_size(optarg, &v) || v < 1)
 			die_usage("--max-rss: a size (k, M, G suffixes) expected, not '%s'", optarg);
 		o->max_rss = v;
 		break;
 	case OPT_STATS:
-		o->stats = true;
+		if (optarg && strcmp(optarg, "json") && strcmp(optarg, "text"))
+			die_usage("--stats: 'json' or 'text' expected, not '%s'", optarg);
+		o->stats = optarg && !strcmp(optarg, "json") ? 2 : 1;
+		break;
+	case OPT_JOBLOG:
+		/* Opened now, before the workers fork; closed at exit. */
+		o->joblog = fopen(optarg, "we");
+		if (!o->joblog) {
+			fprintf(stderr, "rpmap: --joblog %s: %s\n", optarg, strerror(errno));
+			exit(2);
+		}
+		fputs("record\tinput_byte\tcause\n", o->joblog);
 		break;
 	case OPT_PROGRESS:
 		o->progress = 1;

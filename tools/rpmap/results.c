@@ -46,9 +46,12 @@ void rpmap_record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t re
 					? rpmap_fn.bi->explain(&rpmap_fn.conf, p, len, status)
 					: NULL;
 
+		w = w ? w : status < 0 ? strerror(-status) : "failed";
 		fprintf(stderr, "rpmap: %s: member %llu (input byte %llu): %s\n", e->in->name,
-			(unsigned long long)(b->first + rec), (unsigned long long)off,
-			w ? w : status < 0 ? strerror(-status) : "failed");
+			(unsigned long long)(b->first + rec), (unsigned long long)off, w);
+		if (e->o->joblog)
+			fprintf(e->o->joblog, "%llu\t%llu\t%s\n",
+				(unsigned long long)(b->first + rec), (unsigned long long)off, w);
 		e->failed++;
 		e->fatal = e->stop = true;
 		return;
@@ -76,6 +79,9 @@ void rpmap_record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t re
 	fprintf(stderr, "rpmap: record %llu (input byte %llu): %s%s\n",
 		(unsigned long long)(b->first + rec), (unsigned long long)off, why,
 		e->o->keep_going ? ", skipped" : "");
+	if (e->o->joblog)
+		fprintf(e->o->joblog, "%llu\t%llu\t%s\n", (unsigned long long)(b->first + rec),
+			(unsigned long long)off, why);
 	e->failed++;
 	if (!e->o->keep_going)
 		e->stop = true;

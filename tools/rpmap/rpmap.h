@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "builtin.h"
@@ -357,7 +358,8 @@ struct rpmap_opts {
 	uint64_t max_rss;	/* --max-rss (cfg.max_rss_bytes) */
 	bool unordered;
 	bool keep_going;
-	bool stats;
+	int stats;		/* --stats: 1 text, 2 JSON (--stats=json) */
+	FILE *joblog;		/* --joblog: one line per failed record, or NULL */
 	int progress;		/* -1 auto, 0 off, 1 on */
 	unsigned chunk;		/* records per task; 0 = adaptive */
 	size_t batch_bytes;	/* target input bytes per task */
@@ -373,6 +375,17 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 
 /* Set by the SIGINT handler. */
 extern volatile int rpmap_interrupted;
+
+/* ---- option values (args.c) ---- */
+
+/* "128k", "1M", "4096" (k, M, G; optional i, B): bytes. False on junk or
+ * overflow. */
+bool rpmap_parse_size(const char *s, uint64_t *out);
+/* A decimal count within lo..hi. */
+bool rpmap_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+/* "500", "300ms", "5s", "1.5m", "2h", "250us": nanoseconds; a bare number
+ * is milliseconds. False on junk, a sign, or overflow. */
+bool rpmap_parse_time(const char *s, uint64_t *ns);
 
 /* usage.c: the text of --help. */
 extern const char rpmap_usage_text[];

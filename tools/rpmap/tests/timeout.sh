@@ -89,6 +89,6 @@ same "$T/text" "$T/out" "gzip with --timeout"
 
 run --timeout 0 identity < /dev/null
 expect_rc 2 $rc "--timeout 0"
-run --timeout 1.5 identity < /dev/null
-expect_rc 2 $rc "--timeout 1.5"
+run --timeout 1.5x identity < /dev/null
+expect_rc 2 $rc "--timeout 1.5x"
 finish
