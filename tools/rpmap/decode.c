@@ -97,6 +97,10 @@ int rpmap_decode_rest(struct rpmap_input *in, struct rpmap_output *out)
 			r = 2;
 			break;
 		}
+		if (n == 0 && (r = rpmap_input_next(in)) != 0) {
+			r = r > 0 ? 0 : 2;	/* FILE...: on with the next one */
+			continue;
+		}
 		keep += (size_t)n;
 		r = feed(s, out, rd, keep, n == 0, &used, buf);
 		keep -= used;

@@ -317,6 +317,11 @@ static int next_batch(struct eng *e, bool *reading)
 		return 0;
 	}
 	if (rpmap_input_done(in)) {
+		r = rpmap_input_next(in);	/* FILE...: the next one */
+		if (r > 0)
+			return 2;
+		if (r < 0)
+			e->fatal = e->stop = true;
 		*reading = false;
 		return 0;
 	}

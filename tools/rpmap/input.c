@@ -29,7 +29,7 @@
 #define MAX_FREE_SEGS	4
 #define MIN_READ	(256u << 10)	/* start a new segment below this much room */
 
-int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record)
+int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record, bool may_map)
 {
 	struct stat st;
 	off_t at;
@@ -60,7 +60,7 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
 	in->size = (uint64_t)st.st_size - in->start;
 	in->id.left = in->size > 0;
 	posix_fadvise(in->fd, (off_t)in->start, 0, POSIX_FADV_SEQUENTIAL);
-	if (in->size && in->size == (size_t)in->size)
+	if (may_map && in->size && in->size == (size_t)in->size)
 		rpmap_map_input(in);	/* failing that, the file is read() */
 	return 0;
 }

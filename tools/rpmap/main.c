@@ -205,6 +205,8 @@ static const struct option longopts[] = {
 struct args {
 	struct rpmap_opts o;
 	const char *inpath, *outpath;
+	const char *const *paths;	/* the input files (-i, FILE..., or "-") */
+	unsigned npaths;
 	uint64_t max_record;
 	bool mode_set;		/* a record option was given */
 	bool force;		/* -f: compressed output to a terminal too */
@@ -368,6 +370,7 @@ static bool worker_option(int c, struct rpmap_opts *o)
  */
 static int parse_args(int argc, char **argv, struct args *a)
 {
+	static const char *const dash = "-";
 	int c;
 
 	while ((c = getopt_long(argc, argv, "j:0b:i:o:ukfhV", longopts, NULL)) != -1) {
@@ -384,15 +387,23 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "Try 'rpmap --help' for more information.\n");
 		return 2;
 	}
-	if (a->pipe && optind != argc)
-		die_usage("--pipe CMD takes no FUNCTION ('%s')", argv[optind]);
-	if (!a->pipe && optind != argc - 1)
-		die_usage("%s", optind >= argc ? "missing FUNCTION" : "one FUNCTION expected");
-	/* Like cat: a closed stream rpmap would read or write is an error. */
-	if ((a->closed & 1) && (!a->inpath || !strcmp(a->inpath, "-"))) {
-		fprintf(stderr, "rpmap: standard input: %s\n", strerror(EBADF));
-		return 2;
+	if (!a->pipe && optind >= argc)
+		die_usage("%s", "missing FUNCTION");
+	if (optind + !a->pipe < argc) {	/* FILE... */
+		if (a->inpath)
+			die_usage("-i and FILE arguments ('%s'): one or the other", argv[argc - 1]);
+		a->paths = (const char *const *)argv + optind + !a->pipe;
+		a->npaths = (unsigned)(argc - optind - !a->pipe);
+	} else {
+		a->paths = a->inpath ? &a->inpath : (const char *const *)&dash;
+		a->npaths = 1;
 	}
+	/* Like cat: a closed stream rpmap would read or write is an error. */
+	for (unsigned i = 0; i < a->npaths; i++)
+		if ((a->closed & 1) && !strcmp(a->paths[i], "-")) {
+			fprintf(stderr, "rpmap: standard input: %s\n", strerror(EBADF));
+			return 2;
+		}
 	if ((a->closed & 2) && (!a->outpath || !strcmp(a->outpath, "-"))) {
 		fprintf(stderr, "rpmap: standard output: %s\n", strerror(EBADF));
 		return 2;
@@ -454,6 +465,7 @@ int main(int argc, char **argv)
 	struct rpmap_input in;
 	struct rpmap_output out;
 	struct rp_config cfg;
+	const char *name;
 	int r;
 
 	a.closed = hold_closed_std_fds();	/* first: before anything opens an fd */
@@ -464,9 +476,18 @@ int main(int argc, char **argv)
 	r = parse_args(argc, argv, &a);
 	if (r >= 0)
 		return r;
-	r = rpmap_input_open(&in, a.inpath, (size_t)a.max_record);
+	for (unsigned i = 1; i < a.npaths; i++)	/* all there, before any output */
+		if (strcmp(a.paths[i], "-") && access(a.paths[i], R_OK)) {
+			fprintf(stderr, "rpmap: %s: %s\n", a.paths[i], strerror(errno));
+			return 2;
+		}
+	if (a.npaths > 1 && (name = rpmap_inputs_clash(a.paths, a.npaths, a.outpath))) {
+		fprintf(stderr, "rpmap: %s: input file is output file\n", name);
+		return 2;	/* before the output is truncated */
+	}
+	r = rpmap_inputs_open(&in, a.paths, a.npaths, (size_t)a.max_record);
 	if (r) {
-		fprintf(stderr, "rpmap: %s: %s\n", a.inpath, strerror(-r));
+		fprintf(stderr, "rpmap: %s: %s\n", a.paths[0], strerror(-r));
 		return 2;
 	}
 	if (rpmap_fn.mode == RPMAP_BLOCK && in.read_size < rpmap_fn.block)

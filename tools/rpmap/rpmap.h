@@ -208,17 +208,37 @@ struct rpmap_input {
 	const char *why;	/* MEMBERS: why the cut at cut_off failed */
 	bool serial;		/* MEMBERS: the engine stopped at cut, where the
 				 * input cannot be split (rpmap_decode_rest) */
+	const char *const *paths;	/* several inputs (files.c), or NULL */
+	unsigned npaths, ipath;	/* how many; the one being read */
 	struct rpmap_seg *free_segs;
 	unsigned nfree;
 	struct rpmap_batch *free_batches;
 };
 
 /*
- * Open (path NULL or "-": stdin). A non-empty regular file is mapped whole
- * (read-only, private) and published in rpmap_fn.map, so call this before
- * the pool forks; other inputs are read in 1 MiB pieces. Returns 0 or -errno.
+ * Open (path NULL or "-": stdin). With may_map, a non-empty regular file is
+ * mapped whole (read-only, private) and published in rpmap_fn.map, so call
+ * this before the pool forks; other inputs are read in 1 MiB pieces.
+ * Returns 0 or -errno.
  */
-int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record);
+int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record, bool may_map);
+
+/*
+ * files.c: several inputs read in order as one stream (FILE... on the
+ * command line), never mapped. A record never spans two files: each file's
+ * end is an end of input to the cutter (a last line without its newline is
+ * a record; a short block; a member cut short is truncated).
+ * rpmap_inputs_open opens the first (paths[0]; "-" is stdin); when the
+ * input is done, rpmap_input_next opens the next. rpmap_input_next returns
+ * 1 (opened: cut on), 0 (no more files), or -errno (reported).
+ */
+int rpmap_inputs_open(struct rpmap_input *in, const char *const *paths, unsigned n,
+		      size_t max_record);
+int rpmap_input_next(struct rpmap_input *in);
+
+/* files.c: whether the output (outpath, NULL for stdout) is one of the
+ * input files (a regular file with bytes to read): its path, or NULL. */
+const char *rpmap_inputs_clash(const char *const *paths, unsigned n, const char *outpath);
 
 /*
  * Cut the next batch out of the buffered input, whole records only. Returns

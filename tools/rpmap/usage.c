@@ -7,8 +7,8 @@
 #include "rpmap.h"
 
 const char rpmap_usage_text[] =
-"Usage: rpmap [OPTION]... FUNCTION\n"
-"  or:  rpmap [OPTION]... --pipe CMD\n"
+"Usage: rpmap [OPTION]... FUNCTION [FILE]...\n"
+"  or:  rpmap [OPTION]... --pipe CMD [FILE]...\n"
 "Map FUNCTION over the records of the input, in parallel worker processes,\n"
 "and write the results in input order; or run CMD on chunks of the input.\n"
 "\n"
@@ -56,7 +56,10 @@ const char rpmap_usage_text[] =
 "      --max-record SIZE  refuse longer records (default 64M, at most 256M)\n"
 "\n"
 "Input and output:\n"
-"  -i, --input FILE       read FILE (default: standard input); once only\n"
+"  FILE...                read the FILEs in order as one stream (- is standard\n"
+"                         input); a record never spans two files\n"
+"  -i, --input FILE       read FILE (default: standard input); once only, and\n"
+"                         not with FILE arguments\n"
 "  -o, --output FILE      write FILE (default: standard output)\n"
 "      --bgzf             gzip: write BGZF (bgzip's format: blocks of at most\n"
 "                         64 KiB with a BSIZE subfield, then the end-of-file\n"
