@@ -144,7 +144,7 @@ static int collect(struct eng *e, unsigned flags)
 	e->bytes_done += b->len;
 	e->batches++;
 	rpmap_batch_free(e->in, b);
-	rpmap_progress_update(e->pg, e->bytes_done, e->failed, false);
+	rpmap_progress_update(e->pg, e->bytes_done, e->records + e->failed, e->failed, false);
 	return 0;
 }
 
@@ -427,7 +427,8 @@ static int finish(struct eng *e)
 		}
 	}
 	if (e->pg) {
-		rpmap_progress_update(e->pg, e->bytes_done, e->failed, true);
+		rpmap_progress_update(e->pg, e->bytes_done, e->records + e->failed, e->failed,
+				      true);
 		rpmap_progress_free(e->pg);
 	}
 	rpmap_pool_stop(e, &e->rerun);

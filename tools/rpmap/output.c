@@ -5,7 +5,7 @@
  * what is buffered, in one writev. Errors are sticky: after the first, every
  * call returns it (-EPIPE when the reader has gone, which rpmap treats as a
  * quiet stop).
- * The progress bar is the library's (rp_progress_bar).
+ * Progress is one line on stderr, redrawn at most ten times a second.
  */
 #include "rpmap.h"
 
@@ -134,12 +134,17 @@ int rpmap_output_close(struct rpmap_output *o)
 	return r;
 }
 
-/* ---- progress: the library's bar, in MiB of input ---- */
+/* ---- progress: one line on stderr, redrawn ---- */
 
+/*
+ * Bytes in the unit that suits them (B, KiB, MiB, GiB), records counted as
+ * well, and with a known total (a file) the percentage and an ETA from the
+ * rate so far. A small input shows its bytes, never a bar stuck at 0 MiB.
+ */
 struct rpmap_progress {
-	struct rp_progress_bar *bar;
 	uint64_t total;			/* bytes, 0 if unknown */
-	uint64_t last;
+	uint64_t t0, last;
+	int width;			/* of the last line drawn */
 };
 
 static uint64_t mono_ns(void)
@@ -157,17 +162,31 @@ struct rpmap_progress *rpmap_progress_new(uint64_t total_bytes)
 	if (!pg)
 		return NULL;
 	pg->total = total_bytes;
-	pg->bar = rp_progress_bar_new("rpmap MiB", 2);
-	if (!pg->bar) {
-		free(pg);
-		return NULL;
-	}
+	pg->t0 = mono_ns();
 	return pg;
 }
 
-void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t failed, bool last)
+/* "512 B", "3.8 KiB", "12.0 MiB", "1.20 GiB". Returns buf. */
+static const char *human(char *buf, size_t n, double v)
 {
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	unsigned u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+	return buf;
+}
+
+void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t records,
+			   uint64_t failed, bool last)
+{
+	char line[160], b1[32], b2[32], eta[32] = "";
 	uint64_t now;
+	double s;
+	int n;
 
 	if (!pg)
 		return;
@@ -175,14 +194,27 @@ void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t f
 	if (!last && now - pg->last < 100000000ull)
 		return;
 	pg->last = now;
-	rp_progress_bar(pg->bar, bytes >> 20, pg->total >> 20, failed);
+	s = (double)(now - pg->t0) / 1e9;
+	if (pg->total && bytes && !last && bytes < pg->total)
+		snprintf(eta, sizeof(eta), ", ETA %.0f s",
+			 s * (double)(pg->total - bytes) / (double)bytes + 0.5);
+	n = snprintf(line, sizeof(line), "rpmap: %s", human(b1, sizeof(b1), (double)bytes));
+	if (pg->total)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " of %s (%.0f%%)",
+			      human(b2, sizeof(b2), (double)pg->total),
+			      100.0 * (double)bytes / (double)pg->total);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, ", %llu records", (unsigned long long)records);
+	if (failed)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " (%llu failed)",
+			      (unsigned long long)failed);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, ", %s/s%s",
+		      human(b2, sizeof(b2), s > 0 ? (double)bytes / s : 0), eta);
+	fprintf(stderr, "\r%s%*s%s", line, pg->width > n ? pg->width - n : 0, "", last ? "\n" : "");
+	pg->width = n;
 }
 
 void rpmap_progress_free(struct rpmap_progress *pg)
 {
-	if (!pg)
-		return;
-	rp_progress_bar_free(pg->bar);
 	free(pg);
 }
 

@@ -353,10 +353,12 @@ int rpmap_output_write(struct rpmap_output *o, const void *p, size_t n);
 int rpmap_output_flush(struct rpmap_output *o);
 int rpmap_output_close(struct rpmap_output *o);
 
-/* Progress on stderr, in MiB of input. */
+/* Progress on stderr: bytes of input (of total_bytes, 0: unknown, then
+ * with a percentage and an ETA), records, failures, rate. */
 struct rpmap_progress;
 struct rpmap_progress *rpmap_progress_new(uint64_t total_bytes);
-void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t failed, bool last);
+void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t records,
+			   uint64_t failed, bool last);
 void rpmap_progress_free(struct rpmap_progress *pg);
 
 /* ---- memory (mem.c) ---- */

@@ -4,7 +4,8 @@
 # CPU rpmap may run on, and so is the default under taskset; time values
 # take units (a bare number is milliseconds); a repeated -i is an error;
 # --stats=json is one JSON object; --joblog writes one line per failed
-# record (index, input byte, cause).
+# record (index, input byte, cause); --progress counts records, shows a
+# small input's bytes, and a file's total, percentage and ETA.
 . "$(dirname "$0")/lib.sh"
 
 workers() { python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["workers"])'; }
@@ -24,6 +25,17 @@ import json, sys
 d = json.loads(open(sys.argv[1]).read())
 assert d["records"] == 1000 and d["failed"] == 0 and d["bytes_in"] == 3893, d' "$T/err" &&
 	pass "--stats=json: one JSON object, the right counts" || fail "--stats=json: $(cat "$T/err")"
+
+# Progress: records as well as bytes, in a unit that shows a small input
+# (never a bar stuck at 0 MiB), and the total and percentage of a file.
+"$RPMAP" --progress identity -i "$T/in" 2> "$T/err" > /dev/null
+tr '\r' '\n' < "$T/err" | tail -n 1 > "$T/last"
+has "$T/last" "^rpmap: 3.8 KiB of 3.8 KiB \(100%\), 1000 records" "--progress: bytes, total, records"
+"$RPMAP" --progress --pipe 'sleep 0.3' -i "$T/in" --block 1k 2> "$T/err" > /dev/null
+has "$T/err" "ETA [0-9]+ s" "--progress: an ETA for a file"
+cat "$T/in" | "$RPMAP" --progress identity 2> "$T/err" > /dev/null
+tr '\r' '\n' < "$T/err" | tail -n 1 > "$T/last"
+has "$T/last" "^rpmap: 3.8 KiB, 1000 records" "--progress from a pipe: no total"
 
 set +e
 for t in 0 -1 5x 1e400 '' ' 5' ms; do
