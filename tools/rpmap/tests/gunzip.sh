@@ -114,6 +114,30 @@ bad unzstd "$T/z.gz" "$T/empty" "a gzip member, not a zstd frame" "unzstd of gzi
 bad gunzip "$T/z.zst" "$T/empty" "a zstd frame, not a gzip member" "gunzip of zstd"
 bad gunzip "$T/text" "$T/empty" "not a gzip or zstd member" "gunzip of text"
 
+# The mapped input shrinks while read: exit 2, "input shrank", and the
+# output is every member before the byte the message names, nothing else.
+"$RPMAP" --block 100k gzip:1 < "$T/text" > "$T/s.gz"
+mkfifo "$T/fifo"
+"$RPMAP" -j 2 gunzip -i "$T/s.gz" > "$T/fifo" 2> "$T/err" &
+pid=$!
+exec 3< "$T/fifo"
+for _ in $(seq 1 200); do
+	grep -q "$T/s.gz" "/proc/$pid/maps" 2> /dev/null && break
+	sleep 0.05
+done
+truncate -s 500000 "$T/s.gz"
+timeout 60 cat <&3 > "$T/out"
+exec 3<&-
+set +e
+wait $pid
+expect_rc 2 $? "gunzip: input shrank"
+set -e
+has "$T/err" "input shrank from [0-9]+ to 500000 bytes" "gunzip: input shrank: message"
+prefix_of "$T/out" "$T/text" "gunzip: input shrank"
+n=$(stat -c %s "$T/out")
+[ $((n % 102400)) = 0 ] && pass "gunzip: input shrank: whole members only ($n bytes)" ||
+	fail "gunzip: input shrank: $n bytes, not whole 100k members"
+
 "$RPMAP" --spawn -j 2 gunzip -i "$T/z.gz" > "$T/back"
 same "$T/text" "$T/back" "--spawn gunzip from a mapped file"
 "$RPMAP" --spawn -j 2 unzstd < "$T/z.zst" > "$T/back"
