@@ -9,14 +9,25 @@
 # wall time), in one invocation, so the ratios come from the same run;
 # peak RSS is the largest process's (GNU time %M). Timed runs write to
 # /dev/null; one more run writes files, which are checked and sized.
-# Never asserts: timings on a shared machine are information.
+# Never asserts: timings on a shared machine are information. Prints a
+# table, one JSON line per run in the bench/ schema (the benchmark driver,
+# bench/driver/run_all.py, runs it as rpmap_corpus: a "task" is one pass
+# over the corpus, impl "ringpool" is rpmap), and the targets, met or missed.
 #
 # Usage: tools/rpmap/bench_corpus.sh BUILD_DIR [MB [RUNS]]   (128 MiB, 3 runs)
+#        tools/rpmap/bench_corpus.sh [--quick] --build BUILD_DIR   (quick: 32 MiB, 1 run)
 set -euo pipefail
-[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [MB [RUNS]]" >&2; exit 2; }
-R=$1/tools/rpmap/rpmap
-mb=${2:-128}
-runs=${3:-3}
+build='' mb=128 runs=3 pos=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) mb=32 runs=1; shift ;;
+	--build) build=$2; shift 2 ;;
+	*) pos+=("$1"); shift ;;
+	esac
+done
+build=${pos[0]:-$build} mb=${pos[1]:-$mb} runs=${pos[2]:-$runs}
+[ -n "$build" ] || { echo "usage: $0 BUILD_DIR [MB [RUNS]] | [--quick] --build BUILD_DIR" >&2; exit 2; }
+R=$build/tools/rpmap/rpmap
 j=${RPMAP_BENCH_J:-2}
 [ -x "$R" ] || { echo "build first: ninja -C $1" >&2; exit 2; }
 for t in pigz zstd parallel gzip /usr/bin/time; do
@@ -88,6 +99,30 @@ for k in rpmap-gzip-6 pigz-6 rpmap-zstd-3 zstd-T-3 rpmap-gunzip rpmap-gunzip-j1 
 		"$(awk -v b="$size" -v s="${WALL[$k]}" 'BEGIN { printf "%.1f", b / 1e6 / (s > 0 ? s : 0.01) }')" \
 		"${OUT[$k]}" "${RSS[$k]}"
 done
+echo
+# JSON (bench/ schema): one pass over the corpus is the task.
+json() {	# json WORKLOAD IMPL WORKERS NAME WHAT
+	awk -v wl="$1" -v impl="$2" -v w="$3" -v s="${WALL[$4]}" -v b="$size" -v o="${OUT[$4]}" \
+		-v rss="${RSS[$4]}" -v what="$5" -v runs="$runs" 'BEGIN {
+		printf "{\"workload\":\"%s\",\"impl\":\"%s\",\"workers\":%d,\"payload_bytes\":%d,", wl, impl, w, b
+		printf "\"tasks\":1,\"tasks_per_s\":%.6f,\"extra\":{\"api\":\"%s\",\"elapsed_s\":%.3f,", 1 / s, what, s
+		printf "\"gbps\":%.4f,\"out_bytes\":%d,\"peak_rss_kb\":%d,\"runs\":%d,", b / s / 1e9, o, rss, runs
+		printf "\"corpus\":\"bench/corpus.sh (real text)\"}}\n" }'
+}
+json rpmap_gzip6 ringpool "$j" rpmap-gzip-6 "rpmap gzip:6"
+json rpmap_gzip6 pigz "$j" pigz-6 "pigz -p $j -6"
+json rpmap_zstd3 ringpool "$j" rpmap-zstd-3 "rpmap zstd:3"
+json rpmap_zstd3 zstd "$j" zstd-T-3 "zstd -T$j -3"
+json rpmap_gunzip ringpool "$j" rpmap-gunzip "rpmap gunzip"
+json rpmap_gunzip ringpool 1 rpmap-gunzip-j1 "rpmap -j 1 gunzip"
+json rpmap_gunzip pigz 1 pigz-d "pigz -d"
+json rpmap_gunzip gzip 1 gzip-d "gzip -d"
+json rpmap_unzstd ringpool "$j" rpmap-unzstd "rpmap unzstd"
+json rpmap_unzstd zstd 1 zstd-d "zstd -d"
+json rpmap_pipe_tr ringpool "$j" rpmap-pipe-tr "rpmap --pipe tr"
+json rpmap_pipe_tr parallel "$j" parallel-pipe-tr "parallel --pipe --keep-order tr"
+echo
+
 ratio() { awk -v a="${WALL[$2]}" -v b="${WALL[$1]}" 'BEGIN { printf "%.2f", a / (b > 0 ? b : 0.01) }'; }
 size_pct() { awk -v a="${OUT[$1]}" -v b="${OUT[$2]}" 'BEGIN { printf "%+.2f%%", (a / b - 1) * 100 }'; }
 target() { if awk "BEGIN { exit !($2) }"; then echo "target met:    $1"; else echo "target missed: $1"; fi; }
