@@ -7,6 +7,7 @@
  * rpmap.1 and README.md in this folder.
  */
 #include "rpmap.h"
+#include "split.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -512,6 +513,12 @@ int main(int argc, char **argv)
 	}
 	set_signals();
 	r = rpmap_run(&a.o, &in, &out);
+	if (r == 0 && rpmap_fn.mode == RPMAP_MEMBERS && !in.cut_off && !in.serial) {
+		/* As gzip -d, pigz -d, zstd -d and bgzip -d: not a compressed file. */
+		fprintf(stderr, "rpmap: %s: empty input, not a %s stream\n", in.name,
+			rpmap_fn.conf.members == 1 + RPMAP_MEMBER_GZIP ? "gzip" : "zstd");
+		r = 2;
+	}
 	if (r == 0 && in.serial) {
 		r = rpmap_decode_rest(&in, &out);	/* what could not be split */
 		if (out.err == -EPIPE)

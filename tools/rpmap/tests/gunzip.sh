@@ -113,6 +113,8 @@ bad unzstd "$T/bad.zst" "$T/text" "truncated" "truncated zstd stream"
 bad unzstd "$T/z.gz" "$T/empty" "a gzip member, not a zstd frame" "unzstd of gzip"
 bad gunzip "$T/z.zst" "$T/empty" "a zstd frame, not a gzip member" "gunzip of zstd"
 bad gunzip "$T/text" "$T/empty" "not a gzip or zstd member" "gunzip of text"
+bad gunzip "$T/empty" "$T/empty" "empty input, not a gzip stream" "gunzip of empty input (as gzip -d)"
+bad unzstd "$T/empty" "$T/empty" "empty input, not a zstd stream" "unzstd of empty input (as zstd -d)"
 
 # The mapped input shrinks while read: exit 2, "input shrank", and the
 # output is every member before the byte the message names, nothing else.
