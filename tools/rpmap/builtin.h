@@ -102,6 +102,11 @@ struct rpmap_builtin {
 	/* Optional, in the parent when a record failed with `status`: what
 	 * is wrong with it (n bytes at p), for the message; NULL: strerror. */
 	const char *(*explain)(const struct rpmap_fnconf *c, const char *p, size_t n, int status);
+	/* Optional, in the parent when rpmap stops before the end (a failure
+	 * without -k, its reader gone, a second Ctrl-C, SIGTERM): end what the
+	 * records started outside the workers (--pipe: the commands).
+	 * Async-signal-safe: it may run in a signal handler. */
+	void (*stop)(const struct rpmap_fnconf *c);
 };
 
 /* The table, ending with a row whose name is NULL. */
@@ -121,5 +126,6 @@ int rpmap_pipe_parse(const char *arg, struct rpmap_fnconf *c, char *why, size_t 
 int64_t rpmap_pipe_record(const struct rpmap_fnconf *c, struct rpmap_rec *r);
 const char *rpmap_pipe_explain(const struct rpmap_fnconf *c, const char *p, size_t n,
 			       int status);
+void rpmap_pipe_stop(const struct rpmap_fnconf *c);
 
 #endif

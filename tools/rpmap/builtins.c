@@ -378,7 +378,7 @@ const struct rpmap_builtin rpmap_builtins[] = {
 	  .parse = unzstd_parse, .record = unpack_rec, .explain = unpack_explain },
 	{ .name = "pipe", .usage = "--pipe CMD", .flags = RPMAP_BI_HIDDEN | RPMAP_BI_COSTLY,
 	  .out_ratio = 1, .parse = rpmap_pipe_parse, .record = rpmap_pipe_record,
-	  .explain = rpmap_pipe_explain },
+	  .explain = rpmap_pipe_explain, .stop = rpmap_pipe_stop },
 	{ .name = "plugin", .usage = "PLUGIN.so:SYMBOL", .flags = RPMAP_BI_HIDDEN | RPMAP_BI_COSTLY,
 	  .out_ratio = 16, .parse = rpmap_plugin_parse, .record = rpmap_plugin_record },
 	{ .name = NULL },

@@ -409,6 +409,8 @@ static int finish(struct eng *e)
 	 * with the pool; their batches go with the process. */
 	if (e->pending)
 		rpmap_batch_free(in, e->pending);
+	if (e->stop && rpmap_fn.bi->stop)
+		rpmap_fn.bi->stop(&rpmap_fn.conf);	/* before the pools wait for their tasks */
 	if (e->shrunk && !e->epipe)
 		rpmap_shrank_report(e);
 	if (!e->stop && rpmap_fn.bi->finish && !e->saw_int && !e->shrunk && e->main.pool) {
@@ -436,6 +438,8 @@ static int finish(struct eng *e)
 	if (e->o->stats && !e->epipe && e->main.pool)
 		(e->o->stats == 2 ? print_stats_json : print_stats)(e);
 	rpmap_pool_stop(e, &e->main);
+	if (e->stop && rpmap_fn.bi->stop)
+		rpmap_fn.bi->stop(&rpmap_fn.conf);	/* and what started meanwhile */
 	/* Stopped early: batches whose results were never collected. */
 	for (uint64_t i = 0; e->win && i <= e->mask; i++)
 		if (e->win[i])

@@ -161,10 +161,26 @@ static int print_done(unsigned closed)
 	return 2;
 }
 
-static void on_sigint(int sig)
+/* The first Ctrl-C: finish what is in flight. A second, or SIGTERM: die
+ * by it at once, after ending what the row started outside the workers
+ * (--pipe commands, in their own process groups, would outlive rpmap). */
+static pid_t parent_pid;	/* forked workers inherit the handler: only the parent acts */
+
+static void on_signal(int sig)
 {
-	(void)sig;
-	rpmap_interrupted = 1;	/* SA_RESETHAND: a second Ctrl-C kills at once */
+	if (getpid() != parent_pid) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	if (sig == SIGINT && !rpmap_interrupted) {
+		rpmap_interrupted = 1;
+		return;
+	}
+	if (rpmap_fn.bi && rpmap_fn.bi->stop)
+		rpmap_fn.bi->stop(&rpmap_fn.conf);
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 enum {
@@ -448,14 +464,16 @@ static void set_signals(void)
 	struct sigaction sa;
 
 	signal(SIGPIPE, SIG_IGN);
-	memset(&sa, 0, sizeof(sa));
-	sigaction(SIGINT, NULL, &sa);
-	if (sa.sa_handler != SIG_IGN) {	/* ignored (nohup, background): keep it so */
+	parent_pid = getpid();
+	for (int sig = SIGINT; sig; sig = sig == SIGINT ? SIGTERM : 0) {
 		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_sigint;
-		sa.sa_flags = SA_RESETHAND;
+		sigaction(sig, NULL, &sa);
+		if (sa.sa_handler == SIG_IGN)
+			continue;	/* ignored (nohup, background): keep it so */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal;
 		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
+		sigaction(sig, &sa, NULL);
 	}
 }
 

@@ -97,6 +97,21 @@ expect_rc 2 $? "--pipe with a FUNCTION refused"
 expect_rc 2 $? "--pipe with a blank command refused"
 "$RPMAP" --pipe cat < "$T/text" >&- 2> "$T/err"
 expect_rc 2 $? "closed stdout"
+# SIGTERM: rpmap dies by it, and so do the commands, in their own process
+# groups (they would outlive their workers otherwise); likewise when a
+# failure stops rpmap while other chunks' commands still run.
+seq 1 200000 | "$RPMAP" -j 2 --block 100k --pipe 'sh -c "cat; sleep 31"' > /dev/null 2>&1 &
+pid=$!
+sleep 1
+kill -TERM $pid
+wait $pid
+expect_rc 143 $? "SIGTERM"
+seq 1 200000 > "$T/nums"
+"$RPMAP" -j 2 --block 100k --pipe 'sh -c "if grep -q ^1\$; then sleep 1; exit 3; fi; sleep 32"' \
+	-i "$T/nums" > /dev/null 2> "$T/err"
+expect_rc 1 $? "a failure with other commands running"
 set -e
 no_procs 'sleep 30'
+no_procs 'sleep 31'
+no_procs 'sleep 32'
 finish
