@@ -477,6 +477,27 @@ static void set_signals(void)
 	}
 }
 
+/* The run, and for gunzip/unzstd what comes after it: the serial rest of
+ * an input that could not be split, or the refusal of empty input.
+ * Returns the exit status, or -EPIPE. */
+static int run(struct args *a, struct rpmap_input *in, struct rpmap_output *out)
+{
+	int r = rpmap_run(&a->o, in, out);
+
+	if (r == 0 && rpmap_fn.mode == RPMAP_MEMBERS && !in->cut_off && !in->serial) {
+		/* As gzip -d, pigz -d, zstd -d and bgzip -d: not a compressed file. */
+		fprintf(stderr, "rpmap: %s: empty input, not a %s stream\n", in->name,
+			rpmap_fn.conf.members == 1 + RPMAP_MEMBER_GZIP ? "gzip" : "zstd");
+		r = 2;
+	}
+	if (r == 0 && in->serial) {
+		r = rpmap_decode_rest(in, out);	/* what could not be split */
+		if (out->err == -EPIPE)
+			r = -EPIPE;
+	}
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = { .o = { .progress = -1, .batch_bytes = 64u << 10 },
@@ -530,18 +551,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	set_signals();
-	r = rpmap_run(&a.o, &in, &out);
-	if (r == 0 && rpmap_fn.mode == RPMAP_MEMBERS && !in.cut_off && !in.serial) {
-		/* As gzip -d, pigz -d, zstd -d and bgzip -d: not a compressed file. */
-		fprintf(stderr, "rpmap: %s: empty input, not a %s stream\n", in.name,
-			rpmap_fn.conf.members == 1 + RPMAP_MEMBER_GZIP ? "gzip" : "zstd");
-		r = 2;
-	}
-	if (r == 0 && in.serial) {
-		r = rpmap_decode_rest(&in, &out);	/* what could not be split */
-		if (out.err == -EPIPE)
-			r = -EPIPE;
-	}
+	r = run(&a, &in, &out);
 	rpmap_input_close(&in);
 	if (r == -EPIPE) {
 		/* End like any filter whose reader left: quietly, by SIGPIPE. */
