@@ -40,7 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 # (name, where, path): where is "build" (relative to the build dir) or "src"
-# (relative to the repo root; run with this Python). Run in this order.
+# (relative to the repo root; a .py runs with this Python, others as they
+# are). Run in this order.
 PROGRAMS = [
     ("rp_bench", "build", "bench/rp_bench"),
     ("rp_workloads", "build", "bench/peers/rp_workloads"),
@@ -54,13 +55,14 @@ PROGRAMS = [
     ("peer_tbbpool", "build", "bench/peers/peer_tbbpool"),
     ("svcbench", "src", "bench/peers/svcbench.py"),
     ("pypool", "src", "bench/peers/pypool.py"),
+    ("rpmap_corpus", "src", "tools/rpmap/bench_corpus.sh"),
 ]
 # Programs that take --workers (ours); others get only --quick.
 TAKES_WORKERS = {"rp_workloads", "peer_limits", "peer_forkpipe", "peer_pthreadpool",
                  "peer_omp", "peer_zmq", "peer_spscpool", "peer_uvpool", "peer_tbbpool",
                  "svcbench", "pypool"}
 # Programs that run binaries of the build dir themselves: they get --build.
-TAKES_BUILD = {"svcbench"}
+TAKES_BUILD = {"svcbench", "rpmap_corpus"}
 # Optional peers: built only when their package is there (bench/peers/meson.build).
 OPTIONAL = {"peer_zmq": "libzmq3-dev", "peer_omp": "OpenMP",
             "peer_uvpool": "libuv1-dev", "peer_tbbpool": "g++ and libtbb-dev"}
