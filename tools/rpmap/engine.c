@@ -9,6 +9,7 @@
  * (cfg.max_restarts), rpmap lets it drain and creates it anew.
  */
 #include "engine.h"
+#include "rpmaplib.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -204,6 +205,7 @@ static int start(struct eng *e, int *board_fd)
 	int r;
 
 	e->t0 = now_ns();
+	e->emit_index = e->in->next_index;	/* a range's first record (rpmaplib.h) */
 	e->next_flags = o->unordered ? RP_UNORDERED : 0;
 	*board_fd = -1;
 	if (rpmap_fit_main(e, o))
@@ -270,7 +272,7 @@ static int next_batch(struct eng *e, bool *reading)
 	if (r == -E2BIG) {
 		fprintf(stderr, "rpmap: %s: record at input byte %llu is longer than --max-record "
 				"(%zu bytes)\n",
-			in->name, (unsigned long long)in->cut_off, in->max_record);
+			in->name, (unsigned long long)(in->start + in->cut_off), in->max_record);
 		e->fatal = e->stop = true;
 		return 0;
 	}
@@ -362,9 +364,25 @@ static void feed(struct eng *e, bool *reading)
 	}
 }
 
+/* The run's totals, for a caller that reports them itself (rpmaplib.h). */
+static void totals(struct eng *e, struct rpmap_totals *t)
+{
+	struct rp_stats st;
+
+	if (!t)
+		return;
+	*t = (struct rpmap_totals){ .records = e->records, .failed = e->failed,
+				    .tasks = e->batches, .bytes_in = e->bytes_done,
+				    .bytes_out = e->out->bytes, .ns = now_ns() - e->t0,
+				    .replaced = e->lib_restarts, .reruns = e->reruns,
+				    .workers = e->main.workers };
+	if (e->main.pool && rp_pool_stats(e->main.pool, &st) == 0)
+		t->replaced += st.restarts;
+}
+
 /* Write what is left, report, stop the pools, free. Returns rpmap_run's
  * status. */
-static int finish(struct eng *e, int board_fd)
+static int finish(struct eng *e, int board_fd, struct rpmap_totals *t)
 {
 	struct rpmap_input *in = e->in;
 	int r;
@@ -399,6 +417,7 @@ static int finish(struct eng *e, int board_fd)
 	rpmap_pool_stop(e, &e->retry);
 	if (e->o->stats && !e->epipe && e->main.pool)
 		print_stats(e);
+	totals(e, t);
 	rpmap_pool_stop(e, &e->main);
 	/* Stopped early: batches whose results were never collected. */
 	for (uint64_t i = 0; e->win && i <= e->mask; i++)
@@ -414,13 +433,19 @@ static int finish(struct eng *e, int board_fd)
 
 int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_output *out)
 {
+	return rpmap_run_totals(o, in, out, NULL);
+}
+
+int rpmap_run_totals(const struct rpmap_opts *o, struct rpmap_input *in,
+		     struct rpmap_output *out, struct rpmap_totals *t)
+{
 	struct eng e = { .o = o, .in = in, .out = out };
 	bool reading = true;
 	int r, board_fd;
 
 	if (start(&e, &board_fd)) {
 		e.fatal = e.stop = true;
-		finish(&e, board_fd);
+		finish(&e, board_fd, t);
 		return 2;
 	}
 	while (!e.stop) {
@@ -442,5 +467,5 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 			e.fatal = e.stop = true;
 		}
 	}
-	return finish(&e, board_fd);
+	return finish(&e, board_fd, t);
 }

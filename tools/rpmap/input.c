@@ -13,7 +13,7 @@
  * mapping once their batches are done (file-backed, so memory stays flat
  * here too), and nothing is copied on the way in.
  */
-#include "rpmap.h"
+#include "rpmaplib.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +26,19 @@
 
 #define MAX_FREE_SEGS	4
 #define MIN_READ	(256u << 10)	/* start a new segment below this much room */
+
+/* The input is bytes [start, start + size) of the regular file in->fd:
+ * mapped whole when not empty (failing that, read()). */
+static void open_regular(struct rpmap_input *in, uint64_t start, uint64_t size)
+{
+	in->start = start;
+	in->regular = true;
+	in->size = size;
+	in->id.left = size > 0;
+	posix_fadvise(in->fd, (off_t)start, 0, POSIX_FADV_SEQUENTIAL);
+	if (size && size == (size_t)size)
+		rpmap_map_input(in);	/* failing that, the file is read() */
+}
 
 int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record)
 {
@@ -53,13 +66,42 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
 	/* Like cat, start where the file's offset is (`{ head -n 1 >/dev/null;
 	 * rpmap f; } < F`): the records are the bytes from there. */
 	at = lseek(in->fd, 0, SEEK_CUR);
-	in->start = at > 0 && at < st.st_size ? (uint64_t)at : at > 0 ? (uint64_t)st.st_size : 0;
-	in->regular = true;
-	in->size = (uint64_t)st.st_size - in->start;
-	in->id.left = in->size > 0;
-	posix_fadvise(in->fd, (off_t)in->start, 0, POSIX_FADV_SEQUENTIAL);
-	if (in->size && in->size == (size_t)in->size)
-		rpmap_map_input(in);	/* failing that, the file is read() */
+	at = at > 0 && at < st.st_size ? at : at > 0 ? st.st_size : 0;
+	open_regular(in, (uint64_t)at, (uint64_t)(st.st_size - at));
+	return 0;
+}
+
+int rpmap_input_open_range(struct rpmap_input *in, const char *path, size_t max_record,
+			   uint64_t off, uint64_t end, uint64_t first)
+{
+	struct stat st;
+	int err = -EINVAL;
+
+	memset(in, 0, sizeof(*in));
+	in->read_size = 1u << 20;
+	in->max_record = max_record;
+	in->name = path;
+	in->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (in->fd < 0)
+		return -errno;
+	if (fstat(in->fd, &st) < 0)
+		err = -errno;
+	else if (S_ISREG(st.st_mode) && off <= end && end <= (uint64_t)st.st_size)
+		err = 0;
+	if (!err) {
+		in->id = (struct rpmap_file_id){ .known = true, .dev = (uint64_t)st.st_dev,
+						 .ino = (uint64_t)st.st_ino };
+		open_regular(in, off, end - off);
+	}
+	/* Mapped, or empty: a read() would run on past the range's end. */
+	if (!err && end > off && !in->mapped)
+		err = -ENOMEM;
+	if (err) {
+		close(in->fd);
+		return err;
+	}
+	in->eof = true;
+	in->next_index = first;
 	return 0;
 }
 

@@ -4,9 +4,10 @@
  * their order. Parses the options, loads the plugin (before the pool forks,
  * so its address is valid in every forked worker; exec'd workers load it
  * again by path), sets up signals, and hands over to the engine. See
- * rpmap.1 and README.md in this folder.
+ * rpmap.1 and README.md in this folder. rpmap_exe.c's main() calls
+ * rpmap_main; rpmap-mpi shares rpmap_cli_parse (rpmaplib.h).
  */
-#include "rpmap.h"
+#include "rpmaplib.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -300,17 +301,8 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* What the command line asks for, besides the run's settings (rpmap_fn). */
-struct args {
-	struct rpmap_opts o;
-	const char *inpath, *outpath;
-	uint64_t max_record;
-	bool mode_set;		/* a record option was given */
-	unsigned closed;	/* standard fds closed at start (bit n: fd n) */
-};
-
 /* Record and file options. Returns false if c is not one of them. */
-static bool record_option(int c, struct args *a)
+static bool record_option(int c, struct rpmap_cli *a)
 {
 	uint64_t v;
 
@@ -433,7 +425,7 @@ static bool worker_option(int c, struct rpmap_opts *o)
  * Returns -1 to go on, or the exit status (--help, --version, an error:
  * reported). Usage errors exit 2 at once.
  */
-static int parse_args(int argc, char **argv, struct args *a)
+static int parse_args(int argc, char **argv, struct rpmap_cli *a)
 {
 	int c;
 
@@ -503,21 +495,28 @@ static void set_signals(void)
 	}
 }
 
-int main(int argc, char **argv)
+int rpmap_cli_parse(int argc, char **argv, struct rpmap_cli *a)
 {
-	struct args a = { .o = { .progress = -1, .batch_bytes = 64u << 10 },
-			  .max_record = 64ull << 20 };
-	struct rpmap_input in;
-	struct rpmap_output out;
 	struct rp_config cfg;
-	int r;
 
-	a.closed = hold_closed_std_fds();	/* first: before anything opens an fd */
+	*a = (struct rpmap_cli){ .o = { .progress = -1, .batch_bytes = 64u << 10 },
+				 .max_record = 64ull << 20 };
+	a->closed = hold_closed_std_fds();	/* first: before anything opens an fd */
 	rp_config_init(&cfg);
-	a.o.workers = cfg.workers;
+	a->o.workers = cfg.workers;
 	rpmap_fn.mode = RPMAP_LINES;
 	rpmap_fn.sep = '\n';
-	r = parse_args(argc, argv, &a);
+	return parse_args(argc, argv, a);
+}
+
+int rpmap_main(int argc, char **argv)
+{
+	struct rpmap_cli a;
+	struct rpmap_input in;
+	struct rpmap_output out;
+	int r;
+
+	r = rpmap_cli_parse(argc, argv, &a);
 	if (r >= 0)
 		return r;
 	r = rpmap_input_open(&in, a.inpath, (size_t)a.max_record);
