@@ -50,15 +50,13 @@ int rpmap_range_boundary(int fd, uint64_t size, uint64_t p, uint64_t max_record,
 		*at = p - p % rpmap_fn.block;
 		return 0;
 	}
-	for (q = p - 1; q < size && scanned <= max_record; ) {
+	for (q = p - 1; q < size; ) {
 		size_t want = size - q < sizeof(buf) ? (size_t)(size - q) : sizeof(buf);
-		ssize_t n = pread_full(fd, buf, want, q);
+		ssize_t n = scanned > max_record ? -E2BIG : pread_full(fd, buf, want, q);
 		const char *sep;
 
-		if (n < 0)
-			return (int)n;
-		if (n == 0)
-			break;	/* shorter than `size` now: the end is the boundary */
+		if (n <= 0)
+			return n ? (int)n : -ENODATA;	/* 0: the file shrank */
 		sep = memchr(buf, rpmap_fn.sep, (size_t)n);
 		if (sep) {
 			*at = q + (uint64_t)(sep - buf) + 1;
@@ -67,8 +65,6 @@ int rpmap_range_boundary(int fd, uint64_t size, uint64_t p, uint64_t max_record,
 		q += (uint64_t)n;
 		scanned += (uint64_t)n;
 	}
-	if (q < size)
-		return -E2BIG;
 	*at = size;
 	return 0;
 }

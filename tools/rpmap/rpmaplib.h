@@ -77,7 +77,8 @@ int rpmap_output_fd(struct rpmap_output *o, int fd, const char *name);
  * record belongs to the range its first byte is in, and a record longer
  * than a range leaves the ranges it covers empty. Returns 0 and sets *at,
  * -E2BIG if no separator is found within max_record + 1 bytes (that
- * record is longer than --max-record), or -errno from pread. O(the record).
+ * record is longer than --max-record), -ENODATA if the file is shorter
+ * than size now, or -errno from pread. O(the record).
  */
 int rpmap_range_boundary(int fd, uint64_t size, uint64_t p, uint64_t max_record, uint64_t *at);
 
