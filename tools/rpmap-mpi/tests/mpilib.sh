@@ -8,7 +8,12 @@ command -v mpirun > /dev/null || { echo "SKIP: no mpirun (bash .ci/deps.sh all: 
 if [ "$(id -u)" = 0 ]; then
 	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
-# One machine: more ranks than CPUs, none bound to a CPU.
+# One machine: more ranks than CPUs, none bound to a CPU. The ob1 messaging
+# layer over shared memory (vader) or TCP on loopback: Open MPI's default
+# probes UCX and OFI first, which costs about 0.25 s of every launch here.
+# A caller may set OMPI_MCA_btl=self,tcp (ranges.sh does, once).
+export OMPI_MCA_pml=ob1 OMPI_MCA_btl=${OMPI_MCA_btl:-self,vader}
+export OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
 MPIRUN=(mpirun --oversubscribe --bind-to none)
 # Under ASan (the suite's build-asan tree): Open MPI's own allocations are
 # suppressed by name (tests/lsan.supp), which needs the full stacks.
