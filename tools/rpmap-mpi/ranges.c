@@ -80,11 +80,30 @@ static int find_range(struct mpi_job *j, int fd)
 	return st;
 }
 
+/*
+ * The record kinds whose boundaries and counts rpmap_range_boundary and
+ * rpmap_range_count know. Any other (a kind added to rpmap later: whole
+ * compressed members, --pipe chunks) is refused until they learn it, rather
+ * than split blindly. The same on every rank: rank 0 says it.
+ */
+static int check_mode(const struct mpi_job *j)
+{
+	if (rpmap_fn.mode == RPMAP_LINES || rpmap_fn.mode == RPMAP_NUL ||
+	    rpmap_fn.mode == RPMAP_BLOCK)
+		return ST_OK;
+	if (j->rank == 0)
+		fprintf(stderr, "rpmap-mpi: this function's records cannot be split across "
+				"ranks yet (only lines, NUL records and fixed blocks)\n");
+	return ST_ERROR;
+}
+
 int mpi_ranges(struct mpi_job *j)
 {
 	uint64_t t0 = mpi_now_ns(), size = 0, n = 0, first = 0;
 	int fd = -1, st, r;
 
+	if (check_mode(j))
+		return ST_ERROR;	/* the same on every rank: no collective needed */
 	st = mpi_agree(open_input(j, &fd, &size));
 	if (st)
 		goto out;
