@@ -78,17 +78,25 @@ int mpi_agree(int status)
 	return all;
 }
 
-/* The launcher's rank for this process, before MPI_Init; -1 if unknown. */
+/*
+ * The launcher's rank for this process, before MPI_Init; -1 if unknown.
+ * A rank counts only with its job size beside it (rank < size, size > 1):
+ * a stray variable (SLURM_PROCID in a one-task step, say) must not silence
+ * the error messages of a process that runs alone.
+ */
 static int env_rank(void)
 {
-	static const char *const vars[] = { "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
-					    "SLURM_PROCID" };
+	static const char *const vars[][2] = {
+		{ "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE" },
+		{ "PMI_RANK", "PMI_SIZE" },
+		{ "SLURM_PROCID", "SLURM_NTASKS" },
+	};
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-		const char *v = getenv(vars[i]);
+		const char *r = getenv(vars[i][0]), *n = getenv(vars[i][1]);
 
-		if (v && *v)
-			return atoi(v);
+		if (r && *r && n && *n && atoi(n) > 1 && atoi(r) >= 0 && atoi(r) < atoi(n))
+			return atoi(r);
 	}
 	return -1;
 }

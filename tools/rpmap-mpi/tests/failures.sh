@@ -116,6 +116,15 @@ bad_inputs() {
 	same "$T/keep" "$T/OUT" "TMPDIR not a directory: OUT untouched"
 	no_tmp "$T/OUT"
 }
+# Run alone with a launcher's variable left in the environment by mistake
+# (no mpirun: the error comes before MPI_Init): the message is not silenced.
+for v in "OMPI_COMM_WORLD_RANK=1" "SLURM_PROCID=3 SLURM_NTASKS=1"; do
+	set +e
+	env $v "$RPMAP_MPI" upper > "$T/out" 2> "$T/err"
+	rc=$?
+	set -e
+	once "alone, with $v" "an input file is needed"
+done
 # Sanitizer builds (RPMAP_MPI_QUICK=1) skip these: each launch takes
 # seconds there, and they end before any rank maps.
 [ "${RPMAP_MPI_QUICK:-0}" = 1 ] || bad_inputs
