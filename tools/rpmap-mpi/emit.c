@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The ranks' outputs, in rank order. Each rank's output is in its own
- * temporary file by now, so memory stays at one 4 MiB buffer per rank.
+ * The ranks' outputs, in rank order. Rank 0's is in place already (main.c:
+ * it wrote at offset 0 of OUT.tmp-*, or to stdout, while mapping); each
+ * other rank's is in its own temporary file, so memory stays at one 4 MiB
+ * buffer per rank.
  * With -o OUT: MPI_Exscan of the sizes gives each rank its offset, each
- * writes its bytes there with MPI_File_write_at into OUT.tmp-<random> (in
- * OUT's directory, so the rename stays on one filesystem), the file is
- * synced and closed, and rank 0 renames it to OUT only if every rank wrote
- * all of its bytes and the file has the sum of the sizes; else it is
- * removed. OUT never looks complete when it is not. Without -o: rank 0
- * writes its own output to stdout, then asks each rank in turn for its
- * output, one chunk per request (a request at a time bounds what is in
- * flight), up to and including the first rank that did not complete its
- * range: what single-node rpmap writes before its first failure.
+ * other rank writes its bytes there with MPI_File_write_at into
+ * OUT.tmp-<random> (in OUT's directory, so the rename stays on one
+ * filesystem), the file is synced and closed, and rank 0 renames it to OUT
+ * only if every rank wrote all of its bytes and the file has the sum of the
+ * sizes; else it is removed. OUT never looks complete when it is not.
+ * Without -o: rank 0 asks each rank in turn for its output, one chunk per
+ * request (a request at a time bounds what is in flight), up to and
+ * including the first rank that did not complete its range: what
+ * single-node rpmap writes before its first failure.
  */
 #include "rpmap_mpi.h"
 
@@ -168,31 +170,46 @@ static int read_tmp(int fd, char *buf, size_t n, uint64_t off)
 	return 0;
 }
 
+/* All n bytes of buf at off in OUT.tmp-*: a short count is written on from
+ * where it stopped (as write(2) callers do), so a full filesystem shows as
+ * MPI's error for the next write, not as a bare count. Returns 0 or 2. */
+static int put_at(struct mpi_job *j, const char *buf, size_t n, uint64_t off)
+{
+	for (size_t done = 0; done < n;) {
+		MPI_Status ms;
+		int cnt = 0, rc = MPI_File_write_at(j->fh, (MPI_Offset)(off + done), buf + done,
+						    (int)(n - done), MPI_BYTE, &ms);
+
+		if (rc != MPI_SUCCESS) {
+			mpi_error(j, j->tmp_path, rc);
+			return ST_ERROR;
+		}
+		MPI_Get_count(&ms, MPI_BYTE, &cnt);
+		if (cnt <= 0) {
+			fprintf(stderr, "rpmap-mpi: rank %d: %s: no byte written at offset %llu "
+					"(%zu to go)\n", j->rank, j->tmp_path,
+				(unsigned long long)(off + done), n - done);
+			return ST_ERROR;
+		}
+		done += (size_t)cnt;
+	}
+	return ST_OK;
+}
+
 /* This rank's `size` bytes at j->out_off in OUT.tmp-*. Returns 0 or 2. */
 static int write_at(struct mpi_job *j, char *buf, uint64_t size)
 {
 	for (uint64_t pos = 0; pos < size;) {
 		size_t n = size - pos < CHUNK ? (size_t)(size - pos) : CHUNK;
-		int r = read_tmp(j->tmp_fd, buf, n, pos), rc, cnt = 0;
-		MPI_Status ms;
+		int r = read_tmp(j->tmp_fd, buf, n, pos);
 
 		if (r) {
 			fprintf(stderr, "rpmap-mpi: rank %d: temporary output file: %s\n", j->rank,
 				strerror(-r));
 			return ST_ERROR;
 		}
-		rc = MPI_File_write_at(j->fh, (MPI_Offset)(j->out_off + pos), buf, (int)n, MPI_BYTE,
-				       &ms);
-		if (rc == MPI_SUCCESS)
-			MPI_Get_count(&ms, MPI_BYTE, &cnt);
-		if (rc != MPI_SUCCESS || cnt != (int)n) {
-			if (rc == MPI_SUCCESS)
-				fprintf(stderr, "rpmap-mpi: rank %d: %s: wrote %d of %zu bytes\n",
-					j->rank, j->tmp_path, cnt, n);
-			else
-				mpi_error(j, j->tmp_path, rc);
+		if (put_at(j, buf, n, j->out_off + pos))
 			return ST_ERROR;
-		}
 		pos += n;
 	}
 	return ST_OK;
@@ -233,16 +250,20 @@ static int emit_file(struct mpi_job *j, bool ok)
 	int st = ST_OK, rc;
 
 	if (ok) {
-		if (!buf || fstat(j->tmp_fd, &sb) < 0) {
-			fprintf(stderr, "rpmap-mpi: rank %d: %s\n", j->rank, strerror(errno));
+		if (!buf || (j->direct ? fsync(j->tmp_fd) : fstat(j->tmp_fd, &sb)) < 0) {
+			fprintf(stderr, "rpmap-mpi: rank %d: %s: %s\n", j->rank,
+				j->direct ? j->tmp_path : "temporary output file", strerror(errno));
 			st = ST_ERROR;
 		}
-		size = st ? 0 : (uint64_t)sb.st_size;
+		/* Rank 0 wrote in place from offset 0 (j->direct): its size is
+		 * where its fd stands; it alone has written to OUT.tmp-* so far. */
+		size = st ? 0 : j->direct ? (uint64_t)lseek(j->tmp_fd, 0, SEEK_CUR)
+					  : (uint64_t)sb.st_size;
 		MPI_Exscan(&size, &j->out_off, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
 		if (j->rank == 0)
 			j->out_off = 0;	/* rank 0's result is undefined */
 		MPI_Allreduce(&size, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-		if (!st)
+		if (!st && !j->direct)
 			st = write_at(j, buf, size);
 		rc = MPI_File_sync(j->fh);	/* collective; before OUT can appear */
 		if (rc != MPI_SUCCESS && !st) {
@@ -310,7 +331,8 @@ static void relay(struct rpmap_output *o, char *buf, int r, int *st)
 static int stdout_root(struct mpi_job *j, char *buf, int last)
 {
 	struct rpmap_output o;
-	uint64_t size = (uint64_t)lseek(j->tmp_fd, 0, SEEK_END);
+	/* Its own output is on stdout already (j->direct), unless it had none. */
+	uint64_t size = j->direct ? 0 : (uint64_t)lseek(j->tmp_fd, 0, SEEK_END);
 	int st = rpmap_output_fd(&o, 1, "standard output") ? ST_ERROR : ST_OK, r;
 
 	for (uint64_t pos = 0; !st && pos < size;) {

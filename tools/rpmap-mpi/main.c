@@ -211,19 +211,50 @@ static int open_tmp(void)
 	return fd;
 }
 
-/* Map this rank's range into its temporary file. Sets j->status. */
+/*
+ * Where this rank's output goes while it maps. Rank 0's place is known
+ * before anything is mapped (offset 0 of OUT.tmp-*, or first on stdout), so
+ * it writes there directly (j->direct): one copy less, and stdout starts at
+ * once. The others write to an unlinked file in $TMPDIR, copied to its
+ * place once every earlier rank's size is known. Returns an fd or -errno
+ * (reported).
+ */
+static int open_out(struct mpi_job *j, const char **name)
+{
+	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	int fd;
+
+	j->direct = j->rank == 0;
+	if (!j->direct) {
+		*name = "temporary output file";
+		fd = open_tmp();
+		if (fd < 0)
+			fprintf(stderr, "rpmap-mpi: rank %d: a temporary file in %s: %s\n", j->rank,
+				dir, strerror(-fd));
+		return fd;
+	}
+	*name = j->out ? j->tmp_path : "standard output";
+	if (j->out)
+		fd = open(j->tmp_path, O_WRONLY | O_CLOEXEC);	/* MPI_File_open made it */
+	else
+		fd = fcntl(1, F_DUPFD_CLOEXEC, 3);	/* closed at the end, not stdout */
+	if (fd < 0) {
+		fd = -errno;
+		fprintf(stderr, "rpmap-mpi: %s: %s\n", *name, strerror(-fd));
+	}
+	return fd;
+}
+
+/* Map this rank's range to its output (open_out). Sets j->status. */
 static void map_range(struct mpi_job *j)
 {
 	struct rpmap_range r = { .path = j->in, .off = j->off, .end = j->end, .first = j->first,
-				 .max_record = (size_t)j->cli.max_record,
-				 .out_name = "temporary output file" };
+				 .max_record = (size_t)j->cli.max_record };
 	uint64_t t0 = mpi_now_ns();
 	int st;
 
-	j->tmp_fd = open_tmp();
+	j->tmp_fd = open_out(j, &r.out_name);
 	if (j->tmp_fd < 0) {
-		fprintf(stderr, "rpmap-mpi: rank %d: a temporary file in %s: %s\n", j->rank,
-			getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(-j->tmp_fd));
 		j->status = ST_ERROR;
 		return;
 	}
@@ -233,7 +264,8 @@ static void map_range(struct mpi_job *j)
 	if (j->end == j->off && (j->in_size || j->rank))
 		return;
 	st = rpmap_run_range(&j->cli.o, &r, &j->tot);
-	j->status = st == -EPIPE ? ST_ERROR : st;	/* not a pipe: cannot happen */
+	/* -EPIPE: rank 0's stdout (quietly, as rpmap); elsewhere it cannot happen. */
+	j->status = st == -EPIPE ? (j->direct && !j->out ? ST_EPIPE : ST_ERROR) : st;
 	j->ns_map = mpi_now_ns() - t0;
 }
 

@@ -38,6 +38,7 @@ struct mpi_job {
 	uint64_t off, end;	/* this rank's range of the input */
 	uint64_t first;		/* index of its first record */
 	int tmp_fd;		/* its output (an unlinked file), -1 before */
+	bool direct;		/* rank 0: tmp_fd is its place (OUT.tmp-* or stdout) */
 	int status;		/* its status (ST_*) */
 	bool stats;		/* --stats */
 	struct rpmap_totals tot;
