@@ -7,21 +7,27 @@
 #include "dispatch.h"
 #include "fault.h"
 #include "progress.h"
+#include "rp_clock.h"
+
+/* A record whose run time the worker could not report: take it as long. */
+#define LONG_TASK_PEEK_NS 1000000000ull
 
 struct rp_slot *rp__head_slow(struct rp_pool *p, unsigned i, struct rp_rec_view *v, bool *bad)
 {
 	struct rp_worker *w = &p->procs.w[i];
 	struct rp_slot *s;
 	int r;
-	/* Our consumed space goes back before we look for more, and at least
-	 * every eighth of the ring: a worker that sees its ring full reloads
-	 * our index on every result (twice its cost per task) and then sleeps. */
-	if (rp_ring_cons_cached_empty(&w->results) ||
-	    w->results.head - w->results.head_pub >= w->results.cap / 8)
+	/* Our consumed space goes back at least every eighth of the ring (a
+	 * worker that sees its ring full reloads our index on every result,
+	 * twice its cost per task, and then sleeps), and once we have caught
+	 * up with the worker. */
+	if (w->results.head - w->results.head_pub >= w->results.cap / 8)
 		rp__publish_results(p, w);
 	r = rp_ring_peek(&w->results, v);
-	if (r == -EAGAIN)
+	if (r == -EAGAIN) {
+		rp__publish_results(p, w);
 		return NULL;
+	}
 	s = rp__slot(&p->win, r ? 0 : v->seq);
 	if (rp_unlikely(r < 0 || s->state != RP_SLOT_PENDING || s->seq != v->seq ||
 			s->worker != i)) {
@@ -68,7 +74,7 @@ void rp__failed_to_result(const struct rp_slot *s, struct rp_result *res)
 /* Worker w has a result in its ring (cached, or after a look). */
 static inline bool has_result(const struct rp_worker *w)
 {
-	return !rp_ring_cons_cached_empty(&w->results) || !rp_ring_cons_empty(&w->results);
+	return !rp_ring_cons_empty(&w->results);
 }
 
 bool rp__head_is_raw(const struct rp_pool *p, unsigned i)
@@ -111,4 +117,28 @@ bool rp__raw_ready(struct rp_pool *p, bool unordered)
 		if (p->procs.w[i].outstanding && has_result(&p->procs.w[i]))
 			return true;
 	return false;
+}
+
+bool rp__learn_heads(struct rp_pool *p)
+{
+	bool grew = false;
+
+	for (unsigned i = 0; i < p->procs.nw; i++) {
+		struct rp_worker *w = &p->procs.w[i];
+		struct rp_rec_view v;
+		struct rp_slot *s;
+		bool bad = false;
+		uint32_t before = w->limit;
+
+		if (w->ewma_ns || w->dead || w->outstanding <= w->held)
+			continue;
+		s = rp__head(p, i, &v, &bad);
+		if (!s)
+			continue;
+		rp__dispatch_learn_slow(p, w, v.aux == UINT32_MAX ? rp_ns_to_ticks(LONG_TASK_PEEK_NS)
+								 : v.aux,
+					s->count);
+		grew |= w->limit > before;
+	}
+	return grew;
 }

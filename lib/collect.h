@@ -79,6 +79,14 @@ static inline void rp__view_to_result(const struct rp_rec_view *v, unsigned i, s
 }
 void rp__failed_to_result(const struct rp_slot *s, struct rp_result *res);
 
+/*
+ * Workers not yet measured whose first result waits at their ring head:
+ * learn their limit from it now, before the caller collects it (so a
+ * submission is not refused with -EAGAIN only because nothing was
+ * measured). Returns true if some limit grew.
+ */
+bool rp__learn_heads(struct rp_pool *p);
+
 /* A result for rp_next is ready (in order, or any). Updates raw_low only. */
 bool rp__raw_ready(struct rp_pool *p, bool unordered);
 

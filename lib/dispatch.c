@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LIMIT_TARGET_NS	200000u
+#define LIMIT_TARGET_NS	200000u	/* queue about this much work per worker */
+#define LONG_TASK_NS	1000000u	/* and none behind records this long */
 #define AUTO_CHUNK_NS	20000u	/* RP_CHUNK_AUTO: this much work per chunk */
 
 
@@ -58,7 +59,7 @@ int rp__fn_index_slow(struct rp_pool *p, rp_task_fn fn, uint32_t *idx)
 			p->procs.unresolvable++;
 		}
 		/* Plain stores: workers read the entry only after a task that
-		 * names it, which is published later with P1 (release). */
+		 * names it, which is committed later with P3 (release). */
 		d->fns[n] = fn;
 		d->nfns = n + 1;
 		p->procs.sh->fns[n] = e;
@@ -81,7 +82,7 @@ bool rp__can_submit(struct rp_pool *p, size_t len)
 		struct rp_worker *w = &p->procs.w[i];
 		struct rp_ring_prod *t = &w->tasks;
 
-		if (w->dead || w->outstanding >= w->limit)
+		if (rp__load(w) == UINT32_MAX)
 			continue;
 		/* acquire: pairs with the worker's C2 release of its head. */
 		if (t->tail - atomic_load_explicit(&t->ring->head, memory_order_acquire) +
@@ -117,7 +118,7 @@ int rp__reserve_slow(struct rp_pool *p, uint32_t tag, size_t len, void **buf)
 		for (unsigned k = 0; k < p->procs.nw; k++) {
 			struct rp_worker *o = &p->procs.w[k];
 
-			if ((int)k == i || o->dead || o->outstanding >= o->limit)
+			if ((int)k == i || rp__load(o) == UINT32_MAX)
 				continue;
 			if (rp__try_reserve(p, (int)k, tag, len, buf, &err))
 				return 0;
@@ -140,9 +141,13 @@ void rp__dispatch_learn_slow(struct rp_pool *p, struct rp_worker *w, uint64_t ru
 {
 	uint64_t ns = rp_ticks_to_ns(run_ticks), lim, per, window = p->win.mask + 1;
 
-	/* EWMA with weight 1/8 of the record duration: the limit. */
-	w->ewma_ns = w->ewma_ns - (w->ewma_ns >> 3) + (ns >> 3);
-	lim = 2 + LIMIT_TARGET_NS / (w->ewma_ns + 1);
+	/* EWMA with weight 1/8 of the record duration (the first sample as
+	 * it is): the limit. Records longer than LONG_TASK_NS get nothing
+	 * queued behind them: refilling the worker when it finishes costs
+	 * little next to the record, and a short task never waits behind a
+	 * long one while another worker could run it. */
+	w->ewma_ns = w->ewma_ns ? w->ewma_ns - (w->ewma_ns >> 3) + (ns >> 3) : ns;
+	lim = w->ewma_ns > LONG_TASK_NS ? 1 : 2 + LIMIT_TARGET_NS / (w->ewma_ns + 1);
 	if (p->cfg.max_queue && lim > p->cfg.max_queue)
 		lim = p->cfg.max_queue;	/* the caller's cap */
 	w->limit = (uint32_t)(lim > window ? window : lim);

@@ -88,27 +88,58 @@ static inline int rp__publish_tasks(struct rp_pool *p, struct rp_worker *w)
 	return 0;
 }
 
-/* The policy: the live worker with the fewest records outstanding under its
- * limit, ties to the cursor (the worker used last) so bursts stay on one
- * ring. O(workers). Returns -1 if none has room. */
+/*
+ * Records worker w has not finished: dispatched minus what it reports done.
+ * A hint from the worker's control block (validated: never more than we
+ * dispatched), read only when its outstanding count (which includes
+ * results waiting to be collected) reached its limit.
+ */
+static inline uint32_t rp__unfinished(const struct rp_worker *w)
+{
+	/* relaxed: a hint; the results it counts are read from the ring. */
+	uint64_t done = atomic_load_explicit(&w->ctl->tasks_done, memory_order_relaxed);
+
+	return done >= w->dispatched ? 0 : (uint32_t)(w->dispatched - done);
+}
+
+/* Worker w's load for the policy, or UINT32_MAX if it takes nothing now:
+ * records outstanding while under its limit; past it, records unfinished
+ * (results it has finished but we have not collected do not hold it). */
+static inline uint32_t rp__load(const struct rp_worker *w)
+{
+	uint32_t load = w->outstanding;
+
+	if (rp_unlikely(w->dead))
+		return UINT32_MAX;
+	if (rp_unlikely(load >= w->limit)) {
+		load = rp__unfinished(w);
+		if (load >= w->limit)
+			return UINT32_MAX;
+	}
+	return load;
+}
+
+/* The policy: the live worker with the least load under its limit, ties
+ * to the cursor (the worker used last) so bursts stay on one ring.
+ * O(workers). Returns -1 if none has room. */
 static inline int rp__pick_worker(const struct rp_pool *p)
 {
 	const struct rp_procs *pr = &p->procs;
-	uint32_t best_out = UINT32_MAX;
+	uint32_t best_load = UINT32_MAX;
 	unsigned start = p->disp.cursor;
 	int best = -1;
 
 	if (pr->nw == 1)
-		return pr->w[0].dead || pr->w[0].outstanding >= pr->w[0].limit ? -1 : 0;
+		return rp__load(&pr->w[0]) == UINT32_MAX ? -1 : 0;
 	for (unsigned i = 0; i < pr->nw; i++) {
 		unsigned k = start + i < pr->nw ? start + i : start + i - pr->nw;
-		const struct rp_worker *w = &pr->w[k];
+		uint32_t load = rp__load(&pr->w[k]);
 
-		if (w->dead || w->outstanding >= w->limit || w->outstanding >= best_out)
+		if (load >= best_load)
 			continue;
-		best_out = w->outstanding;
+		best_load = load;
 		best = (int)k;
-		if (!best_out)
+		if (!best_load)
 			break;
 	}
 	return best;
@@ -238,7 +269,8 @@ static inline unsigned rp__room(struct rp_worker *w, size_t len, bool ignore_lim
 	free_b = t->cap - (t->tail - atomic_load_explicit(&t->ring->head, memory_order_acquire));
 	/* A wrap can cost a pad of up to one record: keep one in reserve. */
 	by_ring = free_b > rec ? free_b / rec - 1 : 0;
-	by_limit = w->outstanding < w->limit ? w->limit - w->outstanding : 0;
+	by_limit = rp__load(w);
+	by_limit = by_limit < w->limit ? w->limit - by_limit : 0;
 	if (ignore_limit || by_limit > by_ring)
 		by_limit = by_ring;
 	return by_limit > UINT32_MAX ? UINT32_MAX : (unsigned)by_limit;

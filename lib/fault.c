@@ -98,15 +98,9 @@ static void mark_dead(struct rp_pool *p, unsigned i)
  * our consumer handle. */
 static uint64_t published(struct rp_pool *p, unsigned i)
 {
-	struct rp_worker *w = &p->procs.w[i];
-	struct rp_ring_cons c = w->results;
-	struct rp_rec_view v;
-	uint64_t n = 0;
+	uint64_t n;
 
-	while (rp_ring_peek(&c, &v) == 0) {
-		rp_ring_release(&c, &v);
-		n++;
-	}
+	rp_ring_cons_end(&p->procs.w[i].results, &n);
 	return n;
 }
 
@@ -284,8 +278,6 @@ static void salvage(struct rp_pool *p, unsigned i, struct salvage *sv)
 	 * sees them. */
 	rp_ring_publish(&w->tasks);
 	sv->readable = rp_ring_cons_attach(&sv->t, tr, p->cfg.ring_bytes) == 0;
-	if (sv->readable)
-		sv->t.tail_cache = sv->t.head;
 	sv->ready = published(p, i);
 	each_outstanding(p, i, salvage_one, sv);
 }
@@ -296,7 +288,14 @@ static int respawn(struct rp_pool *p, unsigned i)
 	struct rp_worker *w = &p->procs.w[i];
 	void *tr = rp__task_ring(p->procs.sh, &p->procs.lay, i);
 
+	uint64_t n;
+
 	rp__proc_forget(p, i);
+	/* The result ring stays, with the results still to be read: its
+	 * replacement producer starts past the last one committed (the dead
+	 * worker published its tail lazily). */
+	rp_ring_set_tail(rp__result_ring(p->procs.sh, &p->procs.lay, i),
+			 rp_ring_cons_end(&w->results, &n));
 	rp_ring_init(tr, p->cfg.ring_bytes);
 	rp_ring_prod_attach(&w->tasks, tr, p->cfg.ring_bytes);
 	w->unpub = 0;
@@ -378,6 +377,11 @@ int rp__check_workers(struct rp_pool *p)
 	n = rp__procs_poll_dead(p, ids, RP_MAX_WORKERS);
 	for (unsigned k = 0; k < n; k++)
 		rp__worker_died(p, ids[k]);
+	/* A task-ring head the worker scribbled is otherwise found only when
+	 * that ring fills, which the queue limit may never let happen. */
+	for (unsigned i = 0; i < p->procs.nw; i++)
+		if (!p->procs.w[i].dead && rp_ring_prod_check(&p->procs.w[i].tasks))
+			rp__worker_broke_protocol(p, i);
 	return (int)n;
 }
 

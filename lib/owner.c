@@ -137,6 +137,11 @@ void rp__pump_slow(struct rp_pool *p)
 	} while (more && p->own.feeders);
 }
 
+bool rp__feed_ready(struct rp_pool *p)
+{
+	return p->own.feeders && rp__can_submit(p, 64);
+}
+
 /*
  * Only results the caller has not collected (or holds) stand in the way of
  * owned work: every live worker with records outstanding has one at its
@@ -168,8 +173,7 @@ static bool owned_cond(struct rp_pool *p, void *arg)
 {
 	const struct owned_wait *ow = arg;
 
-	return ow->done(ow->arg) || rp__owned_ready(p) ||
-	       (p->own.feeders && rp__can_submit(p, 64));
+	return ow->done(ow->arg) || rp__owned_ready(p) || rp__feed_ready(p);
 }
 
 int rp__wait_owned(struct rp_pool *p, bool (*done)(void *), void *arg, uint64_t timeout_ns)

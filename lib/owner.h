@@ -25,6 +25,10 @@ void rp__feeder_remove(struct rp_pool *p, struct rp_feeder *f);
 
 void rp__pump_slow(struct rp_pool *p);
 
+/* Queued owned work could be fed now: a wake condition for every wait
+ * that relies on the pump (it feeds only when the wait returns). */
+bool rp__feed_ready(struct rp_pool *p);
+
 /* Make progress for owners; free when nothing owned is in flight or
  * queued (the caller's stream needs no pump), and a no-op in callbacks. */
 static inline void rp__pump(struct rp_pool *p)

@@ -170,7 +170,11 @@ static int blocks_setup(struct rp_pool *p)
 		    (err = rp_ring_prod_attach(&w->tasks, tr, rb)) ||
 		    (err = rp_ring_cons_attach(&w->results, rr, rb)))
 			return err;
-		w->limit = p->cfg.max_queue ? p->cfg.max_queue : p->cfg.max_in_flight;
+		/* One record each until one has come back and been measured:
+		 * an unknown task may be long, and nothing should wait behind
+		 * it while another worker is idle. The first result sets the
+		 * real limit (tiny tasks: up to the window at once). */
+		w->limit = 1;
 		w->term_exit = -1;
 		w->start_ns = p->st.t_start_ns;
 	}
@@ -473,7 +477,7 @@ static bool all_computed(struct rp_pool *p)
 static bool join_cond(struct rp_pool *p, void *arg)
 {
 	(void)arg;
-	return all_computed(p) || rp__owned_ready(p);
+	return all_computed(p) || rp__owned_ready(p) || rp__feed_ready(p);
 }
 
 int rp_pool_join(struct rp_pool *p, uint64_t timeout_ns)

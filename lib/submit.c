@@ -12,13 +12,64 @@
 
 #include <string.h>
 
-/* Room for a new task somewhere, or something to collect. */
+/*
+ * Will some worker finish a record without the caller collecting anything?
+ * One with records unfinished and a result ring less than half full (a
+ * record is at most half a ring, so it can publish the next one).
+ */
+static bool workers_progress(struct rp_pool *p)
+{
+	for (unsigned i = 0; i < p->procs.nw; i++) {
+		struct rp_worker *w = &p->procs.w[i];
+		/* The published tail lags by up to a batch; a worker that
+		 * waits for room publishes it first, so it is exact then. */
+		uint64_t tail = rp_ring_tail_hint(&w->results);
+
+		if (!w->dead && rp__unfinished(w) &&
+		    tail - w->results.head_pub <= w->results.cap / 2)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Validate every result at a ring head that has not been yet: a worker
+ * whose head breaks the protocol is killed there (its slots fail or go to a
+ * replacement), which a waiting submitter must see at once rather than
+ * take the bad record for a ready result and wait for its worker.
+ */
+static bool heads_broken(struct rp_pool *p)
+{
+	bool any = false;
+
+	for (unsigned i = 0; i < p->procs.nw; i++) {
+		struct rp_worker *w = &p->procs.w[i];
+		struct rp_rec_view v;
+		bool bad = false;
+
+		if (w->dead || w->hvalid || w->outstanding <= w->held ||
+		    rp_ring_cons_empty(&w->results))
+			continue;
+		rp__head(p, i, &v, &bad);
+		any |= bad;
+	}
+	return any;
+}
+
+/* Only the caller collecting results can make room: results are ready
+ * and no worker will finish a record on its own. */
+static bool stuck_on_raw(struct rp_pool *p)
+{
+	return rp__raw_ready(p, true) && !workers_progress(p);
+}
+
+/* Room for a new task somewhere, or only collecting can make it. */
 static bool can_progress(struct rp_pool *p, void *arg)
 {
 	size_t len = *(const size_t *)arg;
 
-	return p->procs.alive == 0 || rp__raw_ready(p, true) || rp__owned_ready(p) ||
-	       rp__can_submit(p, len);
+	return p->procs.alive == 0 || rp__owned_ready(p) || rp__can_submit(p, len) ||
+	       heads_broken(p) || stuck_on_raw(p);
 }
 
 /* rp__reserve, waiting for room unless RP_NONBLOCK or waiting cannot help. */
@@ -31,7 +82,11 @@ static int reserve_waiting(struct rp_pool *p, rp_task_fn fn, size_t len, unsigne
 		if (rp_likely(err != -EAGAIN) || rp__window_full(&p->win))
 			return err;
 		rp__pump(p);
-		if (rp__raw_ready(p, true) || rp__owned_ready(p))
+		if (rp__learn_heads(p) || heads_broken(p))
+			continue;	/* limits grew, or a worker was replaced */
+		/* In this order: a worker seen unfinished by workers_progress
+		 * will wake us; one seen finished gives room to can_submit. */
+		if (stuck_on_raw(p) && !rp__can_submit(p, len))
 			return -EAGAIN;	/* only collecting can make room now */
 		if (flags & RP_NONBLOCK) {
 			rp__flush_all(p);
@@ -168,8 +223,8 @@ static bool bulk_can_progress(struct rp_pool *p, void *arg)
 {
 	const unsigned *need = arg;
 
-	return p->procs.alive == 0 || rp__raw_ready(p, true) || rp__owned_ready(p) ||
-	       bulk_fits(p, need[0], need[1]) != 0;
+	return p->procs.alive == 0 || rp__owned_ready(p) || bulk_fits(p, need[0], need[1]) != 0 ||
+	       stuck_on_raw(p);
 }
 
 /* RP_BULK: wait (unless RP_NONBLOCK) until all n fit. 0, or -errno. */
@@ -185,7 +240,8 @@ static int bulk_wait(struct rp_pool *p, size_t len, unsigned n, unsigned flags)
 		if (r)
 			return r < 0 ? r : 0;
 		rp__pump(p);
-		if (flags & RP_NONBLOCK || rp__raw_ready(p, true) || rp__owned_ready(p)) {
+		if (flags & RP_NONBLOCK ||
+		    (stuck_on_raw(p) && bulk_fits(p, len, n) == 0)) {
 			rp__flush_all(p);
 			return -EAGAIN;	/* only collecting can make room now */
 		}

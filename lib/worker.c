@@ -172,7 +172,7 @@ static rp_task_fn lookup_fn(struct worker *w, uint32_t tag)
 	uint32_t i = tag & RP_TAG_FN_MASK;
 
 	if (rp_unlikely(!w->fns[i])) {
-		/* Written by the parent before it published this task (P1/C1
+		/* Written by the parent before it committed this task (P3/C3
 		 * order the entry before the record we just read). Copied out
 		 * once, then located (an exec'd worker: module + offset). */
 		struct rp_fn_entry e = w->sh->fns[i];
@@ -356,16 +356,13 @@ _Noreturn void rp__worker_main(int fd, unsigned idx)
 		struct rp_rec_view v;
 		int r;
 
-		if (rp_ring_cons_cached_empty(&w->tasks)) {
-			/* End of a burst: publish before looking for more. */
-			worker_flush(w);
-			since_pub = 0;
-		}
 		if (rp_unlikely(stop_requested(w)))
 			break;
 		r = rp_ring_peek(&w->tasks, &v);
 		if (r == -EAGAIN) {
+			/* End of a burst: worker_wait publishes first. */
 			worker_wait(w, tasks_ready, NULL);
+			since_pub = 0;
 			continue;
 		}
 		if (rp_unlikely(r < 0))
@@ -373,16 +370,17 @@ _Noreturn void rp__worker_main(int fd, unsigned idx)
 		run_task(w, &v);
 		rp_ring_release(&w->tasks, &v);
 		done++;
-		/* relaxed: statistics, and rp_pool_join's count; stored before
-		 * the publish so a woken parent sees it. */
+		/* relaxed: statistics only. */
 		atomic_store_explicit(&w->ctl->tasks_done, done, memory_order_relaxed);
 		atomic_store_explicit(&w->ctl->busy_ticks, w->busy, memory_order_relaxed);
-		/* Publish each result at once: a later task may run long, and
-		 * the parent must not wait for it to see this one. The store is
-		 * cheap; the light notify is a load of the doorbell (the parent
-		 * pays for the fence with a membarrier when it goes to sleep). */
-		rp_ring_publish(&w->results);
+		/* The result is visible since its commit word (run_task); the
+		 * tail, a hint, and our consumed task space go out once per
+		 * batch, and when we wait. The parent is told at once, though:
+		 * a later task may run long. The light notify is a load of the
+		 * doorbell (the parent pays for the fence with a membarrier
+		 * when it goes to sleep). */
 		if (++since_pub >= RP_PUBLISH_BATCH) {
+			rp_ring_publish(&w->results);
 			rp_ring_cons_publish(&w->tasks);
 			since_pub = 0;
 		}

@@ -48,7 +48,7 @@ step "build (ASan+UBSan)" 900 bash -c "$configure" configure build-asan \
 step "tests under ASan+UBSan" 900 meson test -C build-asan --print-errorlogs
 unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
 
-[ -x shm/model/check.sh ] || [ -f shm/model/check.sh ] && step "protocol model (spin)" 300 bash shm/model/check.sh
+[ -x shm/model/check.sh ] || [ -f shm/model/check.sh ] && step "protocol model (spin)" 420 bash shm/model/check.sh
 [ -f tests/tsan/run.sh ] && step "ring under ThreadSanitizer" 600 bash tests/tsan/run.sh
 [ -f tests/stress/run.sh ] && step "ring stress (short)" 120 bash tests/stress/run.sh --short
 step "fault soak (short)" 180 bash tests/soak/run.sh build 30

@@ -148,7 +148,7 @@ Test(api, zero_and_null_configs_are_the_defaults, .timeout = 30)
 	cr_assert_eq(rp_pool_create(&p, &zero), 0);
 	cr_assert_eq(rp_pool_workers(p), d.workers);
 	cr_assert_eq(rp_pool_stats(p, &st), 0);
-	cr_assert_eq(st.max_payload, (1u << 20) / 2 - 24, "ring_bytes 0 is 1 MiB");
+	cr_assert_eq(st.max_payload, (1u << 20) / 2 - 32, "ring_bytes 0 is 1 MiB");
 	rp_pool_destroy(p);
 	/* The default count follows the CPU affinity mask. */
 	cr_assert_eq(sched_getaffinity(0, sizeof(saved), &saved), 0);

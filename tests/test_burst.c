@@ -191,7 +191,7 @@ Test(burst, a_held_batch_survives_its_worker, .timeout = 30)
 	int k = 0;
 
 	cr_assert_not_null(p);
-	cr_assert_eq(rp_submit_burst(p, task_triple, in, 8, 8, 0, 0, NULL), 8);
+	cr_assert_eq(rp_submit_burst(p, task_triple, in, 8, 8, RP_BULK, 0, NULL), 8);
 	while (k < 8) {
 		int got = rp_next_burst(p, res + k, (unsigned)(8 - k), 0);
 

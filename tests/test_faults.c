@@ -14,6 +14,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -153,8 +155,15 @@ Test(faults, restart_limit_stops_a_crash_storm, .timeout = 30)
 	struct rp_stats st;
 	int crashed = 0, got = 0, r2;
 
+	struct ctl_in kill10[10];
+
+	/* All ten queued at once (RP_BULK ignores the adaptive per-worker
+	 * limit, which would otherwise send them one at a time). */
 	for (int i = 0; i < 10; i++)
-		submit_ctl(p, (uint64_t)i, ACT_KILL, SIGKILL);
+		kill10[i] = (struct ctl_in){ .value = (uint64_t)i, .action = ACT_KILL,
+					     .arg = SIGKILL };
+	cr_assert_eq(rp_submit_burst(p, task_ctl, kill10, sizeof(kill10[0]), 10, RP_BULK, 0, NULL),
+		     10);
 	while ((r2 = rp_next(p, &r, 0)) == 0) {
 		crashed += r.status == RP_ECRASHED;
 		got++;
@@ -432,4 +441,82 @@ Test(faults, dead_worker_does_not_keep_the_fd_readable, .timeout = 30)
 	}
 	cr_assert_lt(wakeups, 20, "the fd kept firing while idle (%d wake-ups)", wakeups);
 	rp_pool_destroy(p);
+}
+
+/*
+ * Results a worker committed before it died are delivered once and never
+ * run again, though it publishes its result tail only every 32 results (or
+ * when it waits): the parent reads past the published tail by the records'
+ * commit words. A shared file counts the runs of each task (the replacement
+ * worker is exec'd: the parent has Criterion's thread).
+ */
+#define NRUNS 50
+
+struct runs_in {
+	uint64_t v;
+	char path[56];
+};
+
+static int task_count_runs(struct rp_task *t, const void *in, size_t len)
+{
+	struct runs_in a;
+	_Atomic uint32_t *runs;
+	uint32_t before;
+	uint64_t *out;
+	int fd;
+
+	if (len != sizeof(a))
+		return -EINVAL;
+	memcpy(&a, in, sizeof(a));
+	fd = open(a.path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	runs = mmap(NULL, NRUNS * sizeof(*runs), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (runs == MAP_FAILED)
+		return -ENOMEM;
+	/* relaxed: counted here, read by the parent after the pool is gone. */
+	before = atomic_fetch_add_explicit(&runs[a.v], 1, memory_order_relaxed);
+	munmap((void *)runs, NRUNS * sizeof(*runs));
+	if (before == 0 && a.v == 20)
+		raise(SIGKILL);		/* the first run of task 20 dies */
+	out = rp_task_result(t, sizeof(a.v));
+	if (!out)
+		return -ENOMEM;
+	*out = a.v;
+	return 0;
+}
+
+Test(faults, committed_results_survive_a_death_unpublished, .timeout = 30)
+{
+	struct runs_in a;
+	struct rp_pool *p;
+	struct rp_result r;
+	uint32_t runs[NRUNS];
+	int fd;
+
+	snprintf(a.path, sizeof(a.path), "/tmp/rp_runs.%d", getpid());
+	fd = open(a.path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, sizeof(runs)), 0);
+	p = pool_with(1, retries_2);
+	for (uint64_t i = 0; i < NRUNS; i++) {
+		a.v = i;
+		cr_assert_eq(rp_submit(p, task_count_runs, &a, sizeof(a), 0, i, NULL), 0);
+	}
+	for (uint64_t i = 0; i < NRUNS; i++) {
+		cr_assert_eq(rp_next(p, &r, 0), 0);
+		cr_assert_eq(r.seq, i, "in order, exactly once");
+		cr_assert_eq(r.status, 0, "task %lu: status %d signal %d", i, r.status,
+			     r.term_signal);
+		cr_assert_eq(*(const uint64_t *)r.data, i);
+		rp_release(p, &r);
+	}
+	cr_assert_eq(rp_next(p, &r, RP_NONBLOCK), -ENODATA);
+	rp_pool_destroy(p);
+	cr_assert_eq(pread(fd, runs, sizeof(runs), 0), (ssize_t)sizeof(runs));
+	close(fd);
+	unlink(a.path);
+	for (uint64_t i = 0; i < NRUNS; i++)
+		cr_assert_eq(runs[i], i == 20 ? 2u : 1u, "task %lu ran %u times", i, runs[i]);
 }

@@ -40,7 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 # (name, where, path): where is "build" (relative to the build dir) or "src"
-# (relative to the repo root; run with this Python). Run in this order.
+# (relative to the repo root; a .py runs with this Python, others as they
+# are). Run in this order.
 PROGRAMS = [
     ("rp_bench", "build", "bench/rp_bench"),
     ("rp_workloads", "build", "bench/peers/rp_workloads"),
@@ -54,19 +55,20 @@ PROGRAMS = [
     ("peer_tbbpool", "build", "bench/peers/peer_tbbpool"),
     ("svcbench", "src", "bench/peers/svcbench.py"),
     ("pypool", "src", "bench/peers/pypool.py"),
+    ("rpmap_corpus", "src", "tools/rpmap/bench_corpus.sh"),
 ]
 # Programs that take --workers (ours); others get only --quick.
 TAKES_WORKERS = {"rp_workloads", "peer_limits", "peer_forkpipe", "peer_pthreadpool",
                  "peer_omp", "peer_zmq", "peer_spscpool", "peer_uvpool", "peer_tbbpool",
                  "svcbench", "pypool"}
 # Programs that run binaries of the build dir themselves: they get --build.
-TAKES_BUILD = {"svcbench"}
+TAKES_BUILD = {"svcbench", "rpmap_corpus"}
 # Optional peers: built only when their package is there (bench/peers/meson.build).
 OPTIONAL = {"peer_zmq": "libzmq3-dev", "peer_omp": "OpenMP",
             "peer_uvpool": "libuv1-dev", "peer_tbbpool": "g++ and libtbb-dev"}
 
 WORKLOAD_ORDER = ["tiny_ordered", "tiny_unordered", "rtt_awake", "rtt_asleep", "payload",
-                  "cpu_scaling", "seed_count", "skewed", "service", "service_tiny",
+                  "cpu_scaling", "seed_count", "skewed", "as_completed", "service", "service_tiny",
                   "idle_cpu", "cacheline_pingpong",
                   "raw_ring", "futex_pingpong", "pipe_pingpong"]
 LATENCY_WORKLOADS = {"rtt_awake", "rtt_asleep", "cacheline_pingpong", "futex_pingpong",
@@ -433,6 +435,15 @@ def targets(rows):
     out.append(("skewed makespan <= 1.15x ideal", f_ratio(v),
                 "rp_map, %d workers" % rp["workers"] if rp else "no ringpool skewed row",
                 judge(v, lambda x: x <= 1.15)))
+
+    rp = pick(rows, "as_completed", "ringpool")
+    v = rp.get("extra", {}).get("short_after_long") if rp else None
+    v = v if num(v) else None
+    out.append(("as_completed: no short task after the long one",
+                "%d of %s" % (v, rp["extra"].get("shorts", "?")) if v is not None else "n/a",
+                "1 long + short tasks, results as they finish, %d workers" % rp["workers"]
+                if rp else "no ringpool as_completed row",
+                judge(v, lambda x: x == 0)))
 
     rp = pick(rows, "idle_cpu", "ringpool")
     v = rp.get("extra", {}).get("cpu_pct") if rp else None

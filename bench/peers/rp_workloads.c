@@ -439,6 +439,66 @@ static void skewed(const struct peer_opts *o)
 	free(out);
 }
 
+/* Take one result (unordered pool) and note when it came back. */
+static void take_at(struct rp_pool *p, uint64_t t0, double *at, unsigned n)
+{
+	struct rp_result r;
+	int err = rp_next(p, &r, 0);
+
+	if (err || r.status || r.seq >= n)
+		peer_die("as_completed: rp_next: %s", strerror(err ? -err : EPROTO));
+	at[r.seq] = (double)(peer_now_ns() - t0) * 1e-9;
+	rp_release(p, &r);
+}
+
+/*
+ * Head-of-line: on a fresh pool, one long task and then short ones, results
+ * as they finish (Python's as_completed). Counts the short tasks that came
+ * back after the long one: each queued behind it while another worker could
+ * have run it. 0 is the goal.
+ */
+static void as_completed(const struct peer_opts *o)
+{
+	enum { NSHORT = 8 };
+	uint64_t long_ns = o->quick ? 100000000ull : 300000000ull, short_ns = 2000000ull;
+	double at[NSHORT + 1];
+	struct rp_pool *p = pool_new(o->workers, 0, RP_CFG_UNORDERED);
+	struct peer_row r = peer_row_init("as_completed", "ringpool");
+	uint64_t t0 = peer_now_ns();
+	unsigned taken = 0, late = 0;
+	double last = 0;
+	char extra[256];
+
+	for (unsigned i = 0; i <= NSHORT; i++) {
+		uint64_t ns = i == 0 ? long_ns : short_ns;
+		int err;
+
+		while ((err = rp_submit(p, spin_task, &ns, 8, 0, i, NULL)) == -EAGAIN) {
+			take_at(p, t0, at, NSHORT + 1);
+			taken++;
+		}
+		if (err)
+			peer_die("as_completed: rp_submit: %s", strerror(-err));
+	}
+	for (; taken <= NSHORT; taken++)
+		take_at(p, t0, at, NSHORT + 1);
+	rp_pool_destroy(p);
+	for (unsigned i = 1; i <= NSHORT; i++) {
+		late += at[i] > at[0];
+		last = at[i] > last ? at[i] : last;
+	}
+	snprintf(extra, sizeof(extra),
+		 "{\"short_after_long\": %u, \"shorts\": %u, \"long_s\": %.4f, "
+		 "\"last_short_s\": %.4f, \"short_ms\": %.1f}",
+		 late, NSHORT, at[0], last, short_ns * 1e-6);
+	r.workers = o->workers;
+	r.payload_bytes = 8;
+	r.tasks = NSHORT + 1;
+	r.tasks_per_s = (NSHORT + 1) / (last > at[0] ? last : at[0]);
+	r.extra = extra;
+	peer_emit(&r);
+}
+
 static void idle_cpu(const struct peer_opts *o)
 {
 	const unsigned ntasks = 1000;
@@ -495,6 +555,8 @@ int main(int argc, char **argv)
 		seed_count(&o);
 	if (peer_want(&o, "skewed"))
 		skewed(&o);
+	if (peer_want(&o, "as_completed"))
+		as_completed(&o);
 	if (peer_want(&o, "idle_cpu"))
 		idle_cpu(&o);
 	return 0;

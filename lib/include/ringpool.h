@@ -291,8 +291,10 @@ struct rp_config {
 				 * bounds tasks in flight, and with RP_CFG_UNORDERED
 				 * one slow task holds the window until it is
 				 * collected */
-	unsigned max_queue;	/* most records queued on one worker; 0: adaptive
-				 * (about 200 us of its measured work, at least 2).
+	unsigned max_queue;	/* most records queued on one worker; 0: adaptive:
+				 * one until its first result is measured, then
+				 * about 200 us of its measured work (at least 2),
+				 * and 1 while its records take over 1 ms.
 				 * Submission can say -EAGAIN before the window is
 				 * full when every worker is at its limit */
 	uint64_t spin_ns;	/* how long a side spins before sleeping; 0: 50 us;

@@ -144,8 +144,8 @@ run "flag load before publish (no N1)" "invalid end state" safety -DBUG_NOTIFY_F
 run "CAS without FUTEX_WAKE" "invalid end state" safety -DBUG_NOWAKE
 run "light notify, no membarrier (result)" "invalid end state" safety -DLIGHT=1 -DBUG_NO_MEMBARRIER
 run "light notify, no membarrier (task)" "invalid end state" safety -DLIGHT=1 -DBUG_NO_MEMBARRIER -DPARENT_CONSUMES=0
-run "old peek stored head, no pre-publish" "invalid end state" safety -DBUG_PEEK_STORES_HEAD -DNO_PREPUBLISH
-run "old peek stored head, aborted pad" "invalid end state" safety -DCAP=6 -DMAXLEN=3 -DNREC=3 -DABORTS=1 -DBUG_PEEK_STORES_HEAD
+run "commit word without position (stale lap)" "assertion violated" safety -DCAP=4 -DNREC=5 -DBUG_STALE_COMMIT
+run "commit word before the record" "assertion violated" safety -DBUG_COMMIT_FIRST
 run "full check ignores the pad" "assertion violated" safety -DBUG_PADCHECK
 run "parent sleeps unbounded, worker dies" "invalid end state" safety -DDEATH=1 -DPARENT_TMO=0
 run "no liveness check after timeout" "acceptance cycle" ltl -DDEATH=1 -DPARENT_TMO=1 -DBUG_NOLIVENESS

@@ -6,7 +6,9 @@
  * full; the worker may die at any step; the parent's sleep is bounded and
  * followed by a liveness check. shm/model/check.sh runs it. Line numbers in
  * the comments refer to shm/ as of commit f9dab7b plus the change that makes
- * rp_ring_peek() write nothing shared.
+ * rp_ring_peek() write nothing shared; the commit words (P3/C3: a record is
+ * visible from its header's commit word, the tail is a lazily published
+ * hint nobody here reads) were modelled here before they were written.
  */
 
 /*
@@ -27,21 +29,27 @@
  *    (arm; re-check) vs (publish; check flag). A missing fence is modelled by
  *    the reordering it permits: BUG_RECHECK_FIRST (re-check load before the
  *    arm, i.e. no W1), BUG_NOTIFY_FIRST (flag load before the publish, no N1).
- *  - The acquire/release pairs P1/C1 (tail) and C2/P2 (head) are what make
- *    record data race-free; the ghost slot states check that this holds: the
- *    producer writes only FREE slots (freed by a published head), the
- *    consumer reads only PUB slots (covered by a published tail). Because of
- *    that check, the record writes are merged into the step of the index
- *    access next to them (they commute with everything the peer can do).
+ *  - The acquire/release pairs P3/C3 (a record's commit word, stored after
+ *    its header and payload) and C2/P2 (head) are what make record data
+ *    race-free; the ghost slot states check that this holds: the producer
+ *    writes only FREE slots (freed by a published head), the consumer reads
+ *    only PUB slots (whose commit word reached memory). Because of that
+ *    check, the record reads are merged into the step of the commit-word
+ *    load next to them. A commit word holds the record's absolute position
+ *    (a pad's: position + 1, both doubled to stay apart), so a stale header
+ *    of an earlier lap never matches; the code mixes in a random key so
+ *    that payload bytes do not either. The tail (P1) is still stored, as the
+ *    code does, but nobody in the model reads it.
  *  - FUTEX_WAIT compares and queues atomically, then sleeps until FUTEX_WAKE
  *    (a mere change of the word does not wake, as in the kernel) or until its
  *    timeout, if that side has one. FUTEX_WAKE is a step apart from the CAS.
  *  - The spin budget is a nondeterministic number (0..SPIN) of re-checks.
  *  - LIGHT=1 models the asymmetric pair: the worker rings the doorbell with
  *    rp_evc_notify_light() (no N1, just a load) and the parent arms it with
- *    rp_evc_prepare_heavy() (membarrier). The worker's index stores then go
+ *    rp_evc_prepare_heavy() (membarrier). The worker's stores (commit
+ *    words and tail for a result ring, head for a task ring) then go
  *    through a one-entry store buffer (TSO), so its light notify's load of
- *    the word can overtake its publish; a fence (full notify, locked RMW)
+ *    the word can overtake its commit; a fence (full notify, locked RMW)
  *    waits for the buffer to drain, the parent's membarrier drains it, and
  *    so does the worker's death (the kernel's exit path is full of fences).
  *    A second buffered store waits for the first to drain; that loses only
@@ -53,12 +61,11 @@
  * (full check forgets the pad), BUG_NOLIVENESS (no liveness check after a
  * timeout), BUG_NODRAIN (a dead worker's published results are failed),
  * BUG_NO_MEMBARRIER (with LIGHT: the parent arms with plain rp_evc_prepare),
- * BUG_PEEK_STORES_HEAD (rp_ring_peek as it was up to f9dab7b: it stored head
- * itself when it reloaded tail, without a notify; rp_ring_cons_publish then
- * returns 0 and the caller's notify is skipped). That loses a wake-up when
- * callers do not publish before peeking (NO_PREPUBLISH), or, even with lib's
- * publish-before-peek, after an aborted reservation left a lone pad marker
- * for peek to skip (ABORTS=1).
+ * BUG_STALE_COMMIT (the commit word a plain "valid" flag with no position:
+ * a header of an earlier lap passes for a new record), BUG_COMMIT_FIRST (the
+ * commit word stored before the record it covers). (BUG_PEEK_STORES_HEAD,
+ * the peek up to f9dab7b that stored head itself when it reloaded tail, is
+ * gone with the tail reload: peek reads only commit words.)
  */
 
 #ifndef CAP
@@ -128,11 +135,24 @@
 
 #define USED(t, h)	(((t) + IDX - (h)) % IDX)
 
+/* Commit words: RP_REC_COMMIT(pos) and RP_PAD_COMMIT(pos) of rp_ring.h, pos
+ * the record's absolute (never wrapped) position, kept in a byte: the runs
+ * write fewer than 127 slots. BUG_STALE_COMMIT: a plain "valid" flag with
+ * no position, which a stale header of an earlier lap also carries. */
+#ifdef BUG_STALE_COMMIT
+#define REC_CW(a)	1
+#define PAD_CW(a)	2
+#else
+#define REC_CW(a)	(2 * (a) + 1)
+#define PAD_CW(a)	(2 * (a) + 2)
+#endif
+
 /* struct rp_ring: the shared part. */
 byte tail;			/* rp_ring.tail, written by the producer */
 byte head;			/* rp_ring.head, written by the consumer */
 byte buf[CAP];			/* per slot: the record's seq (header and payload), or PADMARK */
 byte blen[CAP];			/* per header slot: the record's length in slots */
+byte cw[CAP];			/* per header slot: the commit word (rec.commit) */
 byte ghost[CAP];
 
 /* Two eventcounts. EVC_C: the consumer sleeps on it, the producer notifies it
@@ -153,7 +173,10 @@ byte nerr;			/* records the parent failed after the worker died */
 /* LIGHT: the worker CPU's store buffer, holding its last index store (tail
  * for a result ring, head for a task ring) until drained to memory. */
 bool sb_pending;
-byte sb_val, sb_npub;
+byte sb_kind, sb_val, sb_slot, sb_len;
+#define K_INDEX		0	/* tail (result ring) or head (task ring) */
+#define K_COMMIT	1	/* a record's commit word */
+#define K_PADCOMMIT	2	/* a pad marker's commit word */
 
 #if PARENT_CONSUMES
 #define parent_done	cdone
@@ -172,18 +195,49 @@ inline evc_prepare(e)
 	d_step { (!worker || !sb_pending) -> v = word[e] | 1; word[e] = v }
 }
 
+/* A commit word reaches memory (P3): the record's or pad's slots become
+ * readable, and a record counts as published. */
+inline commit_word(c_slot, c_val, c_len, c_isrec)
+{
+	cw[c_slot] = c_val;
+	k = c_slot;
+	do
+	:: k < c_slot + c_len ->
+#ifdef BUG_COMMIT_FIRST
+		assert(ghost[k] == S_WRITTEN || ghost[k] == S_FREE);
+#else
+		assert(ghost[k] == S_WRITTEN);
+#endif
+		ghost[k] = S_PUB; k++
+	:: else -> break
+	od;
+	if
+	:: c_isrec -> npub++
+	:: else
+	fi;
+	k = 0
+}
+
+/* rp_ring_commit()'s and the pad's release store of the commit word (P3);
+ * on the worker (LIGHT) it goes through the store buffer. */
+inline store_commit(c_slot, c_val, c_len, c_kind)
+{
+#if LIGHT && PARENT_CONSUMES
+	d_step { !sb_pending -> sb_kind = c_kind; sb_slot = c_slot; sb_val = c_val; sb_len = c_len;
+		 sb_pending = true }
+#else
+	d_step { commit_word(c_slot, c_val, c_len, c_kind == K_COMMIT) }
+#endif
+}
+
 /* LIGHT: drain the worker's store buffer to memory. */
 inline drain_sb()
 {
 #if PARENT_CONSUMES
-	k = tail;
-	tail = sb_val;				/* P1 reaches memory */
-	do
-	:: k != tail -> assert(ghost[k % CAP] == S_WRITTEN);
-		ghost[k % CAP] = S_PUB; k = (k + 1) % IDX
-	:: else -> break
-	od;
-	npub = sb_npub;
+	if
+	:: sb_kind == K_INDEX -> tail = sb_val	/* P1 reaches memory */
+	:: else -> commit_word(sb_slot, sb_val, sb_len, sb_kind == K_COMMIT)
+	fi;
 #else
 	k = head;
 	head = sb_val;				/* C2 reaches memory */
@@ -194,6 +248,7 @@ inline drain_sb()
 	od;
 #endif
 	sb_pending = false;
+	sb_kind = 0; sb_val = 0; sb_slot = 0; sb_len = 0;
 	k = 0
 }
 
@@ -303,30 +358,47 @@ inline reserve()
 			:: else -> break
 			od;
 			buf[off] = PADMARK;
-			tl = (tl + contig) % IDX
-		:: else
+			padoff = off; padlen = contig; padpos = pa;
+			tl = (tl + contig) % IDX;
+			pa = pa + contig
+		:: else -> padlen = 0
 		fi;
 		off = 0; contig = 0; total = 0; h = 0; k = 0
 	}
+	if	/* the pad's commit word, a release store of its own */
+	:: padlen > 0 -> store_commit(padoff, PAD_CW(padpos), padlen, K_PADCOMMIT)
+	:: else
+	fi;
+	padoff = 0; padlen = 0; padpos = 0
 }
 
 /* rp_ring_commit(), rp_ring.h:194-204: header and payload slots carry seq. */
 inline commit()
 {
+#ifdef BUG_COMMIT_FIRST
+	store_commit(tl % CAP, REC_CW(pa), sz, K_COMMIT);	/* before the record */
+#endif
 	d_step {
 		off = tl % CAP;
 		assert(off + sz <= CAP);
 		k = 0;
 		do
-		:: k < sz -> assert(ghost[off + k] == S_FREE);
+		:: k < sz ->
+#ifdef BUG_COMMIT_FIRST
+			assert(ghost[off + k] == S_FREE || ghost[off + k] == S_PUB);
+#else
+			assert(ghost[off + k] == S_FREE);
+#endif
 			ghost[off + k] = S_WRITTEN; buf[off + k] = seq; k++
 		:: else -> break
 		od;
 		blen[off] = sz;
-		tl = (tl + sz) % IDX;
-		seq++;
-		off = 0; k = 0; sz = 0
+		k = 0
 	}
+#ifndef BUG_COMMIT_FIRST
+	store_commit(off, REC_CW(pa), sz, K_COMMIT);	/* P3 release, pairs with C3 */
+#endif
+	d_step { tl = (tl + sz) % IDX; pa = pa + sz; seq++; off = 0; sz = 0; cn = true }
 }
 
 /* rp_ring_publish(), rp_ring.h:209-218: P1 release store of tail. Sets pubd. */
@@ -338,7 +410,7 @@ inline publish()
 		(tl == tl_pub || !sb_pending) ->
 		if
 		:: tl != tl_pub ->
-			sb_val = tl; sb_npub = seq; sb_pending = true;
+			sb_kind = K_INDEX; sb_val = tl; sb_pending = true;
 			tl_pub = tl;
 			pubd = true
 		:: else -> pubd = false
@@ -348,17 +420,9 @@ inline publish()
 	d_step {
 		if
 		:: tl != tl_pub ->
-			tail = tl;		/* P1 release, pairs with C1 */
-			k = tl_pub;
-			do
-			:: k != tl -> assert(ghost[k % CAP] == S_WRITTEN);
-				ghost[k % CAP] = S_PUB; k = (k + 1) % IDX
-			:: else -> break
-			od;
-			npub = seq;
+			tail = tl;		/* P1 release: a hint now, read by nobody here */
 			tl_pub = tl;
-			pubd = true;
-			k = 0
+			pubd = true
 		:: else -> pubd = false
 		fi
 	}
@@ -375,9 +439,21 @@ inline publish_notify(light)
 #endif
 	publish();
 	if
-	:: pubd -> pubd = false; evc_notify(EVC_C, light)
+	:: pubd || cn -> pubd = false; cn = false; evc_notify(EVC_C, light)
 	:: else -> nv = 0
 	fi
+}
+
+/* The worker's lazy path (worker.c main loop): its result's commit word is
+ * the publication; the tail waits for a batch or a sleep; the doorbell is
+ * checked after every record. (Without that check the model still passes:
+ * a producer here always publishes and notifies before it sleeps or ends,
+ * so a missing per-record check costs latency behind a long next task,
+ * which the model has no notion of, never a wake-up.) */
+inline lazy_notify(light)
+{
+	cn = false;
+	evc_notify(EVC_C, light)
 }
 
 /*
@@ -427,9 +503,10 @@ inline wait_space()
 proctype Producer()
 {
 	/* struct rp_ring_prod: tail, tail_pub, head_cache (process-local) */
-	byte tl, tl_pub, hc;
+	byte tl, tl_pub, hc, pa;		/* pa: tl, never wrapped */
 	byte seq, sz, off, contig, total, h, k, v, nv, res, spins, naborts;
-	bool ok, pubd;
+	byte padoff, padlen, padpos;
+	bool ok, pubd, cn;			/* cn: committed, no notify since */
 	bool worker = PARENT_CONSUMES;		/* constant: has the store buffer */
 
 #if DEATH && PARENT_CONSUMES
@@ -460,6 +537,7 @@ proctype Producer()
 			commit();
 			if
 			:: true -> publish_notify(P_LIGHT)	/* end of a burst */
+			:: true -> lazy_notify(P_LIGHT)		/* tail left for later */
 			:: seq < NREC			/* the burst goes on */
 			fi
 		fi
@@ -534,63 +612,52 @@ inline head_notify(light)
 }
 
 /*
- * rp_ring_peek(), rp_ring.h:245-288: sets got, else -EAGAIN. When the cached
- * tail is used up it reloads tail (C1, rp_ring.h:257); it stores nothing
- * (BUG_PEEK_STORES_HEAD: it first stored head, with no notify, as it did up
- * to f9dab7b). A pad marker is skipped (rp_ring.h:270-274). The record's
- * slots are read in the same step as the index they depend on (they are
- * PUB, see above).
+ * rp_ring_peek(): sets got, else -EAGAIN. It loads the commit word at head
+ * (C3) and stores nothing: a record's commit word means a record, a pad's
+ * means skip to offset 0 (at most once), anything else means nothing yet.
+ * The record's slots are read in the same step as the word they depend on
+ * (they are PUB, see above).
  */
 inline peek()
 {
 	got = false;
 	do
-	:: hd == tc ->
-#ifdef BUG_PEEK_STORES_HEAD
-		store_head();				/* old rp_ring.h:255 */
-		pubd = false;
-#endif
-		d_step {
-			t = tail;		/* C1 acquire, pairs with P1 */
-			if
-			:: t != hd -> assert(USED(t, hd) <= CAP); tc = t	/* no -EPROTO */
-			:: else
-			fi;
-			t = 0
-		}
+	:: d_step {
+		off = hd % CAP;
+		contig = CAP - off;
+		w = cw[off];			/* C3 acquire, pairs with P3 */
 		if
-		:: hd == tc -> break		/* -EAGAIN */
-		:: else
-		fi
-	:: hd != tc ->
-		d_step {
-			off = hd % CAP;
-			contig = CAP - off;
-			assert(ghost[off] == S_PUB);	/* reads only published slots */
+		:: w == REC_CW(ca) ->
+			assert(ghost[off] == S_PUB);	/* reads only committed slots */
 			rseq = buf[off];
 			rlen = blen[off];
-			if
-			:: rseq == PADMARK ->
-				assert(contig <= USED(tc, hd));	/* no -EPROTO */
-				k = off;
-				do
-				:: k < CAP -> assert(ghost[k] == S_PUB); ghost[k] = S_REL; k++
-				:: else -> break
-				od;
-				hd = (hd + contig) % IDX;
-				rseq = 0; rlen = 0; off = 0; k = 0
-			:: else ->
-				assert(rlen >= 1 && rlen <= contig && rlen <= USED(tc, hd));
-				got = true
-			fi;
-			contig = 0
-		}
-		if
-		:: got -> break
-		:: else
-		fi
+			assert(rlen >= 1 && rlen <= contig);	/* no -EPROTO */
+			got = true
+		:: w == PAD_CW(ca) ->
+			assert(off != 0);		/* no -EPROTO */
+			k = off;
+			do
+			:: k < CAP -> assert(ghost[k] == S_PUB); ghost[k] = S_REL; k++
+			:: else -> break
+			od;
+			hd = (hd + contig) % IDX;
+			ca = ca + contig;
+			k = 0
+		:: else -> skipped = true	/* -EAGAIN: nothing committed at head */
+		fi;
+		w = 0; contig = 0
+	}
+	if
+	:: got -> break
+	:: skipped -> skipped = false; break
+	:: else				/* skipped a pad: look at offset 0 */
+	fi
 	od
 }
+
+/* rp_ring_cons_empty() for the sleepers' re-check: a record or a pad
+ * committed at head. C3. */
+#define COMMITTED_AT_HEAD	(cw[hd % CAP] == REC_CW(ca) || cw[hd % CAP] == PAD_CW(ca))
 
 /* The record must be the next in order, with intact payload (FIFO, no loss,
  * no duplicate); then rp_ring_release(), rp_ring.h:291. */
@@ -606,6 +673,7 @@ inline take_release()
 		od;
 		expect++;
 		hd = (hd + rlen) % IDX;
+		ca = ca + rlen;
 		got = false; rseq = 0; rlen = 0; off = 0; k = 0
 	}
 }
@@ -616,8 +684,8 @@ inline next()
 {
 #ifndef NO_PREPUBLISH
 	if
-	:: hd == tc -> head_notify(0)
-	:: else
+	:: head_notify(0)
+	:: true
 	fi;
 #endif
 	peek()
@@ -655,14 +723,14 @@ inline wait_data()
 	spins = 0;
 	do
 	:: spins < SPIN -> spins++;
-		d_step { t = tail; ok = (t != hd); t = 0 }	/* rp_ring_cons_empty: C1 */
+		d_step { ok = COMMITTED_AT_HEAD }	/* rp_ring_cons_empty: C3 */
 		if
 		:: ok -> ok = false; break
 		:: else
 		fi
 	:: true ->
 #if defined(BUG_RECHECK_FIRST)
-		d_step { t = tail; ok = (t != hd); t = 0 }	/* re-check, then arm */
+		d_step { ok = COMMITTED_AT_HEAD }	/* re-check, then arm */
 		if
 		:: ok -> ok = false; break
 		:: else -> C_PREPARE(EVC_C);
@@ -673,7 +741,7 @@ inline wait_data()
 		:: else ->
 #else
 		C_PREPARE(EVC_C);				/* arm (W1) */
-		d_step { t = tail; ok = (t != hd); t = 0 }	/* re-check: C1 */
+		d_step { ok = COMMITTED_AT_HEAD }	/* re-check: C3 */
 		if
 		:: ok -> ok = false; evc_cancel(EVC_C); break
 		:: else ->
@@ -695,9 +763,9 @@ inline wait_data()
 proctype Consumer()
 {
 	/* struct rp_ring_cons: head, head_pub, tail_cache (process-local) */
-	byte hd, hd_pub, tc;
-	byte expect, off, contig, t, rseq, rlen, k, v, nv, res, spins;
-	bool got, ok, pubd;
+	byte hd, hd_pub, ca;			/* ca: hd, never wrapped */
+	byte expect, off, contig, w, rseq, rlen, k, v, nv, res, spins;
+	bool got, ok, pubd, skipped;
 	bool worker = !PARENT_CONSUMES;		/* constant: has the store buffer */
 
 #if DEATH && !PARENT_CONSUMES

@@ -6,9 +6,11 @@
  * jobs (chunked or not) and futures through the real dispatch code; the
  * script plays the worker: honest results (chunks through the real
  * the record runner), records with wrong seqs, lengths and tails, scribbles on
- * the data area, the task ring's head, the control block and the function
- * table; and the parent's calls: rp_next (ordered, unordered), holding and
- * releasing results, pumping jobs and futures, and the worker's death.
+ * the data area, the task ring's head, every worker-written word of the
+ * control block (state, init_err, counters, cur_seq/cur_start/cur_mark,
+ * tasks_done) and the function table; and the parent's calls: rp_next
+ * (ordered, unordered), holding and releasing results, pumping jobs and
+ * futures, the deadline scan, the statistics, and the worker's death.
  *
  * Checked: every result handed out lies inside the result ring and names an
  * outstanding seq (the oldest, in order); untouched results are exact; the
@@ -16,6 +18,7 @@
  * without waiting (a parent that could only spin would hang in real life).
  */
 #include "rp_internal.h"
+#include "fault.h"
 #include "task.h"
 #include "fuzz_input.h"
 
@@ -123,6 +126,7 @@ static struct ctx *make(const uint8_t *data, size_t size)
 	x->w->reaped = true;
 	x->w->term_exit = -1;
 	x->w->limit = WINDOW;
+	x->p->faults.timeout_ticks = 1000;	/* the deadline scan has work */
 	FUZZ_CHECK(rp_ring_cons_attach(&x->tc, x->tmem, RB) == 0);
 	FUZZ_CHECK(rp_ring_prod_attach(&x->rp, x->rmem, RB) == 0);
 	return x;
@@ -360,6 +364,45 @@ static void forge(struct ctx *x)
 	rp_ring_publish(&x->rp);
 }
 
+/* The worker-written words of the control block the parent reads: the
+ * running record and its start and mark (deadlines, a death's record), the
+ * initializer's error and the statistics counters. */
+static void scribble_ctl(struct rp_wctl *c, unsigned which, uint64_t v)
+{
+	/* relaxed: one thread plays both sides. */
+	switch (which % 5) {
+	case 0:
+		atomic_store_explicit(&c->cur_seq, v, memory_order_relaxed);
+		break;
+	case 1:
+		atomic_store_explicit(&c->cur_start, v, memory_order_relaxed);
+		break;
+	case 2:
+		atomic_store_explicit(&c->cur_mark, v, memory_order_relaxed);
+		break;
+	case 3:
+		atomic_store_explicit(&c->init_err, (int32_t)v, memory_order_relaxed);
+		break;
+	case 4:
+		atomic_store_explicit(&c->futex_waits, v, memory_order_relaxed);
+		atomic_store_explicit(&c->futex_wakes, ~v, memory_order_relaxed);
+		atomic_store_explicit(&c->busy_ticks, v >> 1, memory_order_relaxed);
+		break;
+	}
+}
+
+/* The parent's other readers of the control block: the deadline scan (a
+ * fuzzed worker has no process, so a kill is a no-op) and the statistics. */
+static void inspect(struct ctx *x)
+{
+	struct rp_stats st;
+	struct rp_worker_stats ws;
+
+	(void)rp__check_deadlines(x->p);
+	FUZZ_CHECK(rp_pool_stats(x->p, &st) == 0);
+	FUZZ_CHECK(rp_worker_stats(x->p, 0, &ws) == 0);
+}
+
 static void scribble(struct ctx *x, uint8_t what)
 {
 	struct rp_ring *rr = (struct rp_ring *)x->rmem, *tr = (struct rp_ring *)x->tmem;
@@ -369,7 +412,7 @@ static void scribble(struct ctx *x, uint8_t what)
 		return;
 	x->tampered = true;
 	/* relaxed: one thread plays both sides. */
-	switch (what % 7) {
+	switch (what % 8) {
 	case 0:		/* result tail: forwards or backwards by a little */
 		atomic_store_explicit(&rr->tail, x->rp.tail + (int16_t)v, memory_order_relaxed);
 		break;
@@ -393,6 +436,9 @@ static void scribble(struct ctx *x, uint8_t what)
 		break;
 	case 6:		/* the doorbell */
 		atomic_store_explicit(&x->p->procs.bell->word, (uint32_t)v, memory_order_relaxed);
+		break;
+	case 7:		/* every other field the worker writes in its control block */
+		scribble_ctl(x->wctl, what >> 3, v);
 		break;
 	}
 }
@@ -453,7 +499,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 11: release_held(x); break;
 		case 12: pump(x); break;
 		case 13: rp_flush(x->p); break;
-		case 14: if ((op >> 4) == 15) die(x); break;
+		case 14: if ((op >> 4) == 15) die(x); else if ((op >> 4) < 4) inspect(x); break;
 		default: break;
 		}
 		books(x);

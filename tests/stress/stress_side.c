@@ -284,13 +284,13 @@ static unsigned recv_burst(struct stress_side *s)
 		struct rp_rec_view v;
 		int r;
 
-		/* As lib does: hand space back, with a wake-up, before peek
-		 * reloads the tail (peek would publish it silently). */
-		if (rp_ring_cons_cached_empty(&s->in) && rp_ring_cons_publish(&s->in))
-			notify_peer(s);
 		r = rp_ring_peek(&s->in, &v);
-		if (r == -EAGAIN)
+		if (r == -EAGAIN) {
+			/* As lib does: caught up, hand space back with a wake-up. */
+			if (rp_ring_cons_publish(&s->in))
+				notify_peer(s);
 			break;
+		}
 		if (r < 0) {
 			fail(s, "side %u: rp_ring_peek: %d at seq %llu", s->id, r,
 			     (unsigned long long)s->expect);

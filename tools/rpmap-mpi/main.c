@@ -29,7 +29,8 @@ static const char usage_text[] =
 "`rpmap [OPTION]... FUNCTION -i FILE`.\n"
 "\n"
 "OPTIONS and FUNCTION are rpmap's (rpmap --help), except:\n"
-"  -i FILE      required: a regular file every rank can read\n"
+"  -i FILE      required (or one FILE argument): a regular file every rank\n"
+"               can read\n"
 "  -o OUT       written as OUT.tmp-<random> in OUT's directory (MPI-IO) and\n"
 "               renamed to OUT only if every rank succeeded (with -k: also\n"
 "               when records failed and were skipped); without -o the output\n"
@@ -111,6 +112,17 @@ static const char *info_option(int argc, char **argv)
 	return NULL;
 }
 
+/* What rpmap takes and rpmap-mpi does not: several input files or none
+ * (standard input). Returns -1 or ST_ERROR (reported). */
+static int own_checks(struct mpi_job *j)
+{
+	if (j->cli.npaths == 1 && strcmp(j->cli.paths[0], "-"))
+		return -1;
+	fprintf(stderr, "rpmap-mpi: one input file is needed (-i FILE, or FILE): every rank "
+			"maps its own range of it\n");
+	return ST_ERROR;
+}
+
 /*
  * Before MPI_Init, on every rank alike: rpmap's command line and the checks
  * of rpmap-mpi's own. Only the first rank prints (the others' stderr is
@@ -138,16 +150,13 @@ static int early(int argc, char **argv, struct mpi_job *j)
 			   RINGPOOL_VERSION_MINOR) < 0 || fflush(stdout) ? ST_ERROR : 0;
 	if (r < 0)
 		r = rpmap_cli_parse(argc, argv, &j->cli);
-	if (r < 0 && (!j->cli.inpath || !strcmp(j->cli.inpath, "-"))) {
-		fprintf(stderr, "rpmap-mpi: an input file is needed (-i FILE): every rank maps "
-				"its own range of it\n");
-		r = ST_ERROR;
-	}
+	if (r < 0)
+		r = own_checks(j);
 	if (saved >= 0) {
 		dup2(saved, 2);
 		close(saved);
 	}
-	j->in = j->cli.inpath;
+	j->in = r < 0 ? j->cli.paths[0] : NULL;
 	j->out = j->cli.outpath && strcmp(j->cli.outpath, "-") ? j->cli.outpath : NULL;
 	return r;
 }

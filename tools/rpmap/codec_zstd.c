@@ -38,6 +38,17 @@ int rpmap_zst_new(struct rpmap_zst **out, int level)
 		free(z);
 		return -ENOMEM;
 	}
+	/* A window of at least 4 MiB, rpmap's frame size (levels below 6
+	 * default to 0.5-2 MiB): a frame then finds matches anywhere in
+	 * itself, which zstd -T gets from the jobs before it. On the real-text
+	 * corpus, 4064 KiB frames at level 3: 3.1% larger than zstd -T2 -3
+	 * before, 0.5% smaller after; level 1: 19% smaller. A decoder needs
+	 * 4 MiB of window (zstd's default limit is 128 MiB). */
+	if (ZSTD_getCParams(level, 0, 0).windowLog < 22 &&
+	    ZSTD_isError(ZSTD_CCtx_setParameter(z->c, ZSTD_c_windowLog, 22))) {
+		rpmap_zst_free(z);
+		return -EINVAL;
+	}
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(z->c, ZSTD_c_compressionLevel, level)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(z->c, ZSTD_c_contentSizeFlag, 1)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(z->c, ZSTD_c_checksumFlag, 1))) {

@@ -45,7 +45,8 @@ static void learn(struct eng *e, const struct rpmap_res_hdr *h)
 }
 
 /*
- * A plugin's output per input byte, learnt from finished batches (the
+ * Output per input byte of a function without a bound (a plugin), learnt
+ * from finished batches (the
  * input's bytes per record, b->len / nrec, stand for those of the records
  * done): reserved for each batch (task_cap) and used to cut batches whose
  * results fit the rings. Without it, a plugin writing more than 16 times
@@ -56,7 +57,7 @@ static void learn_output(struct eng *e, const struct rpmap_batch *b, const struc
 {
 	double in_rec, out_rec, ratio;
 
-	if (rpmap_fn.kind != RPMAP_PLUGIN || !h->nrec || !b->len)
+	if (rpmap_fn.bi->bound || !h->nrec || !b->len)
 		return;
 	in_rec = (double)b->len / h->nrec;
 	out_rec = (double)(h->out_len + (h->ndone < h->nrec ? h->need : 0)) / (h->ndone + 1);
@@ -64,8 +65,8 @@ static void learn_output(struct eng *e, const struct rpmap_batch *b, const struc
 	e->out_ratio = 0.75 * e->out_ratio + 0.25 * ratio;
 	if (ratio > e->out_ratio)
 		e->out_ratio = ratio;	/* up at once, down slowly */
-	if (e->out_ratio < 16)
-		e->out_ratio = 16;
+	if (e->out_ratio < rpmap_fn.bi->out_ratio)
+		e->out_ratio = rpmap_fn.bi->out_ratio;
 	e->lim.bytes = e->o->batch_bytes;
 	if ((double)e->lim.bytes * e->out_ratio > (double)e->main.max_res)
 		e->lim.bytes = (size_t)((double)e->main.max_res / e->out_ratio) + 1;
@@ -144,7 +145,7 @@ static int collect(struct eng *e, unsigned flags)
 	e->bytes_done += b->len;
 	e->batches++;
 	rpmap_batch_free(e->in, b);
-	rpmap_progress_update(e->pg, e->bytes_done, e->failed, false);
+	rpmap_progress_update(e->pg, e->bytes_done, e->records + e->failed, e->failed, false);
 	return 0;
 }
 
@@ -159,6 +160,30 @@ static void collect_all(struct eng *e)
 			e->fatal = e->stop = true;
 		}
 	}
+}
+
+/* --stats=json: the same numbers as one JSON object on one line. */
+static void print_stats_json(struct eng *e)
+{
+	struct rp_stats st = { 0 };
+	double s = (double)(now_ns() - e->t0) / 1e9;
+	bool have = e->main.pool && !rp_pool_stats(e->main.pool, &st);
+
+	fprintf(stderr,
+		"{\"records\":%llu,\"failed\":%llu,\"tasks\":%llu,\"bytes_in\":%llu,"
+		"\"bytes_out\":%llu,\"seconds\":%.6f,\"workers\":%u,\"ring_bytes\":%zu,"
+		"\"latency_p50_ns\":%llu,\"latency_p99_ns\":%llu,\"latency_max_ns\":%llu,"
+		"\"workers_replaced\":%llu,\"tasks_retried\":%llu,\"deadline_kills\":%llu,"
+		"\"reruns\":%llu,\"pool_restarts\":%llu}\n",
+		(unsigned long long)e->records + e->failed, (unsigned long long)e->failed,
+		(unsigned long long)e->batches, (unsigned long long)e->bytes_done,
+		(unsigned long long)e->out->bytes, s, have ? st.workers : 0, e->main.ring_bytes,
+		(unsigned long long)st.latency_p50_ns, (unsigned long long)st.latency_p99_ns,
+		(unsigned long long)st.latency_max_ns,
+		(unsigned long long)(e->lib_restarts + st.restarts),
+		(unsigned long long)(e->lib_retried + st.retried),
+		(unsigned long long)(e->lib_timeouts + st.timeouts), (unsigned long long)e->reruns,
+		(unsigned long long)e->restarts);
 }
 
 static void print_stats(struct eng *e)
@@ -199,15 +224,15 @@ static void print_stats(struct eng *e)
 }
 
 /* Set e up and start the main pool. Returns 0, or 2 (reported). */
-static int start(struct eng *e, int *board_fd)
+static int start(struct eng *e)
 {
 	const struct rpmap_opts *o = e->o;
+	const struct rpmap_builtin *bi = rpmap_fn.bi;
 	int r;
 
 	e->t0 = now_ns();
 	e->emit_index = e->in->next_index;	/* a range's first record (rpmaplib.h) */
 	e->next_flags = o->unordered ? RP_UNORDERED : 0;
-	*board_fd = -1;
 	if (rpmap_fit_main(e, o))
 		return 2;
 	/* The side pools: one worker, rings as large as the main pool's. */
@@ -219,9 +244,8 @@ static int start(struct eng *e, int *board_fd)
 	while (e->mask + 1 < 8 * o->workers)
 		e->mask = e->mask * 2 + 1;
 	e->win = calloc(e->mask + 1, sizeof(*e->win));
-	*board_fd = rpmap_board_create(e);
 	if (o->spawn)
-		e->init = rpmap_make_init(o, e->in, *board_fd);
+		e->init = rpmap_make_init(o, e->in);
 	if (!e->win || (o->spawn && !e->init)) {
 		fprintf(stderr, "rpmap: out of memory\n");
 		return 2;
@@ -234,22 +258,16 @@ static int start(struct eng *e, int *board_fd)
 			strerror(-r));
 	if (r)
 		return 2;
-	/* With --timeout, a task's work stays well inside the limit (the
-	 * library's deadline is per task), and records whose cost is not
-	 * known yet go one per task. */
+	/* --timeout is per record (the batch task marks each one, and each
+	 * mark restarts the library's deadline): batches need not shrink. */
 	e->target_ns = TARGET_TASK_NS;
-	if (rpmap_fn.timeout_ns && rpmap_fn.timeout_ns / 4 < e->target_ns)
-		e->target_ns = rpmap_fn.timeout_ns / 4;
 	e->lim.bytes = o->batch_bytes;
-	e->out_ratio = 16;
+	e->out_ratio = bi->out_ratio;
 	e->lim.max_in = e->main.max_res - sizeof(struct rpmap_task_hdr);
-	e->lim.max_res = rpmap_fn.kind == RPMAP_PLUGIN ? 0 : e->main.max_res;
-	e->lim.count = o->unordered || o->chunk || !(rpmap_fn.kind == RPMAP_IDENTITY ||
-						      rpmap_fn.kind == RPMAP_UPPER);
-	e->lim.recs = o->chunk ? o->chunk
-		      : (rpmap_fn.kind == RPMAP_PLUGIN || rpmap_fn.kind == RPMAP_COUNT)
-			      ? (rpmap_fn.timeout_ns ? 1 : 16)
-			      : 0;
+	e->lim.max_res = bi->bound || rpmap_fn.mode == RPMAP_MEMBERS ? e->main.max_res : 0;
+	/* Whole batches need no counting in the parent (only in order). */
+	e->lim.count = o->unordered || o->chunk || !bi->batch;
+	e->lim.recs = o->chunk ? o->chunk : (bi->flags & RPMAP_BI_COSTLY) ? 16 : 0;
 	if (o->progress > 0)
 		e->pg = rpmap_progress_new(e->in->regular ? e->in->size : 0);
 	return 0;
@@ -276,6 +294,19 @@ static int next_batch(struct eng *e, bool *reading)
 		e->fatal = e->stop = true;
 		return 0;
 	}
+	if (r == -ENOTSUP) {
+		/* Members that cannot be split: finish what is in flight; the
+		 * caller decodes the rest serially (rpmap_decode_rest). */
+		in->serial = true;
+		*reading = false;
+		return 0;
+	}
+	if (r == -EBADMSG) {
+		fprintf(stderr, "rpmap: %s: input byte %llu: %s\n", in->name,
+			(unsigned long long)in->cut_off, in->why);
+		e->fatal = e->stop = true;
+		return 0;
+	}
 	if (r == -ENODATA) {
 		/* The file shrank under the parent's read: the input ends at
 		 * its last whole record now. */
@@ -288,6 +319,11 @@ static int next_batch(struct eng *e, bool *reading)
 		return 0;
 	}
 	if (rpmap_input_done(in)) {
+		r = rpmap_input_next(in);	/* FILE...: the next one */
+		if (r > 0)
+			return 2;
+		if (r < 0)
+			e->fatal = e->stop = true;
 		*reading = false;
 		return 0;
 	}
@@ -382,7 +418,7 @@ static void totals(struct eng *e, struct rpmap_totals *t)
 
 /* Write what is left, report, stop the pools, free. Returns rpmap_run's
  * status. */
-static int finish(struct eng *e, int board_fd, struct rpmap_totals *t)
+static int finish(struct eng *e, struct rpmap_totals *t)
 {
 	struct rpmap_input *in = e->in;
 	int r;
@@ -391,14 +427,15 @@ static int finish(struct eng *e, int board_fd, struct rpmap_totals *t)
 	 * with the pool; their batches go with the process. */
 	if (e->pending)
 		rpmap_batch_free(in, e->pending);
+	if (e->stop && rpmap_fn.bi->stop)
+		rpmap_fn.bi->stop(&rpmap_fn.conf);	/* before the pools wait for their tasks */
 	if (e->shrunk && !e->epipe)
 		rpmap_shrank_report(e);
-	if (!e->stop && rpmap_fn.kind == RPMAP_GZIP && in->cut_off == 0 && !e->saw_int &&
-	    !e->shrunk && e->main.pool) {
-		/* Empty input: one empty member, so the output is a valid gzip file. */
+	if (!e->stop && rpmap_fn.bi->finish && !e->saw_int && !e->shrunk && e->main.pool) {
+		/* What the function writes at the end of a complete run. */
 		char z[64];
 
-		rpmap_out(e, z, rpmap_gzip_empty(z, sizeof(z), rpmap_fn.level));
+		rpmap_out(e, z, rpmap_fn.bi->finish(&rpmap_fn.conf, in->cut_off == 0, z, sizeof(z)));
 	}
 	if (!e->epipe && !e->fatal) {
 		r = rpmap_output_flush(e->out);
@@ -410,22 +447,24 @@ static int finish(struct eng *e, int board_fd, struct rpmap_totals *t)
 		}
 	}
 	if (e->pg) {
-		rpmap_progress_update(e->pg, e->bytes_done, e->failed, true);
+		rpmap_progress_update(e->pg, e->bytes_done, e->records + e->failed, e->failed,
+				      true);
 		rpmap_progress_free(e->pg);
 	}
 	rpmap_pool_stop(e, &e->rerun);
 	rpmap_pool_stop(e, &e->retry);
 	if (e->o->stats && !e->epipe && e->main.pool)
-		print_stats(e);
+		(e->o->stats == 2 ? print_stats_json : print_stats)(e);
 	totals(e, t);
 	rpmap_pool_stop(e, &e->main);
+	if (e->stop && rpmap_fn.bi->stop)
+		rpmap_fn.bi->stop(&rpmap_fn.conf);	/* and what started meanwhile */
 	/* Stopped early: batches whose results were never collected. */
 	for (uint64_t i = 0; e->win && i <= e->mask; i++)
 		if (e->win[i])
 			rpmap_batch_free(in, e->win[i]);
 	free(e->win);
 	free(e->init);
-	rpmap_board_free(board_fd);
 	if (e->epipe)
 		return -EPIPE;
 	return e->fatal ? 2 : e->failed ? 1 : e->saw_int ? 128 + SIGINT : 0;
@@ -441,11 +480,11 @@ int rpmap_run_totals(const struct rpmap_opts *o, struct rpmap_input *in,
 {
 	struct eng e = { .o = o, .in = in, .out = out };
 	bool reading = true;
-	int r, board_fd;
+	int r;
 
-	if (start(&e, &board_fd)) {
+	if (start(&e)) {
 		e.fatal = e.stop = true;
-		finish(&e, board_fd, t);
+		finish(&e, t);
 		return 2;
 	}
 	while (!e.stop) {
@@ -467,5 +506,5 @@ int rpmap_run_totals(const struct rpmap_opts *o, struct rpmap_input *in,
 			e.fatal = e.stop = true;
 		}
 	}
-	return finish(&e, board_fd, t);
+	return finish(&e, t);
 }

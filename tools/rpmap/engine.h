@@ -5,8 +5,8 @@
  * task did not finish (crashes, deadlines, results that did not fit, large
  * records, an input that shrank); results.c writes a task's results and
  * reports failed records, and submits tasks; pools.c makes the pools
- * (rings sized to the tasks and to the memory left) and the board. The
- * calls run one way: engine -> recover -> results -> pools.
+ * (rings sized to the tasks and to the memory left). The calls run one
+ * way: engine -> recover -> results -> pools.
  */
 #ifndef RPMAP_ENGINE_H
 #define RPMAP_ENGINE_H
@@ -22,15 +22,12 @@ struct poolh {
 	size_t ring_bytes;
 	uint64_t max_res;	/* largest result (and task input) the rings take */
 	unsigned retries;	/* its cfg.retries */
-	uint32_t board;		/* its first board slot + 1; 0: no board */
-	uint32_t board_mask;	/* slots - 1 (a power of two) */
 };
 
 /* How a task for a range of records failed, and on which record. */
 enum fkind {
 	F_CRASH,	/* the worker died (RP_ECRASHED) */
-	F_KILLED,	/* the library killed it for the task's deadline */
-	F_OVERRAN,	/* the worker measured a record past --timeout */
+	F_KILLED,	/* the library killed it: a record ran past --timeout */
 	F_OTHER,	/* anything else: protocol, memory, ... */
 };
 
@@ -39,7 +36,8 @@ struct failure {
 	int status;
 	unsigned flags;
 	int sig, code;		/* F_CRASH: term_signal, term_exit */
-	int64_t rec;		/* the record (index in the batch) it was on, or -1 */
+	int64_t rec;		/* the record (index in the batch) it was on, from
+				 * the task's last rp_task_mark; -1 if not known */
 };
 
 struct eng {
@@ -96,23 +94,17 @@ int rpmap_pool_restart(struct eng *e, struct poolh *ph);
  * Returns 0 or -errno. */
 int rpmap_pool_ensure(struct eng *e, struct poolh *ph);
 
-/* The board (see rpmap.h): returns its memfd, or -1 (no board: recovery
- * runs failed batches record by record). */
-int rpmap_board_create(struct eng *e);
-void rpmap_board_free(int fd);
-
-/* Classify failed result res of a task for records from .. from + cnt of
- * ph (before rp_release). */
-void rpmap_failure_of(const struct poolh *ph, const struct rp_result *res, uint32_t from,
-		      uint32_t cnt, struct failure *f);
+/* Classify failed result res of a task for records from .. from + cnt
+ * (before rp_release). */
+void rpmap_failure_of(const struct rp_result *res, uint32_t from, uint32_t cnt,
+		      struct failure *f);
 
 /* Choose the main pool's rings and workers for the memory left. Returns 0
  * or -ENOMEM (reported). */
 int rpmap_fit_main(struct eng *e, const struct rpmap_opts *o);
 
 /* --spawn: the initializer arguments of exec'd workers, or NULL. */
-struct rpmap_init *rpmap_make_init(const struct rpmap_opts *o, const struct rpmap_input *in,
-				   int board_fd);
+struct rpmap_init *rpmap_make_init(const struct rpmap_opts *o, const struct rpmap_input *in);
 
 /* ---- results.c ---- */
 
@@ -123,6 +115,8 @@ void rpmap_out(struct eng *e, const void *p, size_t n);
 void rpmap_record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t rec, int status,
 			 unsigned flags, int sig, int code);
 void rpmap_timed_out(struct eng *e, const struct rpmap_batch *b, uint32_t rec);
+void rpmap_entry_failed(struct eng *e, const struct rpmap_batch *b, uint32_t from,
+			const struct rpmap_fail *f);
 void rpmap_single_failed(struct eng *e, const struct rpmap_batch *b, uint32_t rec,
 			 const struct failure *f);
 

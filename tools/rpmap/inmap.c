@@ -153,7 +153,14 @@ static size_t whole_records(const char *p, size_t n)
 
 	if (rpmap_fn.mode == RPMAP_BLOCK)
 		return n - n % rpmap_fn.block;
-	sep = memrchr(p, rpmap_fn.sep, n);
+	if (rpmap_fn.mode == RPMAP_MEMBERS) {	/* whole members, by their headers */
+		size_t k, done = 0;
+
+		while ((k = rpmap_member_len(p + done, n - done, NULL)))
+			done += k;
+		return done;
+	}
+	sep = memrchr(p, rpmap_fn.sep, n);	/* lines, NUL records, --pipe chunks */
 	return sep ? (size_t)(sep + 1 - p) : 0;
 }
 

@@ -14,6 +14,8 @@
  * here too), and nothing is copied on the way in.
  */
 #include "rpmaplib.h"
+#include "split.h"
+#include "textops.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,20 +29,18 @@
 #define MAX_FREE_SEGS	4
 #define MIN_READ	(256u << 10)	/* start a new segment below this much room */
 
-/* The input is bytes [start, start + size) of the regular file in->fd:
- * mapped whole when not empty (failing that, read()). */
-static void open_regular(struct rpmap_input *in, uint64_t start, uint64_t size)
+void rpmap_input_regular(struct rpmap_input *in, uint64_t start, uint64_t size, bool may_map)
 {
 	in->start = start;
 	in->regular = true;
 	in->size = size;
 	in->id.left = size > 0;
 	posix_fadvise(in->fd, (off_t)start, 0, POSIX_FADV_SEQUENTIAL);
-	if (size && size == (size_t)size)
+	if (may_map && size && size == (size_t)size)
 		rpmap_map_input(in);	/* failing that, the file is read() */
 }
 
-int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record)
+int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record, bool may_map)
 {
 	struct stat st;
 	off_t at;
@@ -67,41 +67,7 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
 	 * rpmap f; } < F`): the records are the bytes from there. */
 	at = lseek(in->fd, 0, SEEK_CUR);
 	at = at > 0 && at < st.st_size ? at : at > 0 ? st.st_size : 0;
-	open_regular(in, (uint64_t)at, (uint64_t)(st.st_size - at));
-	return 0;
-}
-
-int rpmap_input_open_range(struct rpmap_input *in, const char *path, size_t max_record,
-			   uint64_t off, uint64_t end, uint64_t first)
-{
-	struct stat st;
-	int err = -EINVAL;
-
-	memset(in, 0, sizeof(*in));
-	in->read_size = 1u << 20;
-	in->max_record = max_record;
-	in->name = path;
-	in->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (in->fd < 0)
-		return -errno;
-	if (fstat(in->fd, &st) < 0)
-		err = -errno;
-	else if (S_ISREG(st.st_mode) && off <= end && end <= (uint64_t)st.st_size)
-		err = 0;
-	if (!err) {
-		in->id = (struct rpmap_file_id){ .known = true, .dev = (uint64_t)st.st_dev,
-						 .ino = (uint64_t)st.st_ino };
-		open_regular(in, off, end - off);
-	}
-	/* Mapped, or empty: a read() would run on past the range's end. */
-	if (!err && end > off && !in->mapped)
-		err = -ENOMEM;
-	if (err) {
-		close(in->fd);
-		return err;
-	}
-	in->eof = true;
-	in->next_index = first;
+	rpmap_input_regular(in, (uint64_t)at, (uint64_t)(st.st_size - at), may_map);
 	return 0;
 }
 
@@ -320,6 +286,75 @@ static int end_counted(struct rpmap_input *in, const struct rpmap_limits *lim, c
 	return n ? 1 : 0;
 }
 
+/* CHUNKS: one chunk is one batch. Returns 1, 0 (more input needed), or
+ * -E2BIG when a record alone is longer than max_record. */
+static int end_chunk(const struct rpmap_input *in, const char *base, const char *end,
+		     const char **pp, uint32_t *nrec)
+{
+	size_t n = rpmap_chunk_len(base, (size_t)(end - base), rpmap_fn.block, rpmap_fn.sep,
+				   in->eof);
+
+	if (!n)
+		return (size_t)(end - base) > in->max_record ? -E2BIG : 0;
+	if (n > in->max_record && n > rpmap_fn.block)
+		return -E2BIG;
+	*pp = base + n;
+	*nrec = 1;
+	return 1;
+}
+
+/* Result bytes a batch of nrec members decoding to `out` takes. */
+static uint64_t member_res(uint64_t out, uint64_t nrec)
+{
+	return sizeof(struct rpmap_res_hdr) + 8 + (nrec + 1) * sizeof(struct rpmap_fail) + out;
+}
+
+/*
+ * MEMBERS: whole members of the row's kind, within the target, the record
+ * limit and what a task takes (input, and the sum of what they decode to);
+ * the first is taken whatever its size. Returns 1 (*pp, *nrec, *out), 0 if
+ * no whole member is buffered, or what rpmap_split_next said at the first
+ * member (-ENOTSUP, -EFBIG as -ENOTSUP, -EBADMSG with in->why).
+ */
+static int end_members(struct rpmap_input *in, const struct rpmap_limits *lim, const char *base,
+		       const char *end, const char **pp, uint32_t *nrec, uint64_t *out)
+{
+	uint64_t recs = lim->recs ? lim->recs : UINT32_MAX, sum = 0, need;
+	const char *p = base, *why = NULL;
+	uint32_t n = 0;
+	int r = 0;
+
+	while (p < end && n < recs) {
+		struct rpmap_member m;
+
+		r = rpmap_split_next(p, (size_t)(end - p), in->eof, &rpmap_split_default, &m, &need,
+				     &why);
+		if (r == 1 && (int)m.kind + 1 != rpmap_fn.conf.members &&
+		    !(m.kind == RPMAP_MEMBER_ZSTD_SKIP && rpmap_fn.conf.members == 1 + RPMAP_MEMBER_ZSTD)) {
+			r = -EBADMSG;
+			why = m.kind == RPMAP_MEMBER_GZIP ? "a gzip member, not a zstd frame"
+							  : "a zstd frame, not a gzip member";
+		}
+		if (r != 1)
+			break;
+		if (n && ((size_t)(p + m.len - base) > lim->bytes ||
+			  (size_t)(p + m.len - base) > lim->max_in ||
+			  member_res(sum + m.out_max, n + 1) > lim->max_res))
+			break;
+		p += m.len;
+		sum += m.out_max;
+		n++;
+	}
+	if (n) {
+		*pp = p;
+		*nrec = n;
+		*out = sum;
+		return 1;
+	}
+	in->why = why;
+	return r == -EFBIG ? -ENOTSUP : r;
+}
+
 /* Make [cut, p) of the current segment a batch of nrec records (0: not
  * counted). Returns 1 (*out set) or -ENOMEM. */
 static int take_batch(struct rpmap_input *in, const struct rpmap_limits *lim, const char *p,
@@ -329,7 +364,7 @@ static int take_batch(struct rpmap_input *in, const struct rpmap_limits *lim, co
 	const char *base = s->buf + in->cut;
 	/* The last read of the data: nothing below changes the input's state
 	 * before it (a fault of the mapping leaves the input as it was). */
-	bool unterminated = rpmap_fn.mode != RPMAP_BLOCK && p > base && p[-1] != rpmap_fn.sep;
+	bool unterminated = rpmap_fn.mode < RPMAP_BLOCK && p > base && p[-1] != rpmap_fn.sep;
 	struct rpmap_batch *b = in->free_batches;
 
 	if (b)
@@ -360,35 +395,59 @@ static int take_batch(struct rpmap_input *in, const struct rpmap_limits *lim, co
 }
 
 /* rpmap_input_cut without the guard. */
-static int cut(struct rpmap_input *in, const struct rpmap_limits *lim, struct rpmap_batch **out)
+static int cut(struct rpmap_input *in, const struct rpmap_limits *lim, struct rpmap_batch **bp)
 {
 	struct rpmap_seg *s = in->cur;
 	const char *base, *end, *p = NULL;
 	uint32_t nrec = 0;
+	uint64_t out = 0;
 	int r;
 
-	*out = NULL;
+	*bp = NULL;
 	if (!s || in->cut == s->fill)
 		return 0;
 	base = s->buf + in->cut;
 	end = s->buf + s->fill;
 	if (rpmap_fn.mode == RPMAP_BLOCK)
 		r = end_blocks(in, lim, base, end, &p, &nrec);
+	else if (rpmap_fn.mode == RPMAP_MEMBERS)
+		r = end_members(in, lim, base, end, &p, &nrec, &out);
+	else if (rpmap_fn.mode == RPMAP_CHUNKS)
+		r = end_chunk(in, base, end, &p, &nrec);
 	else if (!lim->count)
 		r = end_uncounted(in, lim, base, end, &p);
 	else
 		r = end_counted(in, lim, base, end, &p, &nrec);
 	if (r <= 0)
 		return r;
-	if ((size_t)(p - base) > in->max_record && rpmap_fn.mode != RPMAP_BLOCK)
+	if ((size_t)(p - base) > in->max_record && rpmap_fn.mode < RPMAP_BLOCK)
 		return -E2BIG;
-	return take_batch(in, lim, p, nrec, out);
+	r = take_batch(in, lim, p, nrec, bp);
+	if (r == 1 && rpmap_fn.mode == RPMAP_MEMBERS) {
+		(*bp)->out_bound = out;
+		(*bp)->large = (*bp)->large || member_res(out, nrec) > lim->max_res;
+	}
+	return r;
 }
 
 static bool batch_record(const struct rpmap_batch *b, uint32_t i, const char **pp, size_t *len)
 {
 	const char *p = b->data, *end = b->data + b->len;
 
+	if (rpmap_fn.mode == RPMAP_CHUNKS) {
+		*pp = p;
+		*len = b->len;
+		return i == 0 && b->len;
+	}
+	if (rpmap_fn.mode == RPMAP_MEMBERS) {
+		for (size_t n; (n = rpmap_member_len(p, (size_t)(end - p), NULL)); p += n)
+			if (!i--) {
+				*pp = p;
+				*len = n;
+				return true;
+			}
+		return false;
+	}
 	if (rpmap_fn.mode == RPMAP_BLOCK) {
 		size_t off = (size_t)i * rpmap_fn.block;
 
@@ -422,6 +481,14 @@ static uint32_t batch_count(const struct rpmap_batch *b, size_t bytes)
 	if (rpmap_fn.mode == RPMAP_BLOCK)
 		return (uint32_t)(bytes >= b->len ? (b->len + rpmap_fn.block - 1) / rpmap_fn.block
 						  : bytes / rpmap_fn.block);
+	if (rpmap_fn.mode == RPMAP_CHUNKS)
+		return bytes >= b->len;
+	if (rpmap_fn.mode == RPMAP_MEMBERS) {
+		for (size_t k; (k = rpmap_member_len(p, (size_t)(b->data + b->len - p), NULL)) &&
+			       (size_t)(p + k - b->data) <= bytes; p += k)
+			n++;
+		return n;
+	}
 	while (p < end) {
 		const char *e = memchr(p, rpmap_fn.sep, (size_t)(end - p));
 

@@ -8,8 +8,8 @@
  * rpmap_main; rpmap-mpi shares rpmap_cli_parse (rpmaplib.h).
  */
 #include "rpmaplib.h"
+#include "split.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -20,89 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RPMAP_VERSION "0.1.0"
-
-static const char usage_text[] =
-"Usage: rpmap [OPTION]... FUNCTION\n"
-"Map FUNCTION over the records of the input, in parallel worker processes,\n"
-"and write the results in input order.\n"
-"\n"
-"FUNCTION is a built-in or PLUGIN.so:SYMBOL:\n"
-"  identity          each record unchanged\n"
-"  upper             ASCII a-z to A-Z (like tr a-z A-Z)\n"
-"  crc32             one line of lowercase hex per record: the CRC-32 of the\n"
-"                    record without its separator\n"
-"  count[:N]         burn CPU: N increments per record (default 10000000),\n"
-"                    print N as a decimal line\n"
-"  gzip[:LEVEL]      each record becomes one gzip member (zlib, level 0-9,\n"
-"                    default 6); the output is one gzip file. Records are\n"
-"                    --block 128k unless another record option is given\n"
-"  PLUGIN.so:SYMBOL  a ringpool task function (rp_task_fn) exported by a shared\n"
-"                    object; it gets each record without its separator, and\n"
-"                    rpmap writes its result followed by the separator\n"
-"A record's result is at most 256 MiB (more fails: \"result too large\").\n"
-"\n"
-"Records (default: lines):\n"
-"      --lines            records end with a newline; a last line without one is\n"
-"                         a record, and the output keeps the missing newline\n"
-"  -0, --null             records end with a NUL byte\n"
-"  -b, --block SIZE       records are SIZE bytes (k, M suffixes; 1 to 64M, and\n"
-"                         at most --max-record); the last may be shorter\n"
-"      --max-record SIZE  refuse longer records (default 64M, at most 256M)\n"
-"\n"
-"Input and output:\n"
-"  -i, --input FILE       read FILE (default: standard input)\n"
-"  -o, --output FILE      write FILE (default: standard output)\n"
-"\n"
-"Parallelism:\n"
-"  -j, --jobs N           worker processes (default: online CPUs)\n"
-"  -u, --unordered        write results as they finish (records inside a task\n"
-"                         keep their order)\n"
-"      --chunk N          at most N records per task, 1 to 1048576 (default:\n"
-"                         adaptive, about 2 ms of work or --batch bytes per task)\n"
-"      --batch SIZE       input bytes per task, 1k to 16M (default 64k)\n"
-"\n"
-"Failures:\n"
-"  -k, --keep-going       report failed records on stderr (index, input byte,\n"
-"                         cause) and go on; without it, the first failure stops\n"
-"                         rpmap after every result before it is written\n"
-"      --timeout MS       a record that runs longer than MS milliseconds fails\n"
-"                         (\"timed out after MS ms\"); its worker is killed and\n"
-"                         replaced. Not retried\n"
-"      --retries N        run a record whose worker dies (a crash, an exit) again,\n"
-"                         up to N times (0-1000, default 0), counted per record\n"
-"\n"
-"Workers:\n"
-"      --spawn            start each worker by exec of rpmap itself instead of\n"
-"                         fork; plugins are loaded again in each worker\n"
-"      --max-tasks-per-worker N\n"
-"                         replace each worker after it has run N tasks (a task\n"
-"                         is a batch of records: see --chunk); bounds a plugin\n"
-"                         that leaks\n"
-"      --max-rss SIZE     replace a worker once its peak resident size is over\n"
-"                         SIZE (checked every 64 tasks; it counts the shared\n"
-"                         rings the worker touched, 4M with the default rings)\n"
-"\n"
-"Reporting:\n"
-"      --stats            print the pool's statistics on stderr at the end\n"
-"      --progress         progress bar on stderr (default when it is a terminal)\n"
-"      --no-progress      no progress bar\n"
-"  -h, --help             this text\n"
-"  -V, --version          version\n"
-"\n"
-"Exit status: 0 all records done; 1 some records failed; 2 usage, plugin or\n"
-"I/O error, or an input file that shrank while read; after Ctrl-C, rpmap\n"
-"writes every result in flight and dies by SIGINT (130); when the reader of\n"
-"its output goes away (EPIPE), it stops quietly and dies by SIGPIPE (141),\n"
-"like cat.\n"
-"\n"
-"Examples:\n"
-"  rpmap gzip < big.log > big.log.gz        # parallel gzip, one member per 128k\n"
-"  rpmap -j 8 upper -i in.txt -o out.txt\n"
-"  rpmap crc32 -0 < names0\n"
-"  rpmap --keep-going ./plugins/rev.so:rev < lines\n"
-"  rpmap -k --timeout 500 --retries 2 ./parse.so:parse < lines   # flaky plugin\n";
-
 static void die_usage(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "rpmap: ");
@@ -111,122 +28,102 @@ static void die_usage(const char *fmt, const char *arg)
 	exit(2);
 }
 
-/* "128k", "1M", "4096": bytes. Returns false on junk or overflow. */
-static bool parse_size(const char *s, uint64_t *out)
+/* The built-ins' usages, for a message: "identity, upper, ...". */
+static void builtin_names(char *buf, size_t n)
 {
-	char *end;
-	unsigned long long v;
-	uint64_t mul = 1;
+	size_t len = 0;
 
-	if (!*s || *s == '-')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return false;
-	switch (*end) {
-	case 0: break;
-	case 'k': case 'K': mul = 1ull << 10; end++; break;
-	case 'm': case 'M': mul = 1ull << 20; end++; break;
-	case 'g': case 'G': mul = 1ull << 30; end++; break;
-	default: return false;
-	}
-	if (*end == 'i' || *end == 'B' || *end == 'b')
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end || v > UINT64_MAX / mul)
-		return false;
-	*out = v * mul;
-	return true;
-}
-
-static bool parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
+	buf[0] = 0;
+	for (const struct rpmap_builtin *b = rpmap_builtins; b->name; b++)
+		if (!(b->flags & RPMAP_BI_HIDDEN) && len < n)
+			len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "",
+						b->usage);
 }
 
 /*
- * Built-in name, or plugin "PATH:SYMBOL" loaded now (its absolute path and
- * symbol go to o, for exec'd workers). Exits 2 on error.
+ * FUNCTION: a row of the built-ins table by its name (the part before the
+ * first ':', the rest its argument), or else PLUGIN.so:SYMBOL, loaded now.
+ * Sets rpmap_fn.bi and .conf. Exits 2 on error.
  */
-static void parse_function(const char *f, struct rpmap_opts *o)
+static void parse_function(const char *f)
 {
-	const char *colon = strrchr(f, ':');
-	size_t nlen = colon ? (size_t)(colon - f) : strlen(f);
-	uint64_t v;
+	const char *colon = strchr(f, ':');
+	char name[32], why[PATH_MAX + 512], names[512];
+	const struct rpmap_builtin *bi = NULL;
+	int r;
 
-	if (!strcmp(f, "identity")) {
-		rpmap_fn.kind = RPMAP_IDENTITY;
-	} else if (!strcmp(f, "upper")) {
-		rpmap_fn.kind = RPMAP_UPPER;
-	} else if (!strcmp(f, "crc32")) {
-		rpmap_fn.kind = RPMAP_CRC32;
-	} else if (nlen == 5 && !strncmp(f, "count", 5)) {
-		rpmap_fn.kind = RPMAP_COUNT;
-		rpmap_fn.count = 10000000;
-		if (colon && !parse_uint(colon + 1, 0, UINT64_MAX, &rpmap_fn.count))
-			die_usage("count: bad increment count '%s'", colon + 1);
-	} else if (nlen == 4 && !strncmp(f, "gzip", 4)) {
-		rpmap_fn.kind = RPMAP_GZIP;
-		rpmap_fn.level = 6;
-		if (colon) {
-			if (!parse_uint(colon + 1, 0, 9, &v))
-				die_usage("gzip: level must be 0-9, not '%s'", colon + 1);
-			rpmap_fn.level = (int)v;
-		}
-	} else if (colon && nlen) {
-		char path[PATH_MAX];
-		const char *sym = colon + 1;
-		void *h, *fn;
-
-		if (!*sym)
-			die_usage("'%s': no symbol after ':' (PLUGIN.so:SYMBOL)", f);
-		/* A bare name would be searched in the library path: mean the file. */
-		if (snprintf(path, sizeof(path), "%s%.*s", memchr(f, '/', nlen) ? "" : "./",
-			     (int)nlen, f) >= (int)sizeof(path))
-			die_usage("plugin path too long: %s", f);
-		h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-		if (!h) {
-			fprintf(stderr, "rpmap: %s: cannot load plugin: %s\n", path, dlerror());
-			exit(2);
-		}
-		dlerror();
-		fn = dlsym(h, sym);
-		if (!fn) {
-			fprintf(stderr, "rpmap: %s: no symbol '%s' in the plugin\n", path, sym);
-			exit(2);
-		}
-		rpmap_fn.kind = RPMAP_PLUGIN;
-		rpmap_fn.plugin = (rp_task_fn)(uintptr_t)fn;
-		/* Exec'd workers open the very file: by absolute path. */
-		/* A static buffer: it lives as long as the process (no leak). */
-		static char resolved[PATH_MAX];
-
-		o->plugin_path = realpath(path, resolved);
-		o->plugin_sym = sym;
-		if (!o->plugin_path || strlen(o->plugin_path) >= PATH_MAX || strlen(sym) >= 256) {
-			fprintf(stderr, "rpmap: %s: cannot resolve the plugin's path\n", path);
-			exit(2);
-		}
-	} else {
-		die_usage("unknown function '%s' (built-ins: identity, upper, crc32, "
-			  "count[:N], gzip[:LEVEL]; or PLUGIN.so:SYMBOL)", f);
+	if (snprintf(name, sizeof(name), "%.*s", (int)(colon ? colon - f : (long)strlen(f)), f) <
+	    (int)sizeof(name))
+		bi = rpmap_builtin_find(name);
+	if (bi && (bi->flags & RPMAP_BI_HIDDEN))
+		bi = NULL;
+	if (!bi && !colon) {
+		builtin_names(names, sizeof(names));
+		fprintf(stderr, "rpmap: unknown function '%s' (built-ins: %s; or PLUGIN.so:SYMBOL)\n"
+				"Try 'rpmap --help' for more information.\n",
+			f, names);
+		exit(2);
 	}
+	if (!bi) {
+		bi = rpmap_builtin_find("plugin");	/* the whole of f is its argument */
+		colon = NULL;
+		r = bi->parse(f, &rpmap_fn.conf, why, sizeof(why));
+	} else if (bi->parse) {
+		r = bi->parse(colon ? colon + 1 : NULL, &rpmap_fn.conf, why, sizeof(why));
+	} else {
+		r = colon ? -EINVAL : 0;
+		snprintf(why, sizeof(why), "%s takes no argument ('%s')", bi->name, f);
+	}
+	if (r == -EINVAL)
+		die_usage("%s", why);
+	if (r) {
+		fprintf(stderr, "rpmap: %s\n", why);
+		exit(2);
+	}
+	/* Exec'd workers parse the same text again (a plugin keeps its own). */
+	if (!rpmap_fn.conf.arg[0] && colon &&
+	    snprintf(rpmap_fn.conf.arg, sizeof(rpmap_fn.conf.arg), "%s", colon + 1) >=
+		    (int)sizeof(rpmap_fn.conf.arg))
+		die_usage("argument too long: %s", f);
+	rpmap_fn.bi = bi;
+}
+
+/*
+ * --pipe CMD: the hidden "pipe" row, and its records: chunks of whole
+ * lines (or NUL records with -0) of at most --block bytes (default 1M, as
+ * parallel --pipe), one command per chunk. A command that fails runs
+ * again, up to --retries times. A command running longer than --timeout is
+ * killed by the worker itself; the library's deadline, 2 s after the last
+ * try's, only backs it up (a worker killed cannot kill its command). Exits
+ * 2 on error.
+ */
+static void parse_pipe(const char *cmd, unsigned retries)
+{
+	char why[256];
+	int r;
+
+	rpmap_fn.bi = rpmap_builtin_find("pipe");
+	r = rpmap_fn.bi->parse(cmd, &rpmap_fn.conf, why, sizeof(why));
+	if (r == -EINVAL)
+		die_usage("%s", why);
+	if (r) {
+		fprintf(stderr, "rpmap: %s\n", why);
+		exit(2);
+	}
+	if (rpmap_fn.mode != RPMAP_BLOCK)
+		rpmap_fn.block = 1u << 20;
+	rpmap_fn.sep = rpmap_fn.mode == RPMAP_NUL ? '\0' : '\n';
+	rpmap_fn.mode = RPMAP_CHUNKS;
+	rpmap_fn.conf.cmd_timeout_ns = rpmap_fn.timeout_ns;
+	rpmap_fn.conf.cmd_retries = retries;
+	if (rpmap_fn.timeout_ns)
+		rpmap_fn.timeout_ns = rpmap_fn.timeout_ns * (retries + 1) + 2000000000ull;
 }
 
 /*
  * Standard streams closed when rpmap started (e.g. `rpmap f <&-`): hold
  * each one's number with /dev/null, so that no fd rpmap or the library
- * opens later (the board, -i, -o, the pool's) takes it and is then read
+ * opens later (-i, -o, the pool's) takes it and is then read
  * or written as if it were stdin or stdout. Call first, before anything
  * opens an fd. Returns a mask of the closed ones (bit n: fd n); the caller
  * refuses to use a closed one for data.
@@ -265,15 +162,32 @@ static int print_done(unsigned closed)
 	return 2;
 }
 
-static void on_sigint(int sig)
+/* The first Ctrl-C: finish what is in flight. A second, or SIGTERM: die
+ * by it at once, after ending what the row started outside the workers
+ * (--pipe commands, in their own process groups, would outlive rpmap). */
+static pid_t parent_pid;	/* forked workers inherit the handler: only the parent acts */
+
+static void on_signal(int sig)
 {
-	(void)sig;
-	rpmap_interrupted = 1;	/* SA_RESETHAND: a second Ctrl-C kills at once */
+	if (getpid() != parent_pid) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	if (sig == SIGINT && !rpmap_interrupted) {
+		rpmap_interrupted = 1;
+		return;
+	}
+	if (rpmap_fn.bi && rpmap_fn.bi->stop)
+		rpmap_fn.bi->stop(&rpmap_fn.conf);
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 enum {
 	OPT_LINES = 256, OPT_MAXREC, OPT_CHUNK, OPT_BATCH, OPT_TIMEOUT, OPT_RETRIES, OPT_SPAWN,
-	OPT_STATS, OPT_PROGRESS, OPT_NOPROGRESS, OPT_MAXTASKS, OPT_MAXRSS,
+	OPT_STATS, OPT_PROGRESS, OPT_NOPROGRESS, OPT_MAXTASKS, OPT_MAXRSS, OPT_BGZF,
+	OPT_PIPE, OPT_JOBLOG,
 };
 
 static const struct option longopts[] = {
@@ -293,9 +207,13 @@ static const struct option longopts[] = {
 	{ "spawn", no_argument, NULL, OPT_SPAWN },
 	{ "max-tasks-per-worker", required_argument, NULL, OPT_MAXTASKS },
 	{ "max-rss", required_argument, NULL, OPT_MAXRSS },
-	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "stats", optional_argument, NULL, OPT_STATS },
+	{ "joblog", required_argument, NULL, OPT_JOBLOG },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "no-progress", no_argument, NULL, OPT_NOPROGRESS },
+	{ "bgzf", no_argument, NULL, OPT_BGZF },
+	{ "pipe", required_argument, NULL, OPT_PIPE },
+	{ "force", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -316,21 +234,32 @@ static bool record_option(int c, struct rpmap_cli *a)
 		rpmap_fn.sep = '\n';
 		break;
 	case 'b':
-		if (!parse_size(optarg, &v) || v < 1 || v > (64u << 20))
+		if (!rpmap_parse_size(optarg, &v) || v < 1 || v > (64u << 20))
 			die_usage("--block: size must be 1 to 64M, not '%s'", optarg);
 		rpmap_fn.mode = RPMAP_BLOCK;
 		rpmap_fn.block = (size_t)v;
 		break;
 	case OPT_MAXREC:
-		if (!parse_size(optarg, &v) || v < (1u << 20) || v > (256u << 20))
+		if (!rpmap_parse_size(optarg, &v) || v < (1u << 20) || v > (256u << 20))
 			die_usage("--max-record: size must be 1M to 256M, not '%s'", optarg);
 		a->max_record = v;
 		return true;
 	case 'i':
+		if (a->inpath)	/* not "the last one wins": a mistake */
+			die_usage("-i given twice (also '%s'): one input file", optarg);
 		a->inpath = optarg;
 		return true;
 	case 'o':
 		a->outpath = optarg;
+		return true;
+	case OPT_BGZF:
+		rpmap_fn.conf.bgzf = true;
+		return true;
+	case 'f':
+		a->force = true;
+		return true;
+	case OPT_PIPE:
+		a->pipe = optarg;
 		return true;
 	default:
 		return false;
@@ -346,8 +275,14 @@ static bool work_option(int c, struct rpmap_opts *o)
 
 	switch (c) {
 	case 'j':
-		if (!parse_uint(optarg, 1, RP_MAX_WORKERS, &v))
-			die_usage("-j: workers must be 1-256, not '%s'", optarg);
+		if (!rpmap_parse_uint(optarg, 0, RP_MAX_WORKERS, &v))
+			die_usage("-j: workers must be 0-256, not '%s'", optarg);
+		if (v == 0) {	/* every CPU this process may run on, as by default */
+			struct rp_config cfg;
+
+			rp_config_init(&cfg);
+			v = cfg.workers;
+		}
 		o->workers = (unsigned)v;
 		o->workers_set = true;
 		break;
@@ -355,12 +290,12 @@ static bool work_option(int c, struct rpmap_opts *o)
 		o->unordered = true;
 		break;
 	case OPT_CHUNK:
-		if (!parse_uint(optarg, 1, 1u << 20, &v))
+		if (!rpmap_parse_uint(optarg, 1, 1u << 20, &v))
 			die_usage("--chunk: must be 1 to 1048576, not '%s'", optarg);
 		o->chunk = (unsigned)v;
 		break;
 	case OPT_BATCH:
-		if (!parse_size(optarg, &v) || v < 1024 || v > (16u << 20))
+		if (!rpmap_parse_size(optarg, &v) || v < 1024 || v > (16u << 20))
 			die_usage("--batch: size must be 1k to 16M, not '%s'", optarg);
 		o->batch_bytes = (size_t)v;
 		break;
@@ -368,14 +303,16 @@ static bool work_option(int c, struct rpmap_opts *o)
 		o->keep_going = true;
 		break;
 	case OPT_TIMEOUT:
-		/* The library's task deadlines are at least 1 ms. */
-		if (!parse_uint(optarg, 1, UINT32_MAX, &v))
-			die_usage("--timeout: milliseconds (1 or more) expected, not '%s'", optarg);
-		o->timeout_ms = v;
-		rpmap_fn.timeout_ns = v * 1000000ull;
+		/* Whole milliseconds (rounded up): the library's deadlines are
+		 * at least 1 ms, and messages say "after N ms". */
+		if (!rpmap_parse_time(optarg, &v) || v == 0 || v > UINT32_MAX * 1000000ull)
+			die_usage("--timeout: a time (500, 300ms, 5s, 2m; at least 1ms) expected, "
+				  "not '%s'", optarg);
+		o->timeout_ms = (v + 999999) / 1000000;
+		rpmap_fn.timeout_ns = o->timeout_ms * 1000000ull;
 		break;
 	case OPT_RETRIES:
-		if (!parse_uint(optarg, 0, 1000, &v))
+		if (!rpmap_parse_uint(optarg, 0, 1000, &v))
 			die_usage("--retries: a count from 0 to 1000 expected, not '%s'", optarg);
 		o->retries = (unsigned)v;
 		break;
@@ -395,18 +332,29 @@ static bool worker_option(int c, struct rpmap_opts *o)
 		o->spawn = true;
 		break;
 	case OPT_MAXTASKS:
-		if (!parse_uint(optarg, 1, UINT64_MAX, &v))
+		if (!rpmap_parse_uint(optarg, 1, UINT64_MAX, &v))
 			die_usage("--max-tasks-per-worker: a count of 1 or more expected, not '%s'",
 				  optarg);
 		o->max_tasks = v;
 		break;
 	case OPT_MAXRSS:
-		if (!parse_size(optarg, &v) || v < 1)
+		if (!rpmap_parse_size(optarg, &v) || v < 1)
 			die_usage("--max-rss: a size (k, M, G suffixes) expected, not '%s'", optarg);
 		o->max_rss = v;
 		break;
 	case OPT_STATS:
-		o->stats = true;
+		if (optarg && strcmp(optarg, "json") && strcmp(optarg, "text"))
+			die_usage("--stats: 'json' or 'text' expected, not '%s'", optarg);
+		o->stats = optarg && !strcmp(optarg, "json") ? 2 : 1;
+		break;
+	case OPT_JOBLOG:
+		/* Opened now, before the workers fork; closed at exit. */
+		o->joblog = fopen(optarg, "we");
+		if (!o->joblog) {
+			fprintf(stderr, "rpmap: --joblog %s: %s\n", optarg, strerror(errno));
+			exit(2);
+		}
+		fputs("record\tinput_byte\tcause\n", o->joblog);
 		break;
 	case OPT_PROGRESS:
 		o->progress = 1;
@@ -427,39 +375,48 @@ static bool worker_option(int c, struct rpmap_opts *o)
  */
 static int parse_args(int argc, char **argv, struct rpmap_cli *a)
 {
+	static const char *const dash = "-";
 	int c;
 
-	while ((c = getopt_long(argc, argv, "j:0b:i:o:ukhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:0b:i:o:ukfhV", longopts, NULL)) != -1) {
 		if (record_option(c, a) || work_option(c, &a->o) || worker_option(c, &a->o))
 			continue;
 		if (c == 'h') {
-			fputs(usage_text, stdout);
+			fputs(rpmap_usage_text, stdout);
 			return print_done(a->closed);
 		}
 		if (c == 'V') {
-			printf("rpmap %s (ringpool %d.%d)\n", RPMAP_VERSION, RINGPOOL_VERSION_MAJOR,
-			       RINGPOOL_VERSION_MINOR);
+			printf("rpmap %s\n", RINGPOOL_VERSION_STRING);
 			return print_done(a->closed);
 		}
 		fprintf(stderr, "Try 'rpmap --help' for more information.\n");
 		return 2;
 	}
-	if (optind != argc - 1)
-		die_usage("%s", optind >= argc ? "missing FUNCTION" : "one FUNCTION expected");
-	/* Like cat: a closed stream rpmap would read or write is an error. */
-	if ((a->closed & 1) && (!a->inpath || !strcmp(a->inpath, "-"))) {
-		fprintf(stderr, "rpmap: standard input: %s\n", strerror(EBADF));
-		return 2;
+	if (!a->pipe && optind >= argc)
+		die_usage("%s", "missing FUNCTION");
+	if (optind + !a->pipe < argc) {	/* FILE... */
+		if (a->inpath)
+			die_usage("-i and FILE arguments ('%s'): one or the other", argv[argc - 1]);
+		a->paths = (const char *const *)argv + optind + !a->pipe;
+		a->npaths = (unsigned)(argc - optind - !a->pipe);
+	} else {
+		a->paths = a->inpath ? &a->inpath : (const char *const *)&dash;
+		a->npaths = 1;
 	}
+	/* Like cat: a closed stream rpmap would read or write is an error. */
+	for (unsigned i = 0; i < a->npaths; i++)
+		if ((a->closed & 1) && !strcmp(a->paths[i], "-")) {
+			fprintf(stderr, "rpmap: standard input: %s\n", strerror(EBADF));
+			return 2;
+		}
 	if ((a->closed & 2) && (!a->outpath || !strcmp(a->outpath, "-"))) {
 		fprintf(stderr, "rpmap: standard output: %s\n", strerror(EBADF));
 		return 2;
 	}
-	if (rpmap_task_setup()) {
-		fprintf(stderr, "rpmap: cannot find the ringpool library's task functions\n");
-		return 2;
-	}
-	parse_function(argv[optind], &a->o);
+	if (a->pipe)
+		parse_pipe(a->pipe, a->o.retries);
+	else
+		parse_function(argv[optind]);
 	if (rpmap_fn.mode == RPMAP_BLOCK && rpmap_fn.block > a->max_record) {
 		char b1[32], b2[32];
 
@@ -468,9 +425,20 @@ static int parse_args(int argc, char **argv, struct rpmap_cli *a)
 			rpmap_size_str(b2, sizeof(b2), a->max_record));
 		return 2;
 	}
-	if (rpmap_fn.kind == RPMAP_GZIP && !a->mode_set) {
+	if (rpmap_fn.conf.bgzf && !(rpmap_fn.bi->flags & RPMAP_BI_BGZF))
+		die_usage("--bgzf is an output mode of gzip, not of %s", rpmap_fn.bi->name);
+	if (rpmap_fn.conf.members) {
+		if (a->mode_set)
+			die_usage("%s reads whole members: no record option (--lines, -0, --block)",
+				  rpmap_fn.bi->name);
+		if (a->o.unordered)
+			die_usage("%s: -u would write the members' output out of order",
+				  rpmap_fn.bi->name);
+		rpmap_fn.mode = RPMAP_MEMBERS;
+	}
+	if (rpmap_fn.conf.block && !a->mode_set) {
 		rpmap_fn.mode = RPMAP_BLOCK;
-		rpmap_fn.block = 128u << 10;
+		rpmap_fn.block = rpmap_fn.conf.block;
 	}
 	if (a->o.progress < 0)
 		a->o.progress = isatty(2);
@@ -484,15 +452,38 @@ static void set_signals(void)
 	struct sigaction sa;
 
 	signal(SIGPIPE, SIG_IGN);
-	memset(&sa, 0, sizeof(sa));
-	sigaction(SIGINT, NULL, &sa);
-	if (sa.sa_handler != SIG_IGN) {	/* ignored (nohup, background): keep it so */
+	parent_pid = getpid();
+	for (int sig = SIGINT; sig; sig = sig == SIGINT ? SIGTERM : 0) {
 		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_sigint;
-		sa.sa_flags = SA_RESETHAND;
+		sigaction(sig, NULL, &sa);
+		if (sa.sa_handler == SIG_IGN)
+			continue;	/* ignored (nohup, background): keep it so */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal;
 		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
+		sigaction(sig, &sa, NULL);
 	}
+}
+
+/* The run, and for gunzip/unzstd what comes after it: the serial rest of
+ * an input that could not be split, or the refusal of empty input.
+ * Returns the exit status, or -EPIPE. */
+static int run(struct rpmap_cli *a, struct rpmap_input *in, struct rpmap_output *out)
+{
+	int r = rpmap_run(&a->o, in, out);
+
+	if (r == 0 && rpmap_fn.mode == RPMAP_MEMBERS && !in->cut_off && !in->serial) {
+		/* As gzip -d, pigz -d, zstd -d and bgzip -d: not a compressed file. */
+		fprintf(stderr, "rpmap: %s: empty input, not a %s stream\n", in->name,
+			rpmap_fn.conf.members == 1 + RPMAP_MEMBER_GZIP ? "gzip" : "zstd");
+		r = 2;
+	}
+	if (r == 0 && in->serial) {
+		r = rpmap_decode_rest(in, out);	/* what could not be split */
+		if (out->err == -EPIPE)
+			r = -EPIPE;
+	}
+	return r;
 }
 
 int rpmap_cli_parse(int argc, char **argv, struct rpmap_cli *a)
@@ -514,16 +505,28 @@ int rpmap_main(int argc, char **argv)
 	struct rpmap_cli a;
 	struct rpmap_input in;
 	struct rpmap_output out;
+	const char *name;
 	int r;
 
 	r = rpmap_cli_parse(argc, argv, &a);
 	if (r >= 0)
 		return r;
-	r = rpmap_input_open(&in, a.inpath, (size_t)a.max_record);
+	for (unsigned i = 1; i < a.npaths; i++)	/* all there, before any output */
+		if (strcmp(a.paths[i], "-") && access(a.paths[i], R_OK)) {
+			fprintf(stderr, "rpmap: %s: %s\n", a.paths[i], strerror(errno));
+			return 2;
+		}
+	if (a.npaths > 1 && (name = rpmap_inputs_clash(a.paths, a.npaths, a.outpath))) {
+		fprintf(stderr, "rpmap: %s: input file is output file\n", name);
+		return 2;	/* before the output is truncated */
+	}
+	r = rpmap_inputs_open(&in, a.paths, a.npaths, (size_t)a.max_record);
 	if (r) {
-		fprintf(stderr, "rpmap: %s: %s\n", a.inpath, strerror(-r));
+		fprintf(stderr, "rpmap: %s: %s\n", a.paths[0], strerror(-r));
 		return 2;
 	}
+	if (rpmap_fn.mode == RPMAP_BLOCK && in.read_size < rpmap_fn.block)
+		in.read_size = rpmap_fn.block;	/* a pipe: whole blocks per read */
 	r = rpmap_output_open(&out, a.outpath, &in.id);
 	if (r == -EEXIST)
 		fprintf(stderr, "rpmap: %s: input file is output file\n",
@@ -531,12 +534,19 @@ int rpmap_main(int argc, char **argv)
 	else if (r)
 		fprintf(stderr, "rpmap: %s: %s\n", a.outpath ? a.outpath : "standard output",
 			strerror(-r));
+	if (!r && (rpmap_fn.bi->flags & RPMAP_BI_BINARY) && !a.force && isatty(out.fd)) {
+		/* As gzip, pigz and zstd do. */
+		fprintf(stderr, "rpmap: %s: compressed data not written to a terminal (use -f to "
+				"force)\n", out.name);
+		rpmap_output_close(&out);
+		r = 2;
+	}
 	if (r) {
 		rpmap_input_close(&in);
 		return 2;
 	}
 	set_signals();
-	r = rpmap_run(&a.o, &in, &out);
+	r = run(&a, &in, &out);
 	rpmap_input_close(&in);
 	if (r == -EPIPE) {
 		/* End like any filter whose reader left: quietly, by SIGPIPE. */

@@ -5,9 +5,7 @@
  * what is buffered, in one writev. Errors are sticky: after the first, every
  * call returns it (-EPIPE when the reader has gone, which rpmap treats as a
  * quiet stop).
- *
- * The progress bar is the library's rp_progress_bar when the library has it
- * (weak references, resolved when rpmap is loaded), else a small one here.
+ * Progress is one line on stderr, redrawn at most ten times a second.
  */
 #include "rpmaplib.h"
 
@@ -146,17 +144,17 @@ int rpmap_output_close(struct rpmap_output *o)
 	return r;
 }
 
-/* ---- progress ---- */
+/* ---- progress: one line on stderr, redrawn ---- */
 
-#pragma weak rp_progress_bar_new
-#pragma weak rp_progress_bar
-#pragma weak rp_progress_bar_free
-
+/*
+ * Bytes in the unit that suits them (B, KiB, MiB, GiB), records counted as
+ * well, and with a known total (a file) the percentage and an ETA from the
+ * rate so far. A small input shows its bytes, never a bar stuck at 0 MiB.
+ */
 struct rpmap_progress {
-	struct rp_progress_bar *lib;	/* the library's bar, if it has one */
 	uint64_t total;			/* bytes, 0 if unknown */
 	uint64_t t0, last;
-	bool drawn;
+	int width;			/* of the last line drawn */
 };
 
 static uint64_t mono_ns(void)
@@ -175,41 +173,30 @@ struct rpmap_progress *rpmap_progress_new(uint64_t total_bytes)
 		return NULL;
 	pg->total = total_bytes;
 	pg->t0 = mono_ns();
-	if (rp_progress_bar_new && rp_progress_bar && rp_progress_bar_free)
-		pg->lib = rp_progress_bar_new("rpmap MiB", 2);
 	return pg;
 }
 
-/* Our own bar: "rpmap:  45% |#########           | 56.0/125.0 MiB  25.3 MB/s". */
-static void draw(struct rpmap_progress *pg, uint64_t bytes, uint64_t failed, uint64_t now)
+/* "512 B", "3.8 KiB", "12.0 MiB", "1.20 GiB". Returns buf. */
+static const char *human(char *buf, size_t n, double v)
 {
-	double s = (double)(now - pg->t0) / 1e9, mb = (double)bytes / 1e6;
-	char bar[32], line[160];
-	int n;
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	unsigned u = 0;
 
-	if (pg->total) {
-		unsigned pct = (unsigned)(bytes * 100 / pg->total), fill = pct / 4;
-
-		memset(bar, '#', fill);
-		memset(bar + fill, ' ', 25 - fill);
-		bar[25] = 0;
-		n = snprintf(line, sizeof(line), "\rrpmap: %3u%% |%s| %.1f/%.1f MiB %7.1f MB/s",
-			     pct, bar, (double)bytes / 1048576.0, (double)pg->total / 1048576.0,
-			     s > 0 ? mb / s : 0.0);
-	} else {
-		n = snprintf(line, sizeof(line), "\rrpmap: %.1f MiB %7.1f MB/s",
-			     (double)bytes / 1048576.0, s > 0 ? mb / s : 0.0);
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
 	}
-	if (failed && n > 0 && (size_t)n < sizeof(line))
-		n += snprintf(line + n, sizeof(line) - (size_t)n, ", %llu failed",
-			      (unsigned long long)failed);
-	if (n > 0 && write(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) > 0)
-		pg->drawn = true;
+	snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+	return buf;
 }
 
-void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t failed, bool last)
+void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t records,
+			   uint64_t failed, bool last)
 {
+	char line[160], b1[32], b2[32], eta[32] = "";
 	uint64_t now;
+	double s;
+	int n;
 
 	if (!pg)
 		return;
@@ -217,21 +204,27 @@ void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t f
 	if (!last && now - pg->last < 100000000ull)
 		return;
 	pg->last = now;
-	if (pg->lib) {
-		rp_progress_bar(pg->lib, bytes >> 20, pg->total >> 20, failed);
-		return;
-	}
-	draw(pg, bytes, failed, now);
-	if (last && pg->drawn && write(2, "\n", 1) < 0)
-		pg->drawn = false;
+	s = (double)(now - pg->t0) / 1e9;
+	if (pg->total && bytes && !last && bytes < pg->total)
+		snprintf(eta, sizeof(eta), ", ETA %.0f s",
+			 s * (double)(pg->total - bytes) / (double)bytes + 0.5);
+	n = snprintf(line, sizeof(line), "rpmap: %s", human(b1, sizeof(b1), (double)bytes));
+	if (pg->total)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " of %s (%.0f%%)",
+			      human(b2, sizeof(b2), (double)pg->total),
+			      100.0 * (double)bytes / (double)pg->total);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, ", %llu records", (unsigned long long)records);
+	if (failed)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " (%llu failed)",
+			      (unsigned long long)failed);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, ", %s/s%s",
+		      human(b2, sizeof(b2), s > 0 ? (double)bytes / s : 0), eta);
+	fprintf(stderr, "\r%s%*s%s", line, pg->width > n ? pg->width - n : 0, "", last ? "\n" : "");
+	pg->width = n;
 }
 
 void rpmap_progress_free(struct rpmap_progress *pg)
 {
-	if (!pg)
-		return;
-	if (pg->lib)
-		rp_progress_bar_free(pg->lib);
 	free(pg);
 }
 

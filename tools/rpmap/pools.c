@@ -2,9 +2,8 @@
 /*
  * The pools rpmap makes and what they share: rings sized to the tasks and
  * to the memory left (a pool whose region would not fit is refused with a
- * message rather than left to the OOM killer), the board on which workers
- * note the record they are on, and what exec'd workers need to rebuild a
- * forked worker's state.
+ * message rather than left to the OOM killer), how a failed task is read,
+ * and what exec'd workers need to rebuild a forked worker's state.
  */
 #include "engine.h"
 
@@ -84,10 +83,6 @@ int rpmap_pool_start(struct eng *e, struct poolh *ph)
 		cfg.init_args = e->init;
 		cfg.init_args_len = sizeof(*e->init);
 	}
-	/* No worker of this pool is alive: its slots are ours to clear. */
-	if (ph->board && rpmap_fn.board)
-		memset(&rpmap_fn.board[ph->board - 1], 0,
-		       ((size_t)ph->board_mask + 1) * sizeof(struct rpmap_slot));
 	r = rp_pool_create(&ph->pool, &cfg);
 	if (r)
 		return r;
@@ -149,74 +144,14 @@ int rpmap_pool_ensure(struct eng *e, struct poolh *ph)
 }
 
 /*
- * The board: main pool's slots first (one per task it can have in flight),
- * then the rerun pool's one. A memfd, so exec'd workers can map it too.
- * Without it (memfd failed) recovery runs failed batches again record by
- * record instead. Returns the memfd, or -1.
+ * Classify a failed result (before rp_release). The record it was on is
+ * the task's last mark (the batch task marks each record before running
+ * it): not known (-1) if it died or was killed before its first record,
+ * or never started (it waited behind a worker that could not be replaced).
+ * A task of one record is on that record.
  */
-int rpmap_board_create(struct eng *e)
-{
-	uint32_t slots = (uint32_t)e->mask + 2;
-	size_t bytes = (size_t)slots * sizeof(struct rpmap_slot);
-	void *m;
-	int fd = memfd_create("rpmap-board", MFD_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	if (ftruncate(fd, (off_t)bytes) < 0 ||
-	    (m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
-		close(fd);
-		return -1;
-	}
-	rpmap_fn.board = m;
-	rpmap_fn.board_slots = slots;
-	e->main.board = 1;
-	e->main.board_mask = (uint32_t)e->mask;
-	e->rerun.board = slots;
-	e->rerun.board_mask = 0;
-	return fd;
-}
-
-void rpmap_board_free(int fd)
-{
-	if (rpmap_fn.board)
-		munmap(rpmap_fn.board, (size_t)rpmap_fn.board_slots * sizeof(struct rpmap_slot));
-	rpmap_fn.board = NULL;
-	rpmap_fn.board_slots = 0;
-	if (fd >= 0)
-		close(fd);
-}
-
-/*
- * The record (index in the batch, from `from`) a failed task of cnt
- * records was on, from its board slot; -1 if not known: no board, the task
- * never started (it waited behind a worker that could not be replaced), or
- * it died before its first record. A task of one record is on that record.
- */
-static int64_t board_record(const struct poolh *ph, const struct rp_result *res, uint32_t from,
-			    uint32_t cnt)
-{
-	const struct rpmap_slot *sl;
-	uint64_t seq1, rec1;
-
-	if (!ph->board || !rpmap_fn.board)
-		return cnt == 1 ? (int64_t)from : -1;
-	sl = &rpmap_fn.board[ph->board - 1 + (res->seq & ph->board_mask)];
-	/* relaxed, both: the worker that wrote them is dead and reaped, or its
-	 * stores came before its result, which rp_next acquired. Read once,
-	 * then checked: the slot is written by another process. */
-	seq1 = atomic_load_explicit(&sl->seq1, memory_order_relaxed);
-	rec1 = atomic_load_explicit(&sl->rec1, memory_order_relaxed);
-	if (seq1 != res->seq + 1)
-		return -1;	/* not started: another task's slot */
-	if (rec1 == 0 || rec1 > cnt)
-		return -1;	/* before its first record */
-	return (int64_t)from + (int64_t)rec1 - 1;
-}
-
-/* Classify a failed result (before rp_release). */
-void rpmap_failure_of(const struct poolh *ph, const struct rp_result *res, uint32_t from,
-		       uint32_t cnt, struct failure *f)
+void rpmap_failure_of(const struct rp_result *res, uint32_t from, uint32_t cnt,
+		      struct failure *f)
 {
 	bool pool = res->flags & RP_RES_POOL;
 
@@ -226,30 +161,31 @@ void rpmap_failure_of(const struct poolh *ph, const struct rp_result *res, uint3
 	f->code = res->term_exit;
 	f->kind = pool && res->status == RP_ECRASHED    ? F_CRASH
 		  : pool && res->status == RP_ETIMEDOUT ? F_KILLED
-		  : !pool && res->status == RPMAP_EOVERRAN ? F_OVERRAN
-							   : F_OTHER;
-	f->rec = f->kind == F_OTHER ? -1 : board_record(ph, res, from, cnt);
+							: F_OTHER;
+	f->rec = -1;
+	if (f->kind == F_OTHER)
+		return;
+	if (res->mark && res->mark <= cnt)
+		f->rec = (int64_t)from + (int64_t)res->mark - 1;
+	else if (cnt == 1)
+		f->rec = from;
 }
 
 /* The largest task input or result a batch of the main pool may need. */
 static uint64_t task_need(const struct rpmap_opts *o)
 {
-	uint64_t task = o->batch_bytes, need;
+	uint64_t task = o->batch_bytes, need, res;
 
-	if (rpmap_fn.mode == RPMAP_BLOCK && rpmap_fn.block > task)
-		task = rpmap_fn.block;
+	if ((rpmap_fn.mode == RPMAP_BLOCK || rpmap_fn.mode == RPMAP_CHUNKS) &&
+	    rpmap_fn.block > task)
+		task = rpmap_fn.block;	/* a chunk of --pipe is a batch too */
 	need = task + sizeof(struct rpmap_task_hdr);
-	if (rpmap_fn.kind != RPMAP_PLUGIN) {
-		uint64_t res = rpmap_result_bound(task, rpmap_fn.mode == RPMAP_BLOCK ? 1 : 0);
-
-		if (rpmap_fn.mode != RPMAP_BLOCK && (rpmap_fn.kind == RPMAP_CRC32 ||
-						     rpmap_fn.kind == RPMAP_COUNT ||
-						     rpmap_fn.kind == RPMAP_GZIP))
-			res = rpmap_result_bound(task, 1);	/* counted: cut by the bound */
-		if (res > need)
-			need = res;
-	}
-	return need;
+	/* Batches are cut so that their bound fits: one record of `task`
+	 * bytes is the most a task must hold. */
+	res = rpmap_result_bound(task, 1);
+	if (rpmap_fn.conf.res_hint > res)
+		res = rpmap_fn.conf.res_hint;	/* a decoded member */
+	return res > need ? res : need;
 }
 
 /*
@@ -284,8 +220,7 @@ int rpmap_fit_main(struct eng *e, const struct rpmap_opts *o)
 }
 
 /* --spawn: what exec'd workers need to rebuild a forked worker's state. */
-struct rpmap_init *rpmap_make_init(const struct rpmap_opts *o, const struct rpmap_input *in,
-				    int board_fd)
+struct rpmap_init *rpmap_make_init(const struct rpmap_opts *o, const struct rpmap_input *in)
 {
 	struct rpmap_init *a = calloc(1, sizeof(*a));
 	struct stat st;
@@ -293,17 +228,13 @@ struct rpmap_init *rpmap_make_init(const struct rpmap_opts *o, const struct rpma
 	if (!a)
 		return NULL;
 	a->fn = rpmap_fn;
+	snprintf(a->name, sizeof(a->name), "%s", rpmap_fn.bi->name);
 	a->ppid = (int32_t)getpid();
-	a->board_fd = board_fd;
 	a->map_fd = -1;
 	if (rpmap_fn.map && fstat(in->fd, &st) == 0) {
 		a->map_fd = in->fd;
 		a->map_dev = (uint64_t)st.st_dev;
 		a->map_ino = (uint64_t)st.st_ino;
-	}
-	if (rpmap_fn.kind == RPMAP_PLUGIN) {
-		snprintf(a->plugin, sizeof(a->plugin), "%s", o->plugin_path ? o->plugin_path : "");
-		snprintf(a->sym, sizeof(a->sym), "%s", o->plugin_sym ? o->plugin_sym : "");
 	}
 	return a;
 }

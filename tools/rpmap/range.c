@@ -3,15 +3,18 @@
  * A byte range of a regular file as rpmap's whole input (rpmaplib.h): where
  * a range boundary falls so that every record is in exactly one range, how
  * many records a range holds (so the next range's records are numbered on
- * from them), and the engine's run over one range with its output to an fd.
+ * from them), a range opened as the input, and the engine's run over one
+ * range with its output to an fd.
  * Nothing here knows how the ranges are shared out (rpmap-mpi does that).
  */
 #include "rpmaplib.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SCAN_BYTES	(64u << 10)	/* boundary search: one pread */
@@ -105,6 +108,40 @@ int rpmap_range_count(int fd, uint64_t off, uint64_t end, uint64_t *n)
 	}
 	free(buf);
 	*n = k + (last != (unsigned char)rpmap_fn.sep);
+	return 0;
+}
+
+int rpmap_input_open_range(struct rpmap_input *in, const char *path, size_t max_record,
+			   uint64_t off, uint64_t end, uint64_t first)
+{
+	struct stat st;
+	int err = -EINVAL;
+
+	memset(in, 0, sizeof(*in));
+	in->read_size = 1u << 20;
+	in->max_record = max_record;
+	in->name = path;
+	in->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (in->fd < 0)
+		return -errno;
+	if (fstat(in->fd, &st) < 0)
+		err = -errno;
+	else if (S_ISREG(st.st_mode) && off <= end && end <= (uint64_t)st.st_size)
+		err = 0;
+	if (!err) {
+		in->id = (struct rpmap_file_id){ .known = true, .dev = (uint64_t)st.st_dev,
+						 .ino = (uint64_t)st.st_ino };
+		rpmap_input_regular(in, off, end - off, true);
+	}
+	/* Mapped, or empty: a read() would run on past the range's end. */
+	if (!err && end > off && !in->mapped)
+		err = -ENOMEM;
+	if (err) {
+		close(in->fd);
+		return err;
+	}
+	in->eof = true;
+	in->next_index = first;
 	return 0;
 }
 

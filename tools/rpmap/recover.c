@@ -3,20 +3,19 @@
  * Recovery, when a batch did not finish. The library replaces a worker
  * that dies or is killed for a deadline; the task it was running fails
  * (RP_ECRASHED, RP_ETIMEDOUT) and the tasks queued behind it run on the
- * replacement, so only the failed batch needs work. Its worker noted on the
- * board which record it was on, so that record is known without running
- * anything again: a crash is that record's first crash (reported at once,
- * or run alone in a pool whose cfg.retries gives it --retries - 1 more
- * runs); a kill for the deadline sends the records from it onwards to run
- * again with it first, and a record is reported as timed out only when it
- * ran past the limit on its own: killed as the first record of a task with
- * nothing before it, or measured by its worker. The other records of the
- * batch run again as batches. All of that runs in a one-worker "rerun"
- * pool, one task at a time, while the main pool's tasks wait in their rings:
- * slow, but only after a failure. A record whose output did not fit runs
- * alone in a pool whose rings hold what it asked for; a record too large
- * for the main pool's rings, in a one-worker pool sized for it. An input
- * file that shrinks while read ends at its last whole record.
+ * replacement, so only the failed batch needs work. The batch task marks
+ * each record before running it (rp_task_mark), and the outcome carries the
+ * last mark, so the record that did it is known without running anything
+ * again: a crash is that record's first crash (reported at once, or run
+ * alone in a pool whose cfg.retries gives it --retries - 1 more runs); a
+ * kill for the deadline, which restarts at each mark, means that record
+ * alone ran past --timeout (reported). The other records of the batch run
+ * again as batches. All of that runs in a one-worker "rerun" pool, one
+ * task at a time, while the main pool's tasks wait in their rings: slow,
+ * but only after a failure. A record whose output did not fit runs alone
+ * in a pool whose rings hold what it asked for; a record too large for the
+ * main pool's rings, in a one-worker pool sized for it. An input file that
+ * shrinks while read ends at its last whole record.
  */
 #include "engine.h"
 
@@ -232,7 +231,7 @@ static void run_single(struct eng *e, struct poolh *ph, struct rpmap_batch *b, u
 			rpmap_too_large(e, ph, b, rec, retries, need);
 		return;
 	}
-	rpmap_failure_of(ph, &res, rec, 1, &f);
+	rpmap_failure_of(&res, rec, 1, &f);
 	rp_release(ph->pool, &res);
 	rpmap_single_failed(e, b, rec, &f);
 }
@@ -256,8 +255,8 @@ static void crashed(struct eng *e, struct rpmap_batch *b, uint32_t rec, const st
 
 /*
  * Settle records from .. to of b by running them again in the rerun pool,
- * as one task; if it fails, by what its board slot says (see the top of
- * the file), and record by record when it says nothing.
+ * as one task; if it fails, by the record its last mark names (see the top
+ * of the file), and record by record when it names none.
  */
 void rpmap_rerun(struct eng *e, struct rpmap_batch *b, uint32_t from, uint32_t to)
 {
@@ -291,7 +290,7 @@ void rpmap_rerun(struct eng *e, struct rpmap_batch *b, uint32_t from, uint32_t t
 			from += done ? done : 1;
 			continue;
 		}
-		rpmap_failure_of(ph, &res, from, cnt, &f);
+		rpmap_failure_of(&res, from, cnt, &f);
 		rp_release(ph->pool, &res);
 		if (f.rec < 0 && cnt > 1) {
 			/* Nothing known: one record per task. */
@@ -301,13 +300,6 @@ void rpmap_rerun(struct eng *e, struct rpmap_batch *b, uint32_t from, uint32_t t
 		}
 		if (f.rec < 0)
 			f.rec = from;
-		if (f.kind == F_KILLED && f.rec > from) {
-			/* Killed for the whole task's time: the records before
-			 * it finished, and it runs again first. */
-			rpmap_rerun(e, b, from, (uint32_t)f.rec);
-			from = (uint32_t)f.rec;
-			continue;
-		}
 		if (f.rec > from)
 			rpmap_rerun(e, b, from, (uint32_t)f.rec);
 		if (f.kind == F_CRASH)
@@ -321,8 +313,7 @@ void rpmap_rerun(struct eng *e, struct rpmap_batch *b, uint32_t from, uint32_t t
 /*
  * The main pool's task for all of batch b failed (res, still held: this
  * releases it). Only the record the worker was on is special; the records
- * before it run again, and those after it (with it first, after a kill for
- * the deadline: the time may have been its batch's) too.
+ * before it and after it run again.
  */
 void rpmap_batch_failed(struct eng *e, struct rpmap_batch *b, struct rp_result *res)
 {
@@ -337,7 +328,7 @@ void rpmap_batch_failed(struct eng *e, struct rpmap_batch *b, struct rp_result *
 	}
 	nrec = b->counted ? b->nrec : rpmap_batch_count(b, b->len);
 
-	rpmap_failure_of(&e->main, res, 0, nrec, &f);
+	rpmap_failure_of(res, 0, nrec, &f);
 	rp_release(e->main.pool, res);
 	rpmap_place(e, b, nrec);
 	if (!nrec)
@@ -347,14 +338,10 @@ void rpmap_batch_failed(struct eng *e, struct rpmap_batch *b, struct rp_result *
 		return;
 	}
 	rpmap_rerun(e, b, 0, (uint32_t)f.rec);
-	if (f.kind == F_KILLED) {
-		rpmap_rerun(e, b, (uint32_t)f.rec, nrec);
-		return;
-	}
 	if (f.kind == F_CRASH)
 		crashed(e, b, (uint32_t)f.rec, &f);
 	else
-		rpmap_timed_out(e, b, (uint32_t)f.rec);	/* F_OVERRAN: measured */
+		rpmap_single_failed(e, b, (uint32_t)f.rec, &f);
 	rpmap_rerun(e, b, (uint32_t)f.rec + 1, nrec);
 }
 
@@ -369,6 +356,9 @@ void rpmap_run_large(struct eng *e, struct rpmap_batch *b)
 	uint64_t need = b->len + sizeof(struct rpmap_task_hdr);
 	uint64_t res = rpmap_result_bound(b->len, 1);
 	struct poolh side = { .workers = 1, .retries = e->o->retries };
+
+	if (b->out_bound)	/* members: what they decode to */
+		res = sizeof(struct rpmap_res_hdr) + 8 + 2 * sizeof(struct rpmap_fail) + b->out_bound;
 	uint32_t nrec;
 	char what[96];
 	int r;

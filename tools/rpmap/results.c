@@ -38,6 +38,24 @@ void rpmap_record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t re
 		return;
 	if (rpmap_batch_record(b, rec, &p, &len))
 		off += (uint64_t)(p - b->data);
+	else
+		p = NULL;
+	if (rpmap_fn.bi->flags & RPMAP_BI_STRICT) {
+		/* Corrupt input, not a record to skip: stop, exit status 2. */
+		const char *w = p && rpmap_fn.bi->explain && !(flags & RP_RES_POOL)
+					? rpmap_fn.bi->explain(&rpmap_fn.conf, p, len, status)
+					: NULL;
+
+		w = w ? w : status < 0 ? strerror(-status) : "failed";
+		fprintf(stderr, "rpmap: %s: member %llu (input byte %llu): %s\n", e->in->name,
+			(unsigned long long)(b->first + rec), (unsigned long long)off, w);
+		if (e->o->joblog)
+			fprintf(e->o->joblog, "%llu\t%llu\t%s\n",
+				(unsigned long long)(b->first + rec), (unsigned long long)off, w);
+		e->failed++;
+		e->fatal = e->stop = true;
+		return;
+	}
 	if ((flags & RP_RES_POOL) && status == RP_ECRASHED) {
 		if (sig)
 			snprintf(why, sizeof(why), "worker killed by signal %d (%s)", sig,
@@ -50,6 +68,9 @@ void rpmap_record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t re
 	} else if (status == RP_EMSGSIZE) {
 		snprintf(why, sizeof(why), "result too large (more than %u MiB)",
 			 RPMAP_MAX_RESULT >> 20);
+	} else if (p && rpmap_fn.bi->explain && !(flags & RP_RES_POOL) &&
+		   rpmap_fn.bi->explain(&rpmap_fn.conf, p, len, status)) {
+		snprintf(why, sizeof(why), "%s", rpmap_fn.bi->explain(&rpmap_fn.conf, p, len, status));
 	} else if (status < 0) {
 		snprintf(why, sizeof(why), "%s (%d)", strerror(-status), status);
 	} else {
@@ -58,6 +79,9 @@ void rpmap_record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t re
 	fprintf(stderr, "rpmap: record %llu (input byte %llu): %s%s\n",
 		(unsigned long long)(b->first + rec), (unsigned long long)off, why,
 		e->o->keep_going ? ", skipped" : "");
+	if (e->o->joblog)
+		fprintf(e->o->joblog, "%llu\t%llu\t%s\n", (unsigned long long)(b->first + rec),
+			(unsigned long long)off, why);
 	e->failed++;
 	if (!e->o->keep_going)
 		e->stop = true;
@@ -68,11 +92,22 @@ void rpmap_timed_out(struct eng *e, const struct rpmap_batch *b, uint32_t rec)
 	rpmap_record_failed(e, b, rec, RP_ETIMEDOUT, RP_RES_POOL, 0, -1);
 }
 
+/* Report records from + f->rec .. of b as failed, as the entry of a
+ * result's failure table says. */
+void rpmap_entry_failed(struct eng *e, const struct rpmap_batch *b, uint32_t from,
+			const struct rpmap_fail *f)
+{
+	if (f->why == RPMAP_WHY_TIMEOUT)
+		rpmap_timed_out(e, b, from + f->rec);
+	else
+		rpmap_record_failed(e, b, from + f->rec, f->status, 0, 0, -1);
+}
+
 /* Report a single record's failure as its task's status says. */
 void rpmap_single_failed(struct eng *e, const struct rpmap_batch *b, uint32_t rec,
 			  const struct failure *f)
 {
-	if (f->kind == F_KILLED || f->kind == F_OVERRAN)
+	if (f->kind == F_KILLED)
 		rpmap_timed_out(e, b, rec);
 	else
 		rpmap_record_failed(e, b, rec, f->status ? f->status : -EPROTO, f->flags, f->sig,
@@ -126,25 +161,28 @@ void rpmap_emit(struct eng *e, struct rpmap_batch *b, uint32_t from, const void 
 		/* Everything before the first failed record, then stop. */
 		rpmap_out(e, o, f[0].out_off < h->out_len ? f[0].out_off : h->out_len);
 		e->records += f[0].rec;
-		rpmap_record_failed(e, b, from + f[0].rec, f[0].status, 0, 0, -1);
+		rpmap_entry_failed(e, b, from, &f[0]);
 		return;
 	}
 	rpmap_out(e, o, h->out_len);
 	for (k = 0; k < h->nfail; k++)
-		rpmap_record_failed(e, b, from + f[k].rec, f[k].status, 0, 0, -1);
+		rpmap_entry_failed(e, b, from, &f[k]);
 	e->records += h->ndone - h->nfail;
 }
 
 /*
- * Result space a task reserves: the built-in's bound; for a plugin, its
- * learnt output per input byte (16 at first) times the input plus 64 KiB
+ * Result space a task reserves: the function's bound; without one (a
+ * plugin), its learnt output per input byte (the row's out_ratio at first)
+ * times the input plus 64 KiB
  * (a record that needs more runs again alone, in a pool that holds it).
  * Never more than the pool's largest result.
  */
 static uint64_t task_cap(const struct eng *e, const struct poolh *ph, size_t len, uint32_t nrec,
-			 bool alone)
+			 bool alone, uint64_t out_bound)
 {
-	uint64_t cap = rpmap_fn.kind != RPMAP_PLUGIN ? rpmap_result_bound(len, nrec)
+	uint64_t cap = rpmap_fn.bi->bound ? rpmap_result_bound(len, nrec)
+		       : out_bound ? sizeof(struct rpmap_res_hdr) + 8 +
+					     (nrec + 1ull) * sizeof(struct rpmap_fail) + out_bound
 		       : alone ? ph->max_res
 			       : (uint64_t)(e->out_ratio * (double)len) + 65536;
 
@@ -178,11 +216,11 @@ int rpmap_submit(struct eng *e, struct poolh *ph, struct rpmap_batch *b, uint32_
 	th = buf;
 	th->first = b->first + from;
 	th->nrec = cnt ? cnt : b->counted ? b->nrec : 0;
-	th->cap = (uint32_t)task_cap(e, ph, len, th->nrec, cnt == 1);
+	/* Members: what the whole batch decodes to is known (a part of it
+	 * would need its own sum: it runs with the learnt ratio). */
+	th->cap = (uint32_t)task_cap(e, ph, len, th->nrec, cnt == 1, cnt ? 0 : b->out_bound);
 	th->map_off = mapped ? (uint64_t)(p - rpmap_fn.map) : 0;
 	th->map_len = mapped ? len : 0;
-	th->board = ph->board;
-	th->board_mask = ph->board_mask;
 	if (!mapped)
 		memcpy(th + 1, p, len);
 	return rp_commit(ph->pool, sizeof(*th) + (mapped ? 0 : len), 0, seq);

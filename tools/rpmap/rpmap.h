@@ -3,7 +3,8 @@
  * rpmap internals shared by its files: the run's settings (fixed before the
  * pool forks, so forked workers read them as plain globals; exec'd workers
  * get them from their initializer), the batch wire format between parent
- * and workers, the board, input segments and batches, the output writer.
+ * and workers, input segments and batches, the output writer. rpmap uses
+ * the library's public header only (ringpool.h).
  *
  * Layers: input.c cuts whole records into batches; task.c is what runs in a
  * worker (built-ins, the plugin shim, the exec'd worker's setup); engine.c
@@ -15,53 +16,43 @@
 #define RPMAP_H
 
 #include <limits.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
+#include "builtin.h"
 #include "ringpool.h"
 
 /* ---- the function being mapped ---- */
-
-enum rpmap_kind {
-	RPMAP_IDENTITY,
-	RPMAP_UPPER,
-	RPMAP_CRC32,
-	RPMAP_COUNT,
-	RPMAP_GZIP,
-	RPMAP_PLUGIN,
-};
 
 enum rpmap_recmode {
 	RPMAP_LINES,		/* records end with '\n' */
 	RPMAP_NUL,		/* records end with '\0' */
 	RPMAP_BLOCK,		/* records are `block` bytes (the last may be short) */
+	RPMAP_MEMBERS,		/* records are whole gzip members or zstd frames
+				 * (split.h), of the kind fnconf.members says */
+	RPMAP_CHUNKS,		/* a record is a batch: whole `sep` records of
+				 * at most `block` bytes (rpmap_chunk_len): --pipe */
 };
-
-struct rpmap_slot;
 
 /*
  * Settings of this run; set by main.c before the first pool is created.
  * Forked workers inherit them; exec'd workers (--spawn) get them from
- * rpmap_worker_init, which also maps the input and the board again.
+ * rpmap_worker_init, which also maps the input again.
  */
 struct rpmap_fn {
-	enum rpmap_kind kind;
+	const struct rpmap_builtin *bi;	/* the function's row (builtin.h) */
+	struct rpmap_fnconf conf;	/* what its argument and options made of it */
 	enum rpmap_recmode mode;
 	char sep;		/* LINES/NUL: the separator */
 	size_t block;		/* BLOCK: record size */
-	int level;		/* GZIP: 0..9 */
-	uint64_t count;		/* COUNT: increments per record */
-	rp_task_fn plugin;	/* PLUGIN: the shared object's task function */
 	const char *map;	/* a regular input file, mapped before the fork:
 				 * its first record (file offset map_start) */
 	uint64_t map_size;	/* bytes from there */
 	uint64_t map_start;
 	uint64_t timeout_ns;	/* --timeout: a record running longer fails; 0 = none */
-	struct rpmap_slot *board;	/* see "the board" below; NULL = none */
-	uint32_t board_slots;
 };
 
 extern struct rpmap_fn rpmap_fn;
@@ -81,8 +72,6 @@ struct rpmap_task_hdr {
 	uint32_t cap;		/* result bytes to reserve (header included) */
 	uint64_t map_off;
 	uint64_t map_len;
-	uint32_t board;		/* first board slot of the pool + 1; 0: none */
-	uint32_t board_mask;	/* the task's slot: board - 1 + (t->seq & board_mask) */
 };
 
 /*
@@ -115,77 +104,47 @@ struct rpmap_res_hdr {
 #define RPMAP_RES_MAGIC 0x72706d31u	/* "rpm1" */
 
 /*
- * The batch task's own status when a record ran longer than --timeout
- * without being killed (the library enforces deadlines only while the
- * parent is inside a ringpool call): the worker measured it, stopped the
- * batch there, and its board slot names the record.
- */
-#define RPMAP_EOVERRAN	(-ETIME)
-
-/*
- * The board: one slot per task a pool can have in flight, in a small
- * shared mapping (a memfd) of rpmap's own. A worker notes in its task's
- * slot the batch it started and the record it is on, so when a worker
- * dies or is killed for a deadline mid-batch, the parent knows which record
- * did it, without running the batch again. A slot is reused only by a task
- * seq + window later, which cannot start before this one is collected.
- */
-struct rpmap_slot {
-	_Atomic uint64_t seq1;	/* t->seq + 1 of the batch that last started here */
-	_Atomic uint64_t rec1;	/* the record it is on (index in the batch) + 1;
-				 * 0 before the first */
-	uint64_t pad_[6];
-};
-
-_Static_assert(sizeof(struct rpmap_slot) == 64, "one board slot per cache line");
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "board atomics live in shared memory");
-
-/*
  * Initializer arguments for exec'd workers (--spawn): the run's settings,
  * and where to find again what a forked worker would have inherited. Fds
  * are the parent's, opened in the worker as /proc/PPID/fd/N.
  */
 struct rpmap_init {
 	struct rpmap_fn fn;	/* pointers in it are the parent's: not used */
+	char name[32];		/* the row's name (its argument is fn.conf.arg) */
 	int32_t ppid;
-	int32_t board_fd;	/* -1: no board */
 	int32_t map_fd;		/* -1: the input is not mapped */
-	uint32_t reserved_;
 	uint64_t map_dev, map_ino;	/* the mapped input, checked in the worker */
-	char plugin[PATH_MAX];	/* PLUGIN: absolute path of the shared object */
-	char sym[256];		/* PLUGIN: its symbol */
 };
 
+/* Why a record failed (struct rpmap_fail.why). */
+enum rpmap_why {
+	RPMAP_WHY_STATUS,	/* status: what the function returned (or RP_EMSGSIZE) */
+	RPMAP_WHY_TIMEOUT,	/* it ran longer than --timeout (measured by its worker) */
+};
+
+/* One entry of a result's failure table: records rec .. rec + count - 1
+ * failed, and where their output would have been. */
 struct rpmap_fail {
 	uint32_t rec;		/* index within the batch */
-	int32_t status;		/* the plugin's return value, or RP_EMSGSIZE */
-	uint64_t out_off;	/* output bytes before this record's place */
+	uint32_t count;		/* records (1 but for a whole batch's failure) */
+	int32_t status;
+	uint32_t why;		/* enum rpmap_why */
+	uint64_t out_off;	/* output bytes before the records' place */
 };
 
 /* task.c: the task function every batch runs (in a worker). */
 int rpmap_batch_task(struct rp_task *t, const void *in, size_t len);
 
 /*
- * task.c: the initializer of exec'd workers (args: struct rpmap_init).
- * Sets rpmap_fn, loads the plugin, maps the board and the input. Returns 0
+ * workerinit.c: the initializer of exec'd workers (args: struct
+ * rpmap_init). Sets rpmap_fn, loads the plugin, maps the input. Returns 0
  * or -errno (pool creation then fails with it).
  */
 int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **state);
 
-/*
- * task.c: prepare the plugin shim (find the library's own rp_task_result
- * behind rpmap's). Call once in the parent before the first pool (exec'd
- * workers call it from rpmap_worker_init). Returns 0, or -ENOSYS if the
- * library's symbols cannot be found.
- */
-int rpmap_task_setup(void);
-
-/* Upper bound of a batch's result for a built-in: `bytes` input bytes in
- * `nrec` records (nrec 0: unknown). Plugins: 0 (no bound known). */
+/* task.c: upper bound of a batch's result (header included): `bytes` input
+ * bytes in `nrec` records (nrec 0: unknown); 0 if the row has no bound. */
 uint64_t rpmap_result_bound(uint64_t bytes, uint64_t nrec);
-
-/* Write one empty gzip member into buf (cap >= 32). Returns its length. */
-size_t rpmap_gzip_empty(void *buf, size_t cap, int level);
 
 /* ---- input: segments and batches (input.c) ---- */
 
@@ -210,6 +169,7 @@ struct rpmap_batch {
 	bool large;		/* one record too large for the pool's rings */
 	bool unterminated;	/* ends with the input's last record, which lacks
 				 * its separator */
+	uint64_t out_bound;	/* MEMBERS: what its records decode to (at most) */
 	struct rpmap_batch *next;	/* free list */
 };
 
@@ -245,17 +205,45 @@ struct rpmap_input {
 	size_t scanned;		/* cur has no separator in [cut, scanned) */
 	uint64_t cut_off;	/* input offset of cut */
 	uint64_t next_index;	/* counted mode: index of the record at cut */
+	const char *why;	/* MEMBERS: why the cut at cut_off failed */
+	bool serial;		/* MEMBERS: the engine stopped at cut, where the
+				 * input cannot be split (rpmap_decode_rest) */
+	const char *const *paths;	/* several inputs (files.c), or NULL */
+	unsigned npaths, ipath;	/* how many; the one being read */
 	struct rpmap_seg *free_segs;
 	unsigned nfree;
 	struct rpmap_batch *free_batches;
 };
 
 /*
- * Open (path NULL or "-": stdin). A non-empty regular file is mapped whole
- * (read-only, private) and published in rpmap_fn.map, so call this before
- * the pool forks; other inputs are read in 1 MiB pieces. Returns 0 or -errno.
+ * Open (path NULL or "-": stdin). With may_map, a non-empty regular file is
+ * mapped whole (read-only, private) and published in rpmap_fn.map, so call
+ * this before the pool forks; other inputs are read in 1 MiB pieces.
+ * Returns 0 or -errno.
  */
-int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record);
+int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record, bool may_map);
+
+/* The input is bytes [start, start + size) of the regular file in->fd
+ * (rpmap_input_open, and a range's: rpmap_input_open_range in range.c):
+ * mapped whole when not empty and may_map (failing that, read()). */
+void rpmap_input_regular(struct rpmap_input *in, uint64_t start, uint64_t size, bool may_map);
+
+/*
+ * files.c: several inputs read in order as one stream (FILE... on the
+ * command line), never mapped. A record never spans two files: each file's
+ * end is an end of input to the cutter (a last line without its newline is
+ * a record; a short block; a member cut short is truncated).
+ * rpmap_inputs_open opens the first (paths[0]; "-" is stdin); when the
+ * input is done, rpmap_input_next opens the next. rpmap_input_next returns
+ * 1 (opened: cut on), 0 (no more files), or -errno (reported).
+ */
+int rpmap_inputs_open(struct rpmap_input *in, const char *const *paths, unsigned n,
+		      size_t max_record);
+int rpmap_input_next(struct rpmap_input *in);
+
+/* files.c: whether the output (outpath, NULL for stdout) is one of the
+ * input files (a regular file with bytes to read): its path, or NULL. */
+const char *rpmap_inputs_clash(const char *const *paths, unsigned n, const char *outpath);
 
 /*
  * Cut the next batch out of the buffered input, whole records only. Returns
@@ -264,6 +252,9 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
  * rpmap_input_fill, or the input is done if in->eof), -E2BIG if a record
  * exceeds max_record (nothing is cut), or -ENODATA if the mapped input
  * file shrank under the read (nothing is cut; see rpmap_input_faulted).
+ * MEMBERS: -ENOTSUP if the next member cannot be split (decode the rest
+ * serially: rpmap_decode_rest), -EBADMSG if the input is not a stream of
+ * such members there (in->why says why; nothing is cut).
  */
 int rpmap_input_cut(struct rpmap_input *in, const struct rpmap_limits *lim,
 		    struct rpmap_batch **out);
@@ -298,6 +289,23 @@ uint64_t rpmap_input_avail(const struct rpmap_input *in);
  * input offset (from in->start).
  */
 uint64_t rpmap_input_clip(struct rpmap_input *in);
+
+/* ---- decompression (decode.c) ---- */
+
+struct rpmap_output;
+
+/* The whole member at p (n bytes, none past the batch's end): its length,
+ * and what it decodes to at most (*out_max, if not NULL); 0 if there is
+ * no whole member there. */
+size_t rpmap_member_len(const char *p, size_t n, uint64_t *out_max);
+
+/*
+ * The input could not be split at in->cut (rpmap_input_cut returned
+ * -ENOTSUP and the engine wrote everything before it): decode the rest of
+ * the input serially to out. Returns 0, or 2 (reported: corrupt or
+ * truncated input, a read error; output errors are out's, sticky).
+ */
+int rpmap_decode_rest(struct rpmap_input *in, struct rpmap_output *out);
 
 /* ---- the input mapping (inmap.c) ---- */
 
@@ -350,10 +358,12 @@ int rpmap_output_write(struct rpmap_output *o, const void *p, size_t n);
 int rpmap_output_flush(struct rpmap_output *o);
 int rpmap_output_close(struct rpmap_output *o);
 
-/* Progress on stderr, in MiB of input. */
+/* Progress on stderr: bytes of input (of total_bytes, 0: unknown, then
+ * with a percentage and an ETA), records, failures, rate. */
 struct rpmap_progress;
 struct rpmap_progress *rpmap_progress_new(uint64_t total_bytes);
-void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t failed, bool last);
+void rpmap_progress_update(struct rpmap_progress *pg, uint64_t bytes, uint64_t records,
+			   uint64_t failed, bool last);
 void rpmap_progress_free(struct rpmap_progress *pg);
 
 /* ---- memory (mem.c) ---- */
@@ -373,11 +383,10 @@ struct rpmap_opts {
 	bool spawn;		/* --spawn: workers exec'd (RP_CFG_SPAWN) */
 	uint64_t max_tasks;	/* --max-tasks-per-worker (cfg.max_tasks_per_worker) */
 	uint64_t max_rss;	/* --max-rss (cfg.max_rss_bytes) */
-	const char *plugin_path;	/* PLUGIN: what exec'd workers dlopen */
-	const char *plugin_sym;
 	bool unordered;
 	bool keep_going;
-	bool stats;
+	int stats;		/* --stats: 1 text, 2 JSON (--stats=json) */
+	FILE *joblog;		/* --joblog: one line per failed record, or NULL */
 	int progress;		/* -1 auto, 0 off, 1 on */
 	unsigned chunk;		/* records per task; 0 = adaptive */
 	size_t batch_bytes;	/* target input bytes per task */
@@ -393,6 +402,20 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 
 /* Set by the SIGINT handler. */
 extern volatile int rpmap_interrupted;
+
+/* ---- option values (args.c) ---- */
+
+/* "128k", "1M", "4096" (k, M, G; optional i, B): bytes. False on junk or
+ * overflow. */
+bool rpmap_parse_size(const char *s, uint64_t *out);
+/* A decimal count within lo..hi. */
+bool rpmap_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+/* "500", "300ms", "5s", "1.5m", "2h", "250us": nanoseconds; a bare number
+ * is milliseconds. False on junk, a sign, or overflow. */
+bool rpmap_parse_time(const char *s, uint64_t *ns);
+
+/* usage.c: the text of --help. */
+extern const char rpmap_usage_text[];
 
 /* Human-readable size: "128k", "1.5M". Returns buf. */
 const char *rpmap_size_str(char *buf, size_t n, uint64_t v);

@@ -18,8 +18,12 @@
 struct rpmap_cli {
 	struct rpmap_opts o;
 	const char *inpath, *outpath;
+	const char *const *paths;	/* the input files (-i, FILE..., or "-") */
+	unsigned npaths;
 	uint64_t max_record;
 	bool mode_set;		/* a record option was given */
+	bool force;		/* -f: compressed output to a terminal too */
+	const char *pipe;	/* --pipe CMD */
 	unsigned closed;	/* standard fds closed at start (bit n: fd n) */
 };
 

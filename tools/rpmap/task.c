@@ -2,285 +2,34 @@
 /*
  * What runs in a worker: one ringpool task per batch of records. The batch
  * task reserves one result (its cap was computed by the parent), splits the
- * records again, applies the function record by record and writes the
- * outputs back to back, with a table of per-record failures at the end.
- *
- * Plugins are ordinary ringpool task functions, called once per record with
- * a struct rp_task of rpmap's. Their rp_task_result() calls reach rpmap's
- * definition below (the executable exports it, and exported executable
- * symbols win over the library's); it hands out space inside the batch's
- * result and forwards every other task to the library's own function.
- *
- * Exec'd workers (--spawn) start with nothing of the parent's but the
- * region: rpmap_worker_init sets the run's settings again, finds the
- * library's functions behind rpmap's, loads the plugin by path and maps the
- * board and the input file through the parent's fds (/proc/PPID/fd/N).
+ * records again, applies the function's row (builtin.h) record by record
+ * and writes the outputs back to back, with a table of per-record failures
+ * at the end. Before each record it names it with rp_task_mark, so a crash
+ * or a kill at the deadline (which restarts at each mark: --timeout is per
+ * record) says which record did it.
  */
 #include "rpmap.h"
+#include "builtin.h"
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
-#include <zlib.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 struct rpmap_fn rpmap_fn;
 
 #define ALIGN8(x) (((x) + 7) & ~(uint64_t)7)
 
-/* ---- the plugin shim ---- */
-
-static void *(*lib_task_result)(struct rp_task *, size_t);
-static int (*lib_task_result_len)(struct rp_task *, size_t);
-
-/* A plugin call's result space, inside the batch's result. One per worker
- * process (a worker runs one task at a time). */
-struct sub_result {
-	char *base;		/* 8-aligned start of the space offered */
-	size_t room;		/* bytes the plugin may take */
-	size_t cap;		/* what it reserved */
-	size_t len;
-	bool reserved;
-	int err;		/* RP_EMSGSIZE once it asked for more than room */
-	size_t want;		/* ... and what it asked for */
-};
-
-static struct sub_result sub;
-
-int rpmap_task_setup(void)
-{
-	lib_task_result = (void *(*)(struct rp_task *, size_t))dlsym(RTLD_NEXT, "rp_task_result");
-	lib_task_result_len = (int (*)(struct rp_task *, size_t))dlsym(RTLD_NEXT,
-								       "rp_task_result_len");
-	return lib_task_result && lib_task_result_len ? 0 : -ENOSYS;
-}
-
-/*
- * rpmap's rp_task_result: for a plugin's per-record task, space in the
- * batch's result (NULL, and the record fails with RP_EMSGSIZE, if cap
- * exceeds what is left: rpmap then runs the record again on its own with
- * the largest space the pool has); for any other task, the library's.
- */
-void *rp_task_result(struct rp_task *t, size_t cap)
-{
-	if (t && t->priv_ == &sub) {
-		if (sub.reserved || sub.err)
-			return NULL;
-		if (cap > sub.room) {
-			sub.err = RP_EMSGSIZE;
-			sub.want = cap;
-			return NULL;
-		}
-		sub.reserved = true;
-		sub.cap = cap;
-		sub.len = cap;
-		return sub.base;
-	}
-	return lib_task_result(t, cap);
-}
-
-/* rpmap's rp_task_result_len: same contract as the library's. */
-int rp_task_result_len(struct rp_task *t, size_t len)
-{
-	if (t && t->priv_ == &sub) {
-		if (!sub.reserved)
-			return -EINVAL;
-		if (len > sub.cap) {
-			sub.err = RP_EMSGSIZE;
-			sub.len = 0;
-			return -EMSGSIZE;
-		}
-		sub.len = len;
-		return 0;
-	}
-	return lib_task_result_len(t, len);
-}
-
-/* ---- built-ins ---- */
-
-/*
- * Copy n bytes, ASCII a-z to A-Z if `up` (like tr a-z A-Z: other bytes
- * kept), and count the bytes equal to sep: one pass for the whole batch.
- */
-static uint64_t copy_count(char *dst, const char *src, size_t n, char sep, bool up)
-{
-	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-	uint64_t count = 0;
-	size_t i = 0;
-
-#ifdef __SSE2__
-	const __m128i vsep = _mm_set1_epi8(sep), bias = _mm_set1_epi8((char)(0x80 - 'a'));
-	const __m128i lim = _mm_set1_epi8((char)(-128 + 26)), flip = _mm_set1_epi8(up ? 0x20 : 0);
-
-	while (i + 16 <= n) {
-		/* Per-byte separator counts in acc (each lane at most 255 before
-		 * it is summed with psadbw). */
-		__m128i acc = _mm_setzero_si128();
-		size_t stop = n - i >= 255 * 16 ? i + 255 * 16 : i + ((n - i) & ~(size_t)15);
-
-		for (; i < stop; i += 16) {
-			__m128i v = _mm_loadu_si128((const __m128i *)(src + i));
-			/* v + 0x80 - 'a' is below -128 + 26 (signed) iff 'a' <= v <= 'z'. */
-			__m128i lower = _mm_cmplt_epi8(_mm_add_epi8(v, bias), lim);
-
-			acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, vsep));
-			_mm_storeu_si128((__m128i *)(dst + i),
-					 _mm_xor_si128(v, _mm_and_si128(lower, flip)));
-		}
-		acc = _mm_sad_epu8(acc, _mm_setzero_si128());
-		count += (uint64_t)_mm_cvtsi128_si32(acc) +
-			 (uint64_t)_mm_cvtsi128_si32(_mm_srli_si128(acc, 8));
-	}
-#endif
-	for (; i + 8 <= n; i += 8) {
-		uint64_t x, h, ge_a, gt_z, t, z;
-
-		memcpy(&x, src + i, 8);
-		t = x ^ (ones * (unsigned char)sep);		/* zero bytes: separators */
-		z = ~(((t & ~high) + ~high) | t | ~high);	/* top bit set exactly there */
-		count += ((z >> 7) * ones) >> 56;		/* sum of the 0/1 bytes */
-		if (up) {
-			h = x & ~high;				/* each byte <= 0x7f: no carries */
-			ge_a = h + ones * (0x80 - 'a');		/* top bit set: byte >= 'a' */
-			gt_z = h + ones * (0x7f - 'z');		/* top bit set: byte > 'z' */
-			x ^= ((ge_a & ~gt_z & ~x & high) >> 2);	/* 0x20 where 'a' <= byte <= 'z' */
-		}
-		memcpy(dst + i, &x, 8);
-	}
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		count += c == (unsigned char)sep;
-		dst[i] = (char)(up && (unsigned)(c - 'a') < 26u ? c - 32 : c);
-	}
-	return count;
-}
-
-/* ASCII a-z to A-Z, 8 bytes at a time (like tr a-z A-Z: other bytes kept). */
-static void upper(char *dst, const char *src, size_t n)
-{
-	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		uint64_t x, h, ge_a, gt_z;
-
-		memcpy(&x, src + i, 8);
-		h = x & ~high;				/* each byte <= 0x7f: no carries below */
-		ge_a = h + ones * (0x80 - 'a');		/* top bit set: byte >= 'a' */
-		gt_z = h + ones * (0x7f - 'z');		/* top bit set: byte > 'z' */
-		x ^= ((ge_a & ~gt_z & ~x & high) >> 2);	/* 0x20 where 'a' <= byte <= 'z' */
-		memcpy(dst + i, &x, 8);
-	}
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		dst[i] = (char)((unsigned)(c - 'a') < 26u ? c - 32 : c);
-	}
-}
-
-static const char hexd[] = "0123456789abcdef";
-
-static size_t put_crc(char *dst, uint32_t c)
-{
-	for (int k = 7; k >= 0; k--, c >>= 4)
-		dst[k] = hexd[c & 15];
-	dst[8] = '\n';
-	return 9;
-}
-
-static size_t put_u64(char *dst, uint64_t v)
-{
-	char tmp[24];
-	size_t n = 0, i;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (i = 0; i < n; i++)
-		dst[i] = tmp[n - 1 - i];
-	dst[n] = '\n';
-	return n + 1;
-}
-
-/* The seed's CPU burner: n dependent increments the compiler cannot fold. */
-static uint64_t burn(uint64_t n)
-{
-	uint64_t x = 0;
-
-	for (uint64_t i = 0; i < n; i++) {
-		x++;
-		__asm__ volatile("" : "+r"(x));
-	}
-	return x;
-}
-
-static z_stream zs;
-static bool zs_ready;
-
-/* Compress src into one gzip member at dst. Returns its length, or 0 if
- * it did not fit in cap (or zlib failed). */
-static size_t gzip_member(char *dst, size_t cap, const char *src, size_t n, int level)
-{
-	if (!zs_ready) {
-		if (deflateInit2(&zs, level, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-			return 0;
-		zs_ready = true;
-	} else if (deflateReset(&zs) != Z_OK) {
-		return 0;
-	}
-	zs.next_in = (Bytef *)(uintptr_t)src;
-	zs.avail_in = (uInt)n;
-	zs.next_out = (Bytef *)dst;
-	zs.avail_out = (uInt)(cap > UINT32_MAX ? UINT32_MAX : cap);
-	if (deflate(&zs, Z_FINISH) != Z_STREAM_END)
-		return 0;
-	return (size_t)zs.total_out;
-}
-
-size_t rpmap_gzip_empty(void *buf, size_t cap, int level)
-{
-	size_t n = gzip_member(buf, cap, "", 0, level);
-
-	if (zs_ready) {
-		deflateEnd(&zs);
-		zs_ready = false;
-	}
-	return n;
-}
-
-/* Per-record output bound of each built-in, beyond the record's bytes. */
+/* The function's bound for a batch, plus the result's header, padding and
+ * room for one failure entry (--timeout) per batch; 0 if not known. */
 uint64_t rpmap_result_bound(uint64_t bytes, uint64_t nrec)
 {
-	uint64_t hdr = sizeof(struct rpmap_res_hdr) + 8;
+	const struct rpmap_builtin *bi = rpmap_fn.bi;
 
-	switch (rpmap_fn.kind) {
-	case RPMAP_IDENTITY:
-	case RPMAP_UPPER:
-		return hdr + bytes;
-	case RPMAP_CRC32:
-		/* nrec unknown: at most one record per input byte, plus one. */
-		return hdr + 9 * (nrec ? nrec : bytes + 1);
-	case RPMAP_COUNT:
-		return hdr + 21 * (nrec ? nrec : bytes + 1);
-	case RPMAP_GZIP:
-		/* deflateBound for the gzip wrapper is n + n/4096 + n/16384 +
-		 * n/2^25 + 25 at most; allow n/1024 + 64 per record. */
-		return hdr + bytes + (bytes >> 10) + 64 * (nrec ? nrec : bytes + 1);
-	case RPMAP_PLUGIN:
-		break;
-	}
-	return 0;
+	if (!bi->bound)
+		return 0;
+	return sizeof(struct rpmap_res_hdr) + 8 + sizeof(struct rpmap_fail) +
+	       bi->bound(&rpmap_fn.conf, bytes, nrec);
 }
 
 /* ---- the batch task ---- */
@@ -305,20 +54,25 @@ static size_t next_record(const char *p, const char *end, bool *has_sep)
 		*has_sep = false;
 		return left < rpmap_fn.block ? left : rpmap_fn.block;
 	}
+	if (rpmap_fn.mode == RPMAP_CHUNKS) {
+		*has_sep = false;
+		return left;	/* the batch is the chunk */
+	}
+	if (rpmap_fn.mode == RPMAP_MEMBERS) {
+		*has_sep = false;
+		return rpmap_member_len(p, left, NULL);	/* the parent cut whole ones */
+	}
 	const char *s = memchr(p, rpmap_fn.sep, left);
 
 	*has_sep = s != NULL;
 	return s ? (size_t)(s - p) + 1 : left;
 }
 
-static char *scratch;		/* plugin input, when a record is misaligned */
-static size_t scratch_cap;
-
 /* Failures are kept here until the batch ends, then copied after the output. */
 static struct rpmap_fail *fails;
 static size_t fails_cap;
 
-static bool add_fail(uint32_t nfail, uint32_t rec, int status, uint64_t off)
+static bool add_fail(uint32_t nfail, uint32_t rec, int status, enum rpmap_why why, uint64_t off)
 {
 	if (nfail == fails_cap) {
 		size_t n = fails_cap ? fails_cap * 2 : 64;
@@ -329,53 +83,9 @@ static bool add_fail(uint32_t nfail, uint32_t rec, int status, uint64_t off)
 		fails = f;
 		fails_cap = n;
 	}
-	fails[nfail] = (struct rpmap_fail){ .rec = rec, .status = status, .out_off = off };
+	fails[nfail] = (struct rpmap_fail){ .rec = rec, .count = 1, .status = status,
+					    .why = why, .out_off = off };
 	return true;
-}
-
-/*
- * Run the plugin on one record. Returns the bytes it produced at `at`
- * (output moved there from the aligned space), or -1 if the record failed
- * (*status set), or -2 if its output did not fit in `room`.
- */
-static ssize_t run_plugin(struct rp_task *t, uint64_t seq, char *at, size_t room,
-			  const char *rec, size_t n, int *status)
-{
-	static const uint64_t empty;	/* an aligned place for empty records */
-	struct rp_task st = { .seq = seq, .worker = t->worker, .state = t->state, .priv_ = &sub };
-	char *aligned = (char *)(uintptr_t)ALIGN8((uintptr_t)at);
-	size_t skew = (size_t)(aligned - at);
-	int r;
-
-	if (!n) {
-		rec = (const char *)&empty;
-	} else if ((uintptr_t)rec & 7) {
-		if (n > scratch_cap) {
-			char *s = realloc(scratch, n);
-
-			if (!s) {
-				*status = -ENOMEM;
-				return -1;
-			}
-			scratch = s;
-			scratch_cap = n;
-		}
-		memcpy(scratch, rec, n);
-		rec = scratch;
-	}
-	sub = (struct sub_result){ .base = aligned, .room = room > skew ? room - skew : 0 };
-	r = rpmap_fn.plugin(&st, rec, n);
-	if (sub.err)
-		return -2;
-	if (r) {
-		*status = r;
-		return -1;
-	}
-	if (!sub.reserved)
-		return 0;
-	if (skew && sub.len)
-		memmove(at, aligned, sub.len);
-	return (ssize_t)sub.len;
 }
 
 /* What a plugin's record must leave in the batch's result after its own
@@ -385,82 +95,6 @@ static uint64_t keep_for(uint64_t pos, uint32_t nfail, bool has_sep)
 	return ALIGN8(pos) - pos + 8 + (uint64_t)(nfail + 1) * sizeof(*fails) + (has_sep ? 1 : 0);
 }
 
-/*
- * Apply the function to one record (n bytes at p, with its separator if
- * has_sep), its output at o, in at most `room` bytes (a plugin's: room -
- * keep, its separator after it); a result (separator not counted) never
- * gets more than RPMAP_MAX_RESULT. Returns the bytes written; -1 if the
- * record failed (*status); -2 if its output did not fit (*need: the
- * result's bytes it asked for, separator not counted, 0 if not known).
- */
-static int64_t apply_record(struct rp_task *t, uint64_t seq, char *o, uint64_t room, uint64_t keep,
-			    const char *p, size_t n, bool has_sep, int *status, uint64_t *need)
-{
-	size_t body = has_sep ? n - 1 : n;	/* without the separator */
-	uint64_t lim = room < RPMAP_MAX_RESULT ? room : RPMAP_MAX_RESULT;
-	ssize_t r;
-
-	switch (rpmap_fn.kind) {
-	case RPMAP_IDENTITY:
-	case RPMAP_UPPER:
-		/* body <= --max-record <= RPMAP_MAX_RESULT */
-		*need = body;
-		if (room < n)
-			return -2;
-		if (rpmap_fn.kind == RPMAP_UPPER)
-			upper(o, p, n);
-		else
-			memcpy(o, p, n);
-		return (int64_t)n;
-	case RPMAP_CRC32:
-		*need = 9;
-		if (lim < 9)
-			return -2;
-		return (int64_t)put_crc(o, (uint32_t)crc32(crc32(0, Z_NULL, 0), (const Bytef *)p,
-							  (uInt)body));
-	case RPMAP_COUNT:
-		*need = 21;
-		if (lim < 21)
-			return -2;
-		return (int64_t)put_u64(o, burn(rpmap_fn.count));
-	case RPMAP_GZIP:
-		/* The bound of rpmap_result_bound, without the batch's header. */
-		*need = n + (n >> 10) + 64;
-		r = (ssize_t)gzip_member(o, lim, p, n, rpmap_fn.level);
-		return r ? r : -2;
-	case RPMAP_PLUGIN:
-		*need = 0;
-		if (room <= keep)
-			return -2;
-		lim = room - keep < RPMAP_MAX_RESULT ? room - keep : RPMAP_MAX_RESULT;
-		r = run_plugin(t, seq, o, lim, p, body, status);
-		if (r == -2)
-			*need = sub.want;
-		if (r < 0)
-			return r;
-		if (has_sep)
-			o[r++] = rpmap_fn.sep;
-		return r;
-	}
-	return -2;
-}
-
-/* The task's board slot, or NULL. */
-static struct rpmap_slot *board_slot(const struct rpmap_task_hdr *th, uint64_t seq)
-{
-	uint64_t k;
-
-	if (!th->board || !rpmap_fn.board)
-		return NULL;
-	k = (uint64_t)th->board - 1 + (seq & th->board_mask);
-	return k < rpmap_fn.board_slots ? &rpmap_fn.board[k] : NULL;
-}
-
-/*
- * One batch. With --timeout, each record's run time is measured too: one
- * that ran longer than the limit (the library kills only while the parent
- * is inside a ringpool call) stops the batch with RPMAP_EOVERRAN.
- */
 /* The batch's records in [*pp, *end), from the task's input or the
  * mapping. Returns 0 or -EINVAL (a malformed task). */
 static int batch_input(const struct rpmap_task_hdr *th, const void *in, size_t len,
@@ -478,23 +112,21 @@ static int batch_input(const struct rpmap_task_hdr *th, const void *in, size_t l
 	return 0;
 }
 
-/* identity and upper on lines or NUL records give the same bytes record by
- * record or at once: do the batch at once when it fits (*pos: the bytes
- * written). Returns the records done (all of them), 0 when not taken. */
+/* A row that takes whole batches of lines or NUL records (identity, upper)
+ * does the batch in one call when it fits (*pos: the bytes written).
+ * Returns the records done (all of them), 0 when not taken. */
 static uint32_t whole_batch(char *out, uint64_t room, const char **pp, const char *end,
 			    uint64_t *pos)
 {
-	size_t n = (size_t)(end - *pp);
 	uint32_t recs;
 
-	if ((rpmap_fn.kind != RPMAP_IDENTITY && rpmap_fn.kind != RPMAP_UPPER) ||
-	    rpmap_fn.mode == RPMAP_BLOCK || n > room || !n)
+	if (!rpmap_fn.bi->batch || rpmap_fn.mode == RPMAP_BLOCK)
 		return 0;
-	recs = (uint32_t)copy_count(out, *pp, n, rpmap_fn.sep, rpmap_fn.kind == RPMAP_UPPER);
-	if (end[-1] != rpmap_fn.sep)
-		recs++;	/* the input's last record, without separator */
-	*pp = end;
-	*pos += n;
+	recs = rpmap_fn.bi->batch(&rpmap_fn.conf, out, room, *pp, end, rpmap_fn.sep);
+	if (recs) {
+		*pos += (uint64_t)(end - *pp);
+		*pp = end;
+	}
 	return recs;
 }
 
@@ -518,9 +150,59 @@ static int finish_result(struct rp_task *t, const struct rpmap_task_hdr *th,
 		memcpy((char *)rh + fend, fails, (size_t)nfail * sizeof(*fails));
 	}
 	rh->run_ns = now_ns() - t0;
-	lib_task_result_len(t, fend + (uint64_t)nfail * sizeof(*fails));
+	rp_task_result_len(t, fend + (uint64_t)nfail * sizeof(*fails));
 	if (th->map_len)
 		rpmap_map_drop(rpmap_fn.map + th->map_off, th->map_len);
+	return 0;
+}
+
+/* Whether the failure table still has room for one more entry after `pos`
+ * bytes of output (the parent's bound keeps room for one per batch). */
+static bool fail_fits(const struct rpmap_task_hdr *th, uint64_t pos, uint32_t nfail)
+{
+	return ALIGN8(pos) + (uint64_t)(nfail + 1) * sizeof(*fails) <= th->cap;
+}
+
+/*
+ * Run record i (n bytes at p) and account for it: its output added at
+ * *pos, or a failure entry. With --timeout its run time is measured too:
+ * the library kills a record past the limit only while the parent is
+ * inside a ringpool call, so one that ran longer and finished meanwhile
+ * fails here (its output dropped). Returns 0, or -2 when the batch must
+ * stop before record i (*need: what its result asked for, 0 if not known).
+ */
+static int one_record(struct rp_task *t, const struct rpmap_task_hdr *th, char *out,
+		      uint64_t *pos, uint32_t i, uint32_t *nfail, const char *p, size_t n,
+		      bool has_sep, uint64_t *need)
+{
+	uint64_t limit = rpmap_fn.timeout_ns, t0 = limit ? now_ns() : 0;
+	struct rpmap_rec rec = { .t = t, .index = th->first + i, .p = p, .n = n,
+				 .has_sep = has_sep, .out = out + *pos, .room = th->cap - *pos,
+				 .keep = keep_for(*pos, *nfail, has_sep) };
+	int status;
+	int64_t r;
+
+	rp_task_mark(t, i);	/* a crash or a kill now names record i */
+	r = rpmap_fn.bi->record(&rpmap_fn.conf, &rec);
+	status = rec.status;
+	if (r >= 0 && limit && now_ns() - t0 > limit) {
+		status = RP_ETIMEDOUT;
+		r = -3;
+	}
+	if (r == -2) {
+		*need = rec.need;
+		return -2;
+	}
+	if (r >= 0) {
+		*pos += (uint64_t)r;
+		return 0;
+	}
+	*need = 0;
+	if (!fail_fits(th, *pos, *nfail) ||
+	    !add_fail(*nfail, i, status, r == -3 ? RPMAP_WHY_TIMEOUT : RPMAP_WHY_STATUS,
+		      *pos - sizeof(struct rpmap_res_hdr)))
+		return -2;	/* no room for the failure: the rest runs again */
+	++*nfail;
 	return 0;
 }
 
@@ -529,61 +211,28 @@ int rpmap_batch_task(struct rp_task *t, const void *in, size_t len)
 	const struct rpmap_task_hdr *th = in;
 	const char *p, *end;
 	struct rpmap_res_hdr *rh;
-	struct rpmap_slot *slot;
 	char *out;
-	uint64_t t0 = now_ns(), pos, limit = rpmap_fn.timeout_ns, rt0, rt1, need = 0;
+	uint64_t t0 = now_ns(), pos, need = 0;
 	uint32_t i, nfail = 0;
 	bool has_sep, stopped = false;
-	int status = 0;
-	int64_t r;
 
 	if (len < sizeof(*th) || batch_input(th, in, len, &p, &end))
 		return -EINVAL;
-	slot = board_slot(th, t->seq);
-	if (slot) {
-		/* relaxed, both: the parent reads the slot only after this
-		 * worker died (reaped: every store of a dead process is done)
-		 * or after this task's result, which the library publishes
-		 * with release and rp_next acquires. */
-		atomic_store_explicit(&slot->rec1, 0, memory_order_relaxed);
-		atomic_store_explicit(&slot->seq1, t->seq + 1, memory_order_relaxed);
-	}
-	out = lib_task_result(t, th->cap);
+	out = rp_task_result(t, th->cap);
 	if (!out)
 		return RP_EMSGSIZE;
 	rh = (struct rpmap_res_hdr *)out;
 	rh->need = 0;
 	pos = sizeof(*rh);
 	i = whole_batch(out + pos, th->cap - pos, &p, end, &pos);
-	rt0 = limit ? now_ns() : 0;	/* after the wait for result space */
 	for (size_t n; (n = next_record(p, end, &has_sep)); p += n, i++) {
 		if (stopped)
 			continue;	/* only counting from here on */
-		if (slot)	/* relaxed: see above */
-			atomic_store_explicit(&slot->rec1, (uint64_t)i + 1, memory_order_relaxed);
-		r = apply_record(t, th->first + i, out + pos, th->cap - pos,
-				 keep_for(pos, nfail, has_sep), p, n, has_sep, &status, &need);
-		if (r == -1 && add_fail(nfail, i, status, pos - sizeof(*rh)))
-			nfail++;
-		else if (r < 0)
-			goto full;	/* -1: no room for the failure; need 0: run it alone */
-		else
-			pos += (uint64_t)r;
-		if (limit) {
-			rt1 = now_ns();
-			if (rt1 - rt0 > limit) {
-				/* The board names record i (without a slot the
-				 * parent ran this record alone: it is the one). */
-				lib_task_result_len(t, 0);
-				return RPMAP_EOVERRAN;
-			}
-			rt0 = rt1;
-		}
-		continue;
-full:
+		if (one_record(t, th, out, &pos, i, &nfail, p, n, has_sep, &need) == 0)
+			continue;
 		stopped = true;
 		rh->ndone = i;
-		rh->need = r == -2 ? need : 0;
+		rh->need = need;
 	}
 	if (!stopped)
 		rh->ndone = i;

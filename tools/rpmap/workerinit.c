@@ -2,13 +2,11 @@
 /*
  * The initializer of exec'd workers (--spawn): they start with nothing of
  * the parent's but the pool's region, so rpmap_worker_init sets the run's
- * settings again from its arguments, finds the library's functions behind
- * rpmap's, loads the plugin by its absolute path and maps the board and
- * the input file through the parent's fds (/proc/PPID/fd/N).
+ * settings again from its arguments, loads the plugin by its absolute path
+ * and maps the input file through the parent's fd (/proc/PPID/fd/N).
  */
 #include "rpmap.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,6 +34,25 @@ static int open_parent_fd(int ppid, int fd, int flags, struct stat *st)
 	return f;
 }
 
+/* The function's row by name, its argument parsed again (a plugin is
+ * loaded again). Returns 0 or -errno. */
+static int set_function(struct rpmap_init *a)
+{
+	char why[256];
+
+	a->name[sizeof(a->name) - 1] = 0;
+	a->fn.conf.arg[sizeof(a->fn.conf.arg) - 1] = 0;
+	rpmap_fn.bi = rpmap_builtin_find(a->name);
+	if (!rpmap_fn.bi)
+		return -EINVAL;
+	if (!rpmap_fn.bi->parse)
+		return 0;
+	/* The plain fields stay as the parent set them; parse rebuilds the
+	 * rest from the argument the parent kept. */
+	return rpmap_fn.bi->parse(a->fn.conf.arg[0] ? a->fn.conf.arg : NULL, &rpmap_fn.conf,
+				  why, sizeof(why));
+}
+
 int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **state)
 {
 	static struct rpmap_init a;	/* read once from the region, then used */
@@ -48,44 +65,15 @@ int rpmap_worker_init(unsigned worker, const void *args, size_t len, void **stat
 	if (!args || len != sizeof(a))
 		return -EINVAL;
 	memcpy(&a, args, sizeof(a));
-	a.plugin[sizeof(a.plugin) - 1] = 0;
-	a.sym[sizeof(a.sym) - 1] = 0;
-	if (a.fn.kind > RPMAP_PLUGIN || a.fn.mode > RPMAP_BLOCK ||
-	    (a.fn.mode == RPMAP_BLOCK && !a.fn.block) || a.fn.level < 0 || a.fn.level > 9)
+	if (a.fn.mode > RPMAP_CHUNKS || (a.fn.mode == RPMAP_BLOCK && !a.fn.block))
 		return -EINVAL;
 	rpmap_fn = a.fn;
-	rpmap_fn.plugin = NULL;
+	rpmap_fn.conf.plugin = NULL;
 	rpmap_fn.map = NULL;
 	rpmap_fn.map_size = 0;
-	rpmap_fn.board = NULL;
-	rpmap_fn.board_slots = 0;
-	r = rpmap_task_setup();
+	r = set_function(&a);
 	if (r)
 		return r;
-	if (rpmap_fn.kind == RPMAP_PLUGIN) {
-		/* Kept loaded for the worker's life. */
-		void *h = dlopen(a.plugin, RTLD_NOW | RTLD_LOCAL);
-
-		rpmap_fn.plugin = h ? (rp_task_fn)(uintptr_t)dlsym(h, a.sym) : NULL;
-		if (!rpmap_fn.plugin)
-			return -ENOENT;
-	}
-	if (a.board_fd >= 0) {
-		size_t bytes = (size_t)a.fn.board_slots * sizeof(struct rpmap_slot);
-
-		fd = open_parent_fd(a.ppid, a.board_fd, O_RDWR, &st);
-		if (fd < 0)
-			return fd;
-		m = (uint64_t)st.st_size >= bytes
-			    ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-			    : MAP_FAILED;
-		r = m == MAP_FAILED ? ((uint64_t)st.st_size < bytes ? -EINVAL : -errno) : 0;
-		close(fd);
-		if (r)
-			return r;
-		rpmap_fn.board = m;
-		rpmap_fn.board_slots = a.fn.board_slots;
-	}
 	if (a.map_fd >= 0 && a.fn.map_size) {
 		fd = open_parent_fd(a.ppid, a.map_fd, O_RDONLY, &st);
 		if (fd < 0)

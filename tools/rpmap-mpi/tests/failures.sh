@@ -89,9 +89,15 @@ once() { # once WHAT PATTERN
 }
 bad_inputs() {
 	run 3 identity
-	once "no -i" "an input file is needed"
+	once "no -i" "one input file is needed"
 	run 3 identity -i -
-	once "-i -" "an input file is needed"
+	once "-i -" "one input file is needed"
+	run 2 identity "$T/text" "$T/text"
+	once "two files" "one input file is needed"
+	run 2 upper "$T/text"
+	expect_rc 0 "$rc" "FILE, not -i"
+	"$RPMAP" upper "$T/text" > "$T/want"
+	same "$T/want" "$T/out" "FILE, not -i: rpmap's output"
 	run 2 nosuchfunction -i "$T/text"
 	once "unknown function" "unknown function 'nosuchfunction'"
 	run 3 identity -i "$T/nosuchfile"
@@ -123,7 +129,7 @@ for v in "OMPI_COMM_WORLD_RANK=1" "SLURM_PROCID=3 SLURM_NTASKS=1"; do
 	env $v "$RPMAP_MPI" upper > "$T/out" 2> "$T/err"
 	rc=$?
 	set -e
-	once "alone, with $v" "an input file is needed"
+	once "alone, with $v" "one input file is needed"
 done
 # Sanitizer builds (RPMAP_MPI_QUICK=1) skip these: each launch takes
 # seconds there, and they end before any rank maps.

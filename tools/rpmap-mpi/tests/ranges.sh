@@ -79,7 +79,7 @@ check "--block 1000 identity" 3 o --block 1000 identity -i "$T/blk"
 check "--block 1000 seq" 2 s --block 1000 "$TESTPLUG_SO:seq" -i "$T/blk"
 check "--block 4k crc32 (fewer blocks than ranks)" 3 s --block 4k crc32 -i "$T/blksmall"
 
-# gzip: 128k blocks line up with the ranges, so the bytes are the same too.
+# gzip: its blocks line up with the ranges, so the bytes are the same too.
 n=2
 for f in $gz_inputs; do
 	n=$((5 - n))

@@ -5,7 +5,9 @@ without a final separator, NUL bytes, long lines, sizes around rpmap's
 limits) through every record mode, function and option that changes how
 records are cut or collected; each output compared byte for byte with a
 reference computed here (Python's bytes.translate for upper, zlib.crc32,
-a multi-member gunzip of gzip's output, reversed records for the rev
+a multi-member gunzip of gzip's output, zstd -d of zstd's and the
+gunzip and unzstd built-ins on it, tr a-z A-Z for --pipe, reversed
+records for the rev
 plugin, repeated records for the expand test plugin, whose results are
 from none to 39 times its records). With --unordered the order is not
 defined: the outputs are then compared as multisets, and a last record
@@ -22,6 +24,7 @@ import argparse
 import os
 import random
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -159,6 +162,18 @@ def check(case, out, rc, err):
         return None if out == ref else first_difference(out, ref)
     recs = records(case["data"], case["mode"], case["sep"], case["block"])
     last_unterminated = bool(recs) and case["mode"] != "block" and not recs[-1].endswith(case["sep"])
+    if case["fn"] in ("zstd", "unpack"):
+        # zstd: what zstd -d gives back; unpack: rpmap gunzip or unzstd of
+        # the gzip or zstd file the case made first (case["packed"]).
+        if case["fn"] == "zstd":
+            p = subprocess.run(["zstd", "-q", "-d", "-c"], input=out, capture_output=True)
+            if p.returncode:
+                return "zstd -d failed: %s" % p.stderr.decode(errors="replace")[-300:]
+            out = p.stdout
+        return None if out == case["data"] else first_difference(out, case["data"])
+    if case["fn"] == "pipe":
+        ref = case["data"].translate(UPPER)
+        return None if out == ref else first_difference(out, ref)
     if case["fn"] == "gzip":
         try:
             got = gunzip_members(out)
@@ -196,12 +211,20 @@ def make_case(seed, have_rev, have_testplug):
     rng = random.Random(seed)
     mode = rng.choice(["lines", "lines", "nul", "block"])
     sep = b"\0" if mode == "nul" else b"\n"
-    fns = ["identity", "upper", "crc32", "gzip", "count"] + (["rev"] if have_rev else []) + (
-        ["expand"] if have_testplug else [])
+    fns = ["identity", "upper", "crc32", "gzip", "count", "pipe"] + (
+        ["zstd", "unpack"] if shutil.which("zstd") else []) + (
+        ["rev"] if have_rev else []) + (["expand"] if have_testplug else [])
     case = {"seed": seed, "mode": mode, "sep": sep, "fn": rng.choice(fns),
             "block": (rng.choice(BLOCKS[:6]) if rng.random() < 0.5 else rng.choice(BLOCKS))
                      if mode == "block" else 0,
             "unordered": rng.random() < 0.3, "count": rng.choice([0, 1, 100])}
+    if case["fn"] in ("zstd", "unpack", "pipe") and case["unordered"]:
+        case["fn"] = "crc32"    # their outputs are one stream: order is all
+    if case["fn"] == "unpack":  # members only: no record options
+        mode, sep, case["mode"], case["sep"], case["block"] = "lines", b"\n", "lines", b"\n", 0
+        case["unpack"] = rng.choice(["gunzip", "unzstd"])
+        case["pack"] = rng.choice(["--block 1000", "--block 100k", "", "--bgzf"]
+                                  if case["unpack"] == "gunzip" else ["--block 1000", ""])
     if case["unordered"] and mode == "block" and case["fn"] in ("identity", "upper", "rev", "expand"):
         # Unordered blocks cannot be told apart in the output: use outputs
         # that delimit themselves.
@@ -214,7 +237,7 @@ def make_case(seed, have_rev, have_testplug):
         opts.append("-0")
     elif mode == "block":
         opts += ["--block", str(case["block"])]
-    elif case["fn"] == "gzip" or rng.random() < 0.2:
+    elif case["fn"] == "gzip" or (case["fn"] != "unpack" and rng.random() < 0.2):
         opts.append("--lines")
     if case["unordered"]:
         opts.append("-u")
@@ -236,7 +259,9 @@ def make_case(seed, have_rev, have_testplug):
 def command(args, case, path):
     fn = {"count": "count:%d" % case["count"], "rev": "%s:rev" % args.rev_so,
           "expand": "%s:expand" % args.testplug_so}.get(case["fn"], case["fn"])
-    argv = [args.rpmap] + case["opts"] + [fn]
+    fn = {"pipe": ["--pipe", "tr a-z A-Z"],
+          "unpack": [case.get("unpack", "")]}.get(case["fn"], [fn])
+    argv = [args.rpmap] + case["opts"] + fn
     shell = " ".join(map(shlex.quote, argv))
     if case["input"] == "file":
         return argv + ["-i", path], shell + " -i " + shlex.quote(path)
@@ -249,6 +274,12 @@ def run_case(args, case, tmp):
     path = os.path.join(tmp, "in")
     with open(path, "wb") as f:
         f.write(case["data"])
+    if case["fn"] == "unpack":  # the input is rpmap's gzip or zstd of the data
+        z = "gzip" if case["unpack"] == "gunzip" else "zstd"
+        packed = subprocess.run([args.rpmap, "-f", "--no-progress"] + case["pack"].split() +
+                                [z, "-i", path], capture_output=True, check=True).stdout
+        with open(path, "wb") as f:
+            f.write(packed)
     argv, shell = command(args, case, path)
     if case["input"] == "pipe":
         feed = subprocess.Popen(["cat", path], stdout=subprocess.PIPE)

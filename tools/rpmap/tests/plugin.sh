@@ -27,13 +27,14 @@ expect_rc 2 $rc "plugin without symbol"
 run frobnicate
 expect_rc 2 $rc "unknown function"
 has "$T/err" "unknown function 'frobnicate'" "unknown function: message"
-run gzip:12
+run gzip:13
 expect_rc 2 $rc "bad gzip level"
-run -j 0 identity
-expect_rc 2 $rc "-j 0"
+run -j 257 identity
+expect_rc 2 $rc "-j 257"
 run --timeout 0 identity
 expect_rc 2 $rc "--timeout 0"
-has "$T/err" "--timeout: milliseconds \(1 or more\) expected, not '0'" "--timeout 0: message"
+has "$T/err" "--timeout: a time \(500, 300ms, 5s, 2m; at least 1ms\) expected, not '0'" \
+	"--timeout 0: message"
 run --retries 1001 identity
 expect_rc 2 $rc "--retries 1001"
 has "$T/err" "--retries: a count from 0 to 1000 expected" "--retries 1001: message"
