@@ -38,7 +38,8 @@ static const char usage_text[] =
 "               not report its own write errors: use -o for output you keep\n"
 "  -j N         workers per rank (default: the CPUs the rank is bound to;\n"
 "               unbound, the node's CPUs shared among its ranks)\n"
-"  --stats      one line per rank and the total, from rank 0\n"
+"  --stats      one line per rank and the total, from rank 0 (no =json)\n"
+"  --joblog, --pipe, gunzip and unzstd are not supported\n"
 "  workers are always exec'd (--spawn); there is no progress bar\n"
 "\n"
 "Each rank writes its output to an unlinked file in $TMPDIR (default /tmp)\n"
@@ -113,13 +114,27 @@ static const char *info_option(int argc, char **argv)
 }
 
 /* What rpmap takes and rpmap-mpi does not: several input files or none
- * (standard input). Returns -1 or ST_ERROR (reported). */
+ * (standard input), --joblog (every rank would write the same file; it was
+ * opened, and so truncated, by the parse), --stats=json. Returns -1 or
+ * ST_ERROR (reported). */
 static int own_checks(struct mpi_job *j)
 {
-	if (j->cli.npaths == 1 && strcmp(j->cli.paths[0], "-"))
+	const char *why = NULL;
+
+	if (j->cli.npaths != 1 || !strcmp(j->cli.paths[0], "-"))
+		why = "one input file is needed (-i FILE, or FILE): every rank maps its own "
+		      "range of it";
+	else if (j->cli.o.joblog)
+		why = "--joblog is not supported (every rank would write the same file)";
+	else if (j->cli.o.stats == 2)
+		why = "--stats=json is not supported (--stats prints one line per rank)";
+	if (j->cli.o.joblog) {
+		fclose(j->cli.o.joblog);
+		j->cli.o.joblog = NULL;
+	}
+	if (!why)
 		return -1;
-	fprintf(stderr, "rpmap-mpi: one input file is needed (-i FILE, or FILE): every rank "
-			"maps its own range of it\n");
+	fprintf(stderr, "rpmap-mpi: %s\n", why);
 	return ST_ERROR;
 }
 

@@ -98,6 +98,18 @@ bad_inputs() {
 	expect_rc 0 "$rc" "FILE, not -i"
 	"$RPMAP" upper "$T/text" > "$T/want"
 	same "$T/want" "$T/out" "FILE, not -i: rpmap's output"
+	# Record kinds range.c cannot split, and options of rpmap's that every
+	# rank would act on alike (issue 16, after rpmap 2).
+	gzip -c "$T/text" > "$T/text.gz"
+	run 2 gunzip -i "$T/text.gz" -o "$T/gz.out"
+	once "gunzip" "cannot be split across ranks"
+	[ ! -e "$T/gz.out" ] && pass "gunzip: no output" || fail "gunzip: output written"
+	run 2 --pipe cat -i "$T/text"
+	once "--pipe" "cannot be split across ranks"
+	run 2 --joblog "$T/joblog" identity -i "$T/text"
+	once "--joblog" "--joblog is not supported"
+	run 2 --stats=json identity -i "$T/text"
+	once "--stats=json" "--stats=json is not supported"
 	run 2 nosuchfunction -i "$T/text"
 	once "unknown function" "unknown function 'nosuchfunction'"
 	run 3 identity -i "$T/nosuchfile"
