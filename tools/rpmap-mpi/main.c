@@ -287,6 +287,8 @@ static void map_range(struct mpi_job *j)
 	 * one (gzip: an empty member) from rank 0 alone. */
 	if (j->end == j->off && (j->in_size || j->rank))
 		return;
+	/* gzip --bgzf's end-of-file block ends the whole output: the last range's. */
+	j->cli.o.part = j->end < j->in_size;
 	st = rpmap_run_range(&j->cli.o, &r, &j->tot);
 	/* -EPIPE: rank 0's stdout (quietly, as rpmap); elsewhere it cannot happen. */
 	j->status = st == -EPIPE ? (j->direct && !j->out ? ST_EPIPE : ST_ERROR) : st;

@@ -431,7 +431,8 @@ static int finish(struct eng *e, struct rpmap_totals *t)
 		rpmap_fn.bi->stop(&rpmap_fn.conf);	/* before the pools wait for their tasks */
 	if (e->shrunk && !e->epipe)
 		rpmap_shrank_report(e);
-	if (!e->stop && rpmap_fn.bi->finish && !e->saw_int && !e->shrunk && e->main.pool) {
+	if (!e->stop && rpmap_fn.bi->finish && !e->o->part && !e->saw_int && !e->shrunk &&
+	    e->main.pool) {
 		/* What the function writes at the end of a complete run. */
 		char z[64];
 

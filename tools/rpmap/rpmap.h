@@ -390,6 +390,8 @@ struct rpmap_opts {
 	int progress;		/* -1 auto, 0 off, 1 on */
 	unsigned chunk;		/* records per task; 0 = adaptive */
 	size_t batch_bytes;	/* target input bytes per task */
+	bool part;		/* the output is not the stream's end (rpmap-mpi: a range
+				 * before the last): no end block (builtin finish) */
 };
 
 /*

@@ -90,6 +90,10 @@ done
 check "gzip:1 --lines" 3 s gzip:1 --lines -i "$T/text"
 [ -f "$T/out" ] && gzip -dc "$T/out" > "$T/dec" &&
 	same "$T/text" "$T/dec" "gzip --lines, 3 ranks: decompressed"
+# Blocks smaller than a range, so every rank has some: BGZF's end-of-file
+# block comes once, at the end; zstd's frames line up as gzip's members.
+check "gzip --bgzf --block 128k" 3 o gzip --bgzf --block 128k -i "$T/text"
+check "zstd --block 128k" 2 s zstd --block 128k -i "$T/text"
 
 # The ranks over TCP on loopback, as between nodes (the rest: shared memory).
 OMPI_MCA_btl=self,tcp check "identity text over TCP" 3 o identity -i "$T/text"
