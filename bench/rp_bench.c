@@ -113,6 +113,57 @@ static void bench_tiny(unsigned workers, unsigned flags)
 		.cpu_s = cpu, .syscalls_per_task = (double)sc / (double)n });
 }
 
+/* The burst form: rp_submit_burst / rp_next_burst / rp_release_burst,
+ * B = 256 at a time each way, 1 worker, ordered. Each result is checked. */
+static void bench_burst(unsigned workers)
+{
+	enum { B = 256 };
+	uint64_t n = quick ? 4000000 : 40000000, sent = 0, got = 0, bad = 0, in[B], t0;
+	struct rp_pool *p = make_pool(workers, 0, 50000);
+	struct rp_result res[B];
+	double cpu0, secs;
+	char name[64];
+
+	cpu0 = bench_cpu_s();
+	t0 = bench_ns();
+	while (got < n) {
+		while (sent < n) {
+			unsigned k = n - sent < B ? (unsigned)(n - sent) : B;
+			int r;
+
+			for (unsigned i = 0; i < k; i++)
+				in[i] = sent + i;
+			r = rp_submit_burst(p, tiny, in, 8, k, RP_NONBLOCK, 0, NULL);
+			if (r <= 0)
+				break;
+			sent += (uint64_t)r;
+		}
+		int r = rp_next_burst(p, res, B, 0);
+
+		if (r <= 0) {
+			fprintf(stderr, "rp_bench: rp_next_burst: %s\n", strerror(-r));
+			exit(1);
+		}
+		for (int i = 0; i < r; i++)
+			bad += res[i].status != 0 || res[i].seq != got + (uint64_t)i ||
+			       *(const uint64_t *)res[i].data != work(got + (uint64_t)i);
+		rp_release_burst(p, res, (unsigned)r);
+		got += (uint64_t)r;
+	}
+	secs = (double)(bench_ns() - t0) * 1e-9;
+	rp_pool_destroy(p);
+	snprintf(name, sizeof(name), "tiny burst of %d, %u worker%s, tasks/s", B, workers,
+		 workers > 1 ? "s" : "");
+	row(name, (double)n / secs / 1e6, "M");
+	if (bad)
+		fprintf(stderr, "rp_bench: %llu burst results wrong\n", (unsigned long long)bad);
+	bench_emit(stdout, &(struct bench_rec){
+		.workload = "tiny_burst", .impl = "ringpool", .workers = (int)workers,
+		.payload_bytes = 8, .tasks = n, .tasks_per_s = (double)n / secs, .p50_ns = -1,
+		.p99_ns = -1, .p999_ns = -1, .cpu_s = bench_cpu_s() - cpu0,
+		.syscalls_per_task = -1 });
+}
+
 static void bench_serial(void)
 {
 	uint64_t n = quick ? 20000000 : 200000000, acc = 0, t0 = bench_ns();
@@ -298,6 +349,7 @@ int main(int argc, char **argv)
 		bench_tiny(1, 0);
 		bench_tiny(1, RP_CFG_UNORDERED);
 		bench_tiny(2, 0);
+		bench_burst(1);
 		bench_tiny(2, RP_CFG_UNORDERED);
 	}
 	if (!only || !strcmp(only, "api")) {

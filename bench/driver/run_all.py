@@ -67,7 +67,7 @@ TAKES_BUILD = {"svcbench", "rpmap_corpus"}
 OPTIONAL = {"peer_zmq": "libzmq3-dev", "peer_omp": "OpenMP",
             "peer_uvpool": "libuv1-dev", "peer_tbbpool": "g++ and libtbb-dev"}
 
-WORKLOAD_ORDER = ["tiny_ordered", "tiny_unordered", "rtt_awake", "rtt_asleep", "payload",
+WORKLOAD_ORDER = ["tiny_ordered", "tiny_unordered", "tiny_burst", "rtt_awake", "rtt_asleep", "payload",
                   "cpu_scaling", "seed_count", "skewed", "as_completed", "service", "service_tiny",
                   "idle_cpu", "cacheline_pingpong",
                   "raw_ring", "futex_pingpong", "pipe_pingpong"]
