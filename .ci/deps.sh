@@ -6,14 +6,15 @@
 #          enough to build and test
 #   all:   also the model checker, sanitizer runtimes, benchmark peers, the
 #          reference tools rpmap's codecs are tested against (pigz, zstd, bgzip),
-#          groff for the man page check, cmake for the consumer builds
+#          groff for the man page check, cmake for the consumer builds, Open MPI
+#          for rpmap-mpi and its loopback tests (openmpi-bin, libopenmpi-dev)
 set -euo pipefail
 
 build_pkgs=(gcc clang meson ninja-build pkg-config liburing-dev libcriterion-dev zlib1g-dev gzip
             libdeflate-dev libzstd-dev)
 all_pkgs=("${build_pkgs[@]}" spin libclang-rt-14-dev valgrind strace
           python3 libzmq3-dev pigz parallel gnuplot-nox g++ libuv1-dev libtbb-dev
-          zstd tabix groff-base cmake)
+          zstd tabix groff-base cmake openmpi-bin libopenmpi-dev)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;

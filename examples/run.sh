@@ -19,3 +19,13 @@ seq 1 100000 | sed 's/$/ x/' | "$b/stream_example" | tail -1 | grep -qx '100000 
 echo "stream_example: ok"
 "$b/demo_map" 200000 >/dev/null
 echo "demo_map: ok"
+# Issue 16: one pool per MPI rank (built and run when Open MPI is there).
+if [ -x "$b/mpi_map" ] && command -v mpirun > /dev/null; then
+  [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  # 131434424: the Collatz steps of 1..10^6, computed in Python.
+  timeout 120 mpirun --oversubscribe --bind-to none -n 2 "$b/mpi_map" |
+    grep -qx "Collatz steps for 1..1000000: 131434424 (2 ranks, workers exec'd)"
+  echo "mpi_map (2 ranks): ok"
+else
+  echo "mpi_map: skipped (not built, or no mpirun)"
+fi

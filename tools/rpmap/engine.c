@@ -9,6 +9,7 @@
  * (cfg.max_restarts), rpmap lets it drain and creates it anew.
  */
 #include "engine.h"
+#include "rpmaplib.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -230,6 +231,7 @@ static int start(struct eng *e)
 	int r;
 
 	e->t0 = now_ns();
+	e->emit_index = e->in->next_index;	/* a range's first record (rpmaplib.h) */
 	e->next_flags = o->unordered ? RP_UNORDERED : 0;
 	if (rpmap_fit_main(e, o))
 		return 2;
@@ -288,7 +290,7 @@ static int next_batch(struct eng *e, bool *reading)
 	if (r == -E2BIG) {
 		fprintf(stderr, "rpmap: %s: record at input byte %llu is longer than --max-record "
 				"(%zu bytes)\n",
-			in->name, (unsigned long long)in->cut_off, in->max_record);
+			in->name, (unsigned long long)(in->start + in->cut_off), in->max_record);
 		e->fatal = e->stop = true;
 		return 0;
 	}
@@ -398,9 +400,25 @@ static void feed(struct eng *e, bool *reading)
 	}
 }
 
+/* The run's totals, for a caller that reports them itself (rpmaplib.h). */
+static void totals(struct eng *e, struct rpmap_totals *t)
+{
+	struct rp_stats st;
+
+	if (!t)
+		return;
+	*t = (struct rpmap_totals){ .records = e->records, .failed = e->failed,
+				    .tasks = e->batches, .bytes_in = e->bytes_done,
+				    .bytes_out = e->out->bytes, .ns = now_ns() - e->t0,
+				    .replaced = e->lib_restarts, .reruns = e->reruns,
+				    .workers = e->main.workers };
+	if (e->main.pool && rp_pool_stats(e->main.pool, &st) == 0)
+		t->replaced += st.restarts;
+}
+
 /* Write what is left, report, stop the pools, free. Returns rpmap_run's
  * status. */
-static int finish(struct eng *e)
+static int finish(struct eng *e, struct rpmap_totals *t)
 {
 	struct rpmap_input *in = e->in;
 	int r;
@@ -413,7 +431,8 @@ static int finish(struct eng *e)
 		rpmap_fn.bi->stop(&rpmap_fn.conf);	/* before the pools wait for their tasks */
 	if (e->shrunk && !e->epipe)
 		rpmap_shrank_report(e);
-	if (!e->stop && rpmap_fn.bi->finish && !e->saw_int && !e->shrunk && e->main.pool) {
+	if (!e->stop && rpmap_fn.bi->finish && !e->o->part && !e->saw_int && !e->shrunk &&
+	    e->main.pool) {
 		/* What the function writes at the end of a complete run. */
 		char z[64];
 
@@ -437,6 +456,7 @@ static int finish(struct eng *e)
 	rpmap_pool_stop(e, &e->retry);
 	if (e->o->stats && !e->epipe && e->main.pool)
 		(e->o->stats == 2 ? print_stats_json : print_stats)(e);
+	totals(e, t);
 	rpmap_pool_stop(e, &e->main);
 	if (e->stop && rpmap_fn.bi->stop)
 		rpmap_fn.bi->stop(&rpmap_fn.conf);	/* and what started meanwhile */
@@ -453,13 +473,19 @@ static int finish(struct eng *e)
 
 int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_output *out)
 {
+	return rpmap_run_totals(o, in, out, NULL);
+}
+
+int rpmap_run_totals(const struct rpmap_opts *o, struct rpmap_input *in,
+		     struct rpmap_output *out, struct rpmap_totals *t)
+{
 	struct eng e = { .o = o, .in = in, .out = out };
 	bool reading = true;
 	int r;
 
 	if (start(&e)) {
 		e.fatal = e.stop = true;
-		finish(&e);
+		finish(&e, t);
 		return 2;
 	}
 	while (!e.stop) {
@@ -481,5 +507,5 @@ int rpmap_run(const struct rpmap_opts *o, struct rpmap_input *in, struct rpmap_o
 			e.fatal = e.stop = true;
 		}
 	}
-	return finish(&e);
+	return finish(&e, t);
 }

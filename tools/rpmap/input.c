@@ -13,7 +13,7 @@
  * mapping once their batches are done (file-backed, so memory stays flat
  * here too), and nothing is copied on the way in.
  */
-#include "rpmap.h"
+#include "rpmaplib.h"
 #include "split.h"
 #include "textops.h"
 
@@ -28,6 +28,17 @@
 
 #define MAX_FREE_SEGS	4
 #define MIN_READ	(256u << 10)	/* start a new segment below this much room */
+
+void rpmap_input_regular(struct rpmap_input *in, uint64_t start, uint64_t size, bool may_map)
+{
+	in->start = start;
+	in->regular = true;
+	in->size = size;
+	in->id.left = size > 0;
+	posix_fadvise(in->fd, (off_t)start, 0, POSIX_FADV_SEQUENTIAL);
+	if (may_map && size && size == (size_t)size)
+		rpmap_map_input(in);	/* failing that, the file is read() */
+}
 
 int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record, bool may_map)
 {
@@ -55,13 +66,8 @@ int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record
 	/* Like cat, start where the file's offset is (`{ head -n 1 >/dev/null;
 	 * rpmap f; } < F`): the records are the bytes from there. */
 	at = lseek(in->fd, 0, SEEK_CUR);
-	in->start = at > 0 && at < st.st_size ? (uint64_t)at : at > 0 ? (uint64_t)st.st_size : 0;
-	in->regular = true;
-	in->size = (uint64_t)st.st_size - in->start;
-	in->id.left = in->size > 0;
-	posix_fadvise(in->fd, (off_t)in->start, 0, POSIX_FADV_SEQUENTIAL);
-	if (may_map && in->size && in->size == (size_t)in->size)
-		rpmap_map_input(in);	/* failing that, the file is read() */
+	at = at > 0 && at < st.st_size ? at : at > 0 ? st.st_size : 0;
+	rpmap_input_regular(in, (uint64_t)at, (uint64_t)(st.st_size - at), may_map);
 	return 0;
 }
 

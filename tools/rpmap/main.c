@@ -4,9 +4,10 @@
  * their order. Parses the options, loads the plugin (before the pool forks,
  * so its address is valid in every forked worker; exec'd workers load it
  * again by path), sets up signals, and hands over to the engine. See
- * rpmap.1 and README.md in this folder.
+ * rpmap.1 and README.md in this folder. rpmap_exe.c's main() calls
+ * rpmap_main; rpmap-mpi shares rpmap_cli_parse (rpmaplib.h).
  */
-#include "rpmap.h"
+#include "rpmaplib.h"
 #include "split.h"
 
 #include <errno.h>
@@ -218,21 +219,8 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* What the command line asks for, besides the run's settings (rpmap_fn). */
-struct args {
-	struct rpmap_opts o;
-	const char *inpath, *outpath;
-	const char *const *paths;	/* the input files (-i, FILE..., or "-") */
-	unsigned npaths;
-	uint64_t max_record;
-	bool mode_set;		/* a record option was given */
-	bool force;		/* -f: compressed output to a terminal too */
-	const char *pipe;	/* --pipe CMD */
-	unsigned closed;	/* standard fds closed at start (bit n: fd n) */
-};
-
 /* Record and file options. Returns false if c is not one of them. */
-static bool record_option(int c, struct args *a)
+static bool record_option(int c, struct rpmap_cli *a)
 {
 	uint64_t v;
 
@@ -385,7 +373,7 @@ static bool worker_option(int c, struct rpmap_opts *o)
  * Returns -1 to go on, or the exit status (--help, --version, an error:
  * reported). Usage errors exit 2 at once.
  */
-static int parse_args(int argc, char **argv, struct args *a)
+static int parse_args(int argc, char **argv, struct rpmap_cli *a)
 {
 	static const char *const dash = "-";
 	int c;
@@ -480,7 +468,7 @@ static void set_signals(void)
 /* The run, and for gunzip/unzstd what comes after it: the serial rest of
  * an input that could not be split, or the refusal of empty input.
  * Returns the exit status, or -EPIPE. */
-static int run(struct args *a, struct rpmap_input *in, struct rpmap_output *out)
+static int run(struct rpmap_cli *a, struct rpmap_input *in, struct rpmap_output *out)
 {
 	int r = rpmap_run(&a->o, in, out);
 
@@ -498,22 +486,29 @@ static int run(struct args *a, struct rpmap_input *in, struct rpmap_output *out)
 	return r;
 }
 
-int main(int argc, char **argv)
+int rpmap_cli_parse(int argc, char **argv, struct rpmap_cli *a)
 {
-	struct args a = { .o = { .progress = -1, .batch_bytes = 64u << 10 },
-			  .max_record = 64ull << 20 };
+	struct rp_config cfg;
+
+	*a = (struct rpmap_cli){ .o = { .progress = -1, .batch_bytes = 64u << 10 },
+				 .max_record = 64ull << 20 };
+	a->closed = hold_closed_std_fds();	/* first: before anything opens an fd */
+	rp_config_init(&cfg);
+	a->o.workers = cfg.workers;
+	rpmap_fn.mode = RPMAP_LINES;
+	rpmap_fn.sep = '\n';
+	return parse_args(argc, argv, a);
+}
+
+int rpmap_main(int argc, char **argv)
+{
+	struct rpmap_cli a;
 	struct rpmap_input in;
 	struct rpmap_output out;
-	struct rp_config cfg;
 	const char *name;
 	int r;
 
-	a.closed = hold_closed_std_fds();	/* first: before anything opens an fd */
-	rp_config_init(&cfg);
-	a.o.workers = cfg.workers;
-	rpmap_fn.mode = RPMAP_LINES;
-	rpmap_fn.sep = '\n';
-	r = parse_args(argc, argv, &a);
+	r = rpmap_cli_parse(argc, argv, &a);
 	if (r >= 0)
 		return r;
 	for (unsigned i = 1; i < a.npaths; i++)	/* all there, before any output */

@@ -7,7 +7,7 @@
  * quiet stop).
  * Progress is one line on stderr, redrawn at most ten times a second.
  */
-#include "rpmap.h"
+#include "rpmaplib.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +59,16 @@ int rpmap_output_open(struct rpmap_output *o, const char *path, const struct rpm
 		if (fstat(o->fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(o->fd, 0) < 0)
 			return -errno;
 	}
+	o->cap = OUT_BUF;
+	o->buf = malloc(o->cap);
+	return o->buf ? 0 : -ENOMEM;
+}
+
+int rpmap_output_fd(struct rpmap_output *o, int fd, const char *name)
+{
+	memset(o, 0, sizeof(*o));
+	o->fd = fd;
+	o->name = name;
 	o->cap = OUT_BUF;
 	o->buf = malloc(o->cap);
 	return o->buf ? 0 : -ENOMEM;

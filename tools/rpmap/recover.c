@@ -371,7 +371,8 @@ void rpmap_run_large(struct eng *e, struct rpmap_batch *b)
 	r = rpmap_pool_start(e, &side);
 	if (r) {
 		snprintf(what, sizeof(what), "record %llu (input byte %llu, %zu bytes)",
-			 (unsigned long long)b->first, (unsigned long long)b->off, b->len);
+			 (unsigned long long)b->first, (unsigned long long)(e->in->start + b->off),
+			 b->len);
 		if (r == -ENOMEM)
 			rpmap_no_memory(&side, rpmap_mem_available(), what);
 		else

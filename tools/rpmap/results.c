@@ -31,7 +31,7 @@ void rpmap_record_failed(struct eng *e, const struct rpmap_batch *b, uint32_t re
 {
 	const char *p;
 	size_t len;
-	uint64_t off = b->off;
+	uint64_t off = e->in->start + b->off;	/* a file offset, as in rpmap_shrank_report */
 	char why[160];
 
 	if (e->stop)

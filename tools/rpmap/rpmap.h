@@ -223,6 +223,11 @@ struct rpmap_input {
  */
 int rpmap_input_open(struct rpmap_input *in, const char *path, size_t max_record, bool may_map);
 
+/* The input is bytes [start, start + size) of the regular file in->fd
+ * (rpmap_input_open, and a range's: rpmap_input_open_range in range.c):
+ * mapped whole when not empty and may_map (failing that, read()). */
+void rpmap_input_regular(struct rpmap_input *in, uint64_t start, uint64_t size, bool may_map);
+
 /*
  * files.c: several inputs read in order as one stream (FILE... on the
  * command line), never mapped. A record never spans two files: each file's
@@ -385,6 +390,8 @@ struct rpmap_opts {
 	int progress;		/* -1 auto, 0 off, 1 on */
 	unsigned chunk;		/* records per task; 0 = adaptive */
 	size_t batch_bytes;	/* target input bytes per task */
+	bool part;		/* the output is not the stream's end (rpmap-mpi: a range
+				 * before the last): no end block (builtin finish) */
 };
 
 /*
