@@ -28,7 +28,7 @@ run() {	# run WORKERS OUT: prints the wall time in seconds
 }
 
 n=$(nproc)
-echo "rpmap demo: gzip of $mb MB of generated text (128k blocks, level 6)"
+echo "rpmap demo: gzip of $mb MB of generated text (4064 KiB blocks, level 6, libdeflate)"
 all=$(run "$n" "$T/all.gz")
 gunzip -t "$T/all.gz"
 gunzip -c "$T/all.gz" | cmp -s - "$T/text" || { echo "round trip FAILED" >&2; exit 1; }

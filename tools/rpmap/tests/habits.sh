@@ -81,5 +81,5 @@ set +e
 "$RPMAP" --joblog /nonexistent/dir/log identity < /dev/null > /dev/null 2> "$T/err"
 expect_rc 2 $? "--joblog in a missing directory"
 set -e
-no_procs 'sleep 30'
+no_procs '^sleep 30$'
 finish

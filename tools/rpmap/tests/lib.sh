@@ -26,7 +26,9 @@ has() {
 	if grep -Eq -- "$2" "$1"; then pass "$3"; else fail "$3: no /$2/ in: $(head -c 300 "$1")"; fi
 }
 
-# no_procs TOKEN: no process has TOKEN in its command line (workers included)
+# no_procs PATTERN: no process whose command line matches PATTERN (an ERE,
+# as pgrep -f; anchor it, e.g. '^sleep 30$', or it matches "sleep 300"
+# too and the clean-up below kills that) (workers included)
 no_procs() {
 	local left
 	for _ in 1 2 3 4 5 6 7 8 9 10; do

@@ -111,7 +111,7 @@ seq 1 200000 > "$T/nums"
 	-i "$T/nums" > /dev/null 2> "$T/err"
 expect_rc 1 $? "a failure with other commands running"
 set -e
-no_procs 'sleep 30'
-no_procs 'sleep 31'
-no_procs 'sleep 32'
+no_procs '^sleep 30$'
+no_procs '^sleep 31$'
+no_procs '^sleep 32$'
 finish
