@@ -324,6 +324,11 @@ int main(int argc, char **argv)
 	int st, est = 0;
 
 	st = early(argc, argv, &j);
+	if (st > 0 && env_rank() > 0)
+		/* Only the first rank says what is wrong; a quiet rank that
+		 * exits at once can make mpirun end the job before the first
+		 * has written it (seen in a loaded test run). Bounded. */
+		usleep(500000);
 	if (st >= 0)
 		return st;
 	MPI_Init(&argc, &argv);
